@@ -1,0 +1,122 @@
+"""Fixed linear mixing: the frozen part of a frozen network.
+
+``make_transform(name, dim, seed)`` returns a module mapping ``(..., dim)`` to ``(..., out_dim)``.
+None of them has a trainable parameter. Inputs narrower than the transform's size are zero-padded
+on the right (``out_dim`` says the padded width): WHT pads to the next power of two; DCT, FFT,
+random_orth and identity work at any width, so for them ``out_dim == dim``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from frozen_bench.nn import fast
+
+TRANSFORMS = ("wht", "dct", "fft", "random_orth", "identity")
+
+
+class FixedTransform(nn.Module):
+    """Base: pads to ``out_dim`` then applies a norm-preserving map along the last axis."""
+
+    name = "base"
+
+    def __init__(self, dim: int, out_dim: int):
+        super().__init__()
+        self.dim, self.out_dim = dim, out_dim
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, (0, self.out_dim - x.shape[-1])) if x.shape[-1] < self.out_dim else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.dim:
+            raise ValueError(f"{self.name} transform built for width {self.dim}, got {x.shape[-1]}")
+        return self.mix(self.pad(x))
+
+    def mix(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def frozen_bytes(self) -> int:
+        """Bytes needed to store this operator (0 for computed transforms)."""
+        return 0
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, out_dim={self.out_dim}"
+
+
+class WHT(FixedTransform):
+    name = "wht"
+
+    def __init__(self, dim: int, seed: int = 0):
+        super().__init__(dim, fast.next_power_of_two(dim))
+
+    def mix(self, x):
+        return fast.wht(x)
+
+
+class DCT(FixedTransform):
+    name = "dct"
+
+    def __init__(self, dim: int, seed: int = 0):
+        super().__init__(dim, dim)
+
+    def mix(self, x):
+        return fast.dct2(x)
+
+
+class FFT(FixedTransform):
+    name = "fft"
+
+    def __init__(self, dim: int, seed: int = 0):
+        super().__init__(dim, dim)
+
+    def mix(self, x):
+        return fast.fft_real(x)
+
+
+class RandomOrth(FixedTransform):
+    """A seeded random orthogonal matrix (Haar, via QR). Regenerated from ``seed`` on build and
+    kept as a non-persistent buffer: it is never in ``parameters()`` nor in the state dict, so
+    storing it costs one integer."""
+
+    name = "random_orth"
+
+    def __init__(self, dim: int, seed: int = 0):
+        super().__init__(dim, dim)
+        self.seed = seed
+        g = torch.Generator().manual_seed(seed)
+        a = torch.randn(dim, dim, generator=g, dtype=torch.float64)
+        q, r = torch.linalg.qr(a)
+        q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)  # unique Haar-distributed Q
+        self.register_buffer("matrix", q.to(torch.float32), persistent=False)
+
+    def mix(self, x):
+        return x @ self.matrix.to(x.dtype)
+
+    def frozen_bytes(self) -> int:
+        return 8  # the seed
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", seed={self.seed}"
+
+
+class Identity(FixedTransform):
+    name = "identity"
+
+    def __init__(self, dim: int, seed: int = 0):
+        super().__init__(dim, dim)
+
+    def mix(self, x):
+        return x
+
+
+_REGISTRY = {"wht": WHT, "dct": DCT, "fft": FFT, "random_orth": RandomOrth, "identity": Identity}
+
+
+def make_transform(name: str, dim: int, seed: int = 0) -> FixedTransform:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown transform {name!r}; choose one of {', '.join(TRANSFORMS)}")
+    if dim < 1:
+        raise ValueError(f"transform width must be positive, got {dim}")
+    return _REGISTRY[name](dim, seed=seed)
