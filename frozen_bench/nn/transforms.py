@@ -41,6 +41,10 @@ class FixedTransform(nn.Module):
         """Bytes needed to store this operator (0 for computed transforms)."""
         return 0
 
+    def fixed_numel(self) -> int:
+        """Numbers this operator holds in memory (0 for computed transforms)."""
+        return 0
+
     def extra_repr(self) -> str:
         return f"dim={self.dim}, out_dim={self.out_dim}"
 
@@ -96,6 +100,9 @@ class RandomOrth(FixedTransform):
 
     def frozen_bytes(self) -> int:
         return 8  # the seed
+
+    def fixed_numel(self) -> int:
+        return self.matrix.numel()
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", seed={self.seed}"
