@@ -93,10 +93,16 @@ class RandomOrth(FixedTransform):
         a = torch.randn(dim, dim, generator=g, dtype=torch.float64)
         q, r = torch.linalg.qr(a)
         q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)  # unique Haar-distributed Q
-        self.register_buffer("matrix", q.to(torch.float32), persistent=False)
+        self.register_buffer("matrix", q, persistent=False)  # float64: exact for float64 inputs
+        self._cast: dict = {}
 
     def mix(self, x):
-        return x @ self.matrix.to(x.dtype)
+        if x.dtype == self.matrix.dtype:
+            return x @ self.matrix
+        key = (x.dtype, self.matrix.device)
+        if key not in self._cast:  # cast once per dtype/device, not per batch
+            self._cast = {key: self.matrix.to(x.dtype)}
+        return x @ self._cast[key]
 
     def frozen_bytes(self) -> int:
         return 8  # the seed
