@@ -19,11 +19,11 @@ import tempfile
 from pathlib import Path
 
 # keys that change where/how results are written, not what is computed
-OUTPUT_ONLY_KEYS = ("force", "results_dir", "exp_name")
+OUTPUT_ONLY_KEYS = ("force", "results_dir")
 FINISHED = ("ok", "diverged")
 # the columns of all.csv that lead; any other metric follows in alphabetical order
 COLUMNS = [
-    "signature", "status", "exp", "dataset", "synthetic", "model", "transform", "activation", "adapter",
+    "signature", "status", "exp", "profile", "budget_name", "dataset", "synthetic", "model", "transform", "activation", "adapter",
     "adapter_rank", "width", "depth", "seed", "test_accuracy", "test_f1_macro", "test_mse",
     "train_loss_final", "trainable_params", "total_params", "frozen_bytes", "model_bytes",
     "latency_ms_b1_p50", "latency_ms_b1_p95", "latency_ms_b256_p50", "latency_ms_b256_p95",

@@ -30,6 +30,8 @@ def record_fields(cfg: dict) -> dict:
     adapter = cfg.get("adapter", {})
     return {
         "exp": cfg.get("exp_name"),
+        "profile": cfg.get("profile"),
+        "budget_name": cfg.get("budget_name"),
         "model": model.get("name"),
         "transform": cfg.get("transform", {}).get("name") if "frozen" in str(model.get("name")) else None,
         "activation": cfg.get("activation", {}).get("name") if "frozen" in str(model.get("name")) else None,

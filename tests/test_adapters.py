@@ -31,7 +31,12 @@ def test_lora_is_rank_r():
     assert ad.U.shape == (16, 3) and ad.V.shape == (3, 16)
 
 
-@pytest.mark.parametrize("rank,msg", [(-1, "must be >= 1"), (0, "must be >= 1"), (17, "larger than the width 16")])
+def test_rank_zero_is_no_adapter():
+    ad = make_adapter("lora", 16, rank=0)
+    assert sum(p.numel() for p in ad.parameters()) == 0
+
+
+@pytest.mark.parametrize("rank,msg", [(-1, "must be >= 0"), (17, "larger than the width 16")])
 def test_bad_rank_is_a_clear_error(rank, msg):
     with pytest.raises(ValueError, match=msg):
         make_adapter("lora", 16, rank=rank)

@@ -3,7 +3,9 @@
 Only the per-channel norm/activation parameters, the adapters, the gates and the head train.
 Inputs are flattened and zero-padded to the block width (the transform's size, e.g. the next
 power of two for WHT). ``permute=true`` inserts a fixed seeded channel permutation between blocks
-(stored as its seed), so successive transforms do not simply cancel or re-mix the same subspaces.
+(stored as its seed), so successive transforms do not simply cancel or re-mix the same subspaces
+(WHT is its own inverse). ``readout=k`` sums fixed groups of width/k channels before the head, a
+frozen reduction that lets the head, and so the trainable budget, shrink.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class FrozenMLP(nn.Module):
                  transform: str = "wht", transform_seed: int = 0, activation: str = "bislope",
                  act_kwargs: dict | None = None, adapter: str = "none", rank: int = 0,
                  norm: str = "light", gate: bool = False, permute: bool = False,
-                 head: str = "linear", head_hidden: int = 64, dropout: float = 0.0):
+                 head: str = "linear", head_hidden: int = 64, dropout: float = 0.0, readout: int | None = None):
         super().__init__()
         if depth < 1:
             raise ValueError(f"model.depth must be >= 1, got {depth}")
@@ -76,7 +78,10 @@ class FrozenMLP(nn.Module):
             blocks.append(FrozenBlock(width, transform, transform_seed + i, activation, act_kwargs or {},
                                       adapter, rank, norm, gate))
         self.blocks = nn.Sequential(*blocks)
-        self.head = make_head(head, width, num_classes, head_hidden, dropout)
+        if readout is not None and (readout < 1 or width % readout):
+            raise ValueError(f"model.readout={readout} must divide the block width {width}")
+        self.readout = readout
+        self.head = make_head(head, readout or width, num_classes, head_hidden, dropout)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)  # (B, in_dim)
@@ -85,7 +90,10 @@ class FrozenMLP(nn.Module):
         return self.blocks(x)
 
     def forward(self, x):
-        return self.head(self.features(x))
+        h = self.features(x)  # (B, W)
+        if self.readout:
+            h = h.view(len(h), self.readout, -1).sum(-1)  # (B, k): fixed group sums
+        return self.head(h)
 
 
 @register_model("frozen_mlp")
@@ -99,4 +107,5 @@ def build(cfg: dict, data) -> FrozenMLP:
         rank=int(ad.get("rank", 0) or 0), norm=m.get("norm", "light"), gate=bool(m.get("gate", False)),
         permute=bool(m.get("permute", False)), head=m.get("head", "linear"),
         head_hidden=int(m.get("head_hidden", 64)), dropout=float(m.get("dropout", 0.0)),
+        readout=int(m["readout"]) if m.get("readout") else None,
     )

@@ -3,7 +3,8 @@
 All act on the channel dim 1 of ``(B, C, ...)`` and are residual with a zero-initialised output
 factor, so a block's output is unchanged at step 0 (the frozen net is the starting point).
 
-- ``none``: identity.
+- ``none``: identity. Any adapter with ``rank=0`` is also the identity (PAct only), so a rank
+  sweep can start at 0.
 - ``lora``: x + x·U·V, U (C×r) small random, V (r×C) zero: a rank-r ΔW = U·V.
 - ``bottleneck``: x + up(relu(down(x))), down C→r, up r→C zero-initialised (with biases).
 - ``conv1x1``: x + pointwise channel mixing of rank r (two 1×1 convs), for feature maps; on
@@ -85,9 +86,10 @@ _REGISTRY = {"none": NoAdapter, "lora": LoRA, "bottleneck": Bottleneck, "conv1x1
 def make_adapter(name: str, channels: int, rank: int = 0) -> nn.Module:
     if name not in _REGISTRY:
         raise ValueError(f"unknown adapter {name!r}; choose one of {', '.join(ADAPTERS)}")
-    if name != "none":
-        if rank < 1:
-            raise ValueError(f"adapter.rank must be >= 1 for adapter={name}, got {rank}")
-        if rank > channels:
-            raise ValueError(f"adapter.rank={rank} is larger than the width {channels}; use rank <= {channels}")
+    if rank < 0:
+        raise ValueError(f"adapter.rank must be >= 0 (0: no adapter), got {rank}")
+    if name == "none" or rank == 0:
+        return NoAdapter(channels)
+    if rank > channels:
+        raise ValueError(f"adapter.rank={rank} is larger than the width {channels}; use rank <= {channels}")
     return _REGISTRY[name](channels, rank)
