@@ -24,6 +24,7 @@ commands:
                       frozen-bench run --cfg job                 # print the composed config
                       frozen-bench run --help                    # Hydra's help: groups and options
   collect           rebuild results/all.csv from every run record (--results-dir DIR)
+  figures           draw every paper figure from results/all.csv into results/figures (--csv, --out)
   list              the options of each config group and the exp presets
   --help            this text
 
@@ -62,7 +63,19 @@ def cmd_collect(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"collect": cmd_collect, "list": cmd_list}
+def cmd_figures(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="frozen-bench figures", description="Draw every paper figure from all.csv (PNG and PDF).")
+    p.add_argument("--csv", default="results/all.csv", help="the collected runs (default: results/all.csv)")
+    p.add_argument("--out", default="results/figures", help="output folder (default: results/figures)")
+    a = p.parse_args(argv)
+    from frozen_bench.figures import make_all
+
+    written, skipped = make_all(a.csv, a.out)
+    print(f"[frozen-bench] figures: {len(written)} files in {a.out}" + (f", {len(skipped)} figure(s) skipped" if skipped else ""))
+    return 0
+
+
+COMMANDS = {"collect": cmd_collect, "figures": cmd_figures, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,3 +83,22 @@ def steps_to_converge(history: list[dict], key: str = "val_accuracy", frac: floa
         if ok:
             return int(r["step"])
     return int(rows[-1]["step"])
+
+
+@torch.no_grad()
+def activation_shapes(model: nn.Module, channels: int = 8, points: int = 25, lo: float = -3.0, hi: float = 3.0) -> str | None:
+    """The learned per-channel functions of the model's first activation, sampled on a grid for
+    the first ``channels`` channels, as compact JSON (so figures can draw them from all.csv)."""
+    import json
+
+    from frozen_bench.nn.activations import PAct
+
+    act = next((m for m in model.modules() if isinstance(m, PAct)), None)
+    if act is None:
+        return None
+    c = min(channels, act.channels)
+    device = next((b.device for b in list(act.parameters()) + list(act.buffers())), torch.device("cpu"))
+    grid = torch.linspace(lo, hi, points, device=device)
+    x = grid.view(points, 1).expand(points, act.channels).contiguous()  # (P, C): each channel sees the grid
+    y = act(x)[:, :c].T.cpu()  # (c, P)
+    return json.dumps({"x": [round(v, 4) for v in grid.tolist()], "y": [[round(v, 4) for v in row] for row in y.tolist()]})

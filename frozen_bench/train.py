@@ -195,6 +195,7 @@ def train(cfg: dict, out_dir=None, log=print) -> dict:
             m["test_mse"] = test["mse"]
         else:
             m["test_accuracy"], m["test_f1_macro"] = test["accuracy"], test["f1_macro"]
+        m["act_shapes"] = M.activation_shapes(model)
         reps = int(cfg["trainer"].get("latency_reps", 30))
         for b in (1, 256):
             p50, p95 = M.latency_ms(model, data.input_shape, b, reps=reps, device=device)
