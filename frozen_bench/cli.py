@@ -85,11 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd == "run":
-        from frozen_bench.run import app
+        from frozen_bench.run import main as run_main
 
-        sys.argv = ["frozen-bench run", *rest]
-        app()
-        return 0
+        return run_main(rest)  # one-line errors, a sweep summary, non-zero exit on any failure
     if cmd in COMMANDS:
         return COMMANDS[cmd](rest)
     print(f"frozen-bench: error: unknown command {cmd!r}; choose one of run, {', '.join(COMMANDS)} (frozen-bench --help)", file=sys.stderr)

@@ -7,6 +7,7 @@ means the run finished; a killed run leaves none and is re-run next time.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -18,13 +19,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-# keys that change where/how results are written, not what is computed
-OUTPUT_ONLY_KEYS = ("force", "results_dir")
+# keys that change where/how results are written, not what is computed (dotted: nested keys)
+OUTPUT_ONLY_KEYS = ("force", "results_dir", "trainer.checkpoint_every")
 FINISHED = ("ok", "diverged")
+# every status a record can have: failed = stopped by an error or Ctrl-C (see its `error` column)
+STATUSES = ("ok", "diverged", "failed")
 # the columns of all.csv that lead; any other metric follows in alphabetical order
 COLUMNS = [
-    "signature", "status", "exp", "profile", "budget_name", "dataset", "synthetic", "model", "transform", "activation", "adapter",
-    "adapter_rank", "width", "depth", "seed", "test_accuracy", "test_f1_macro", "test_mse",
+    "signature", "status", "error", "exp", "profile", "budget_name", "dataset", "synthetic", "model", "transform",
+    "activation", "adapter",    "adapter_rank", "width", "depth", "seed", "test_accuracy", "test_f1_macro", "test_mse",
     "train_loss_final", "trainable_params", "total_params", "frozen_bytes", "model_bytes",
     "latency_ms_b1_p50", "latency_ms_b1_p95", "latency_ms_b256_p50", "latency_ms_b256_p95",
     "steps_to_converge", "steps", "train_seconds", "diverged_step", "torch_version", "git_commit",
@@ -32,7 +35,12 @@ COLUMNS = [
 
 
 def normalize(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k not in OUTPUT_ONLY_KEYS}
+    out = {k: v for k, v in cfg.items() if k not in OUTPUT_ONLY_KEYS}
+    for key in OUTPUT_ONLY_KEYS:
+        head, _, leaf = key.rpartition(".")
+        if head in out and isinstance(out[head], dict) and leaf in out[head]:
+            out[head] = {k: v for k, v in out[head].items() if k != leaf}
+    return out
 
 
 def signature(cfg: dict) -> str:
@@ -137,29 +145,116 @@ def plot_curve(history: list[dict], out: Path, title: str = "") -> None:
     os.replace(tmp, out)
 
 
+def _read_record(mfile: Path) -> dict:
+    rec = json.loads(mfile.read_text())
+    if not isinstance(rec, dict):
+        raise ValueError("not a JSON object")
+    if rec.get("status") not in STATUSES:
+        raise ValueError(f"status {rec.get('status')!r} is not one of {', '.join(STATUSES)}")
+    return rec
+
+
 def collect(results_dir: str | Path, out_csv: str | Path | None = None, log=print):
-    """Rebuild ``<results_dir>/all.csv`` from every run record; unreadable records are reported
-    and skipped, never fatal. Returns the DataFrame."""
+    """Rebuild ``<results_dir>/all.csv`` from every run record. A corrupt or partial record
+    (unreadable JSON, no status) is reported and left out, never fatal; run folders without a
+    metrics.json (running now, killed, or interrupted before a record) are counted. Returns the
+    DataFrame; all.csv is replaced by rename, so a reader never sees half a file."""
     import pandas as pd
 
     results_dir = Path(results_dir)
-    rows, bad = [], []
-    for mfile in sorted((results_dir / "runs").glob("*/metrics.json")):
-        try:
-            rec = json.loads(mfile.read_text())
-            if not isinstance(rec, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as e:
-            bad.append(f"{mfile} ({e})")
+    rows, bad, unfinished = [], [], []
+    for d in sorted(p for p in (results_dir / "runs").glob("*") if p.is_dir() and not p.name.startswith(".")):
+        mfile = d / "metrics.json"
+        if not mfile.exists():
+            unfinished.append(d.name)
             continue
-        rec.setdefault("signature", mfile.parent.name)
+        try:
+            rec = _read_record(mfile)
+        except (OSError, ValueError) as e:
+            bad.append(f"{mfile} ({' '.join(str(e).split())[:120]})")
+            continue
+        rec.setdefault("signature", d.name)
         rows.append(rec)
     for b in bad:
-        log(f"[frozen-bench] collect: skipped unreadable record {b}")
+        log(f"[frozen-bench] collect: skipped corrupt record {b}; delete that folder to re-run it")
     df = pd.DataFrame(rows)
     lead = [c for c in COLUMNS if c in df.columns] or COLUMNS
     df = df.reindex(columns=lead + sorted(c for c in df.columns if c not in COLUMNS))
     out_csv = Path(out_csv) if out_csv else results_dir / "all.csv"
     atomic_write_text(out_csv, df.to_csv(index=False))
-    log(f"[frozen-bench] collect: {len(df)} runs -> {out_csv}" + (f" ({len(bad)} unreadable skipped)" if bad else ""))
+    notes = [f"{len(bad)} corrupt skipped"] if bad else []
+    if unfinished:
+        notes.append(f"{len(unfinished)} without a record yet (running or killed; re-run to finish)")
+    log(f"[frozen-bench] collect: {len(df)} runs -> {out_csv}" + (f" ({'; '.join(notes)})" if notes else ""))
     return df
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path):
+    """An exclusive advisory lock (flock) so parallel workers take turns on one file."""
+    import fcntl
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def update_all_csv(results_dir: str | Path, log=print):
+    """``collect`` after each run, serialised between parallel workers: each scan starts after the
+    previous write, and every worker collects after writing its own record, so the last all.csv
+    written holds every record (and each one is whole: written by rename)."""
+    results_dir = Path(results_dir)
+    with _locked(results_dir / ".all.csv.lock"):
+        return collect(results_dir, log=log)
+
+
+# all.csv columns a reader (figures, notebooks) relies on
+REQUIRED_COLUMNS = ("signature", "status", "dataset", "model", "seed")
+
+
+def read_all_csv(path: str | Path):
+    """Read an all.csv written by ``collect`` and check its shape; a file edited into a bad shape
+    is one clear error (``ValueError``) naming the problem and the fix, never a deep KeyError."""
+    import pandas as pd
+
+    from frozen_bench.errors import UserError
+
+    path = Path(path)
+    fix = f"rebuild it from the run records with `frozen-bench collect --results-dir {path.parent}`"
+    if not path.is_file():
+        raise UserError(f"{path} not found; {fix}")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
+        raise UserError(f"{path} is not a readable CSV ({' '.join(str(e).split())[:150]}); {fix}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise UserError(f"{path} lacks the column(s) {', '.join(missing)}; {fix}")
+    if df["signature"].isna().any() or df["signature"].duplicated().any():
+        raise UserError(f"{path} has empty or repeated signatures (each run must appear once); {fix}")
+    bad = sorted(set(df["status"].astype(str)) - set(STATUSES))
+    if bad:
+        raise UserError(f"{path} has unknown status value(s) {', '.join(bad)} (expected {', '.join(STATUSES)}); {fix}")
+    if "seed" in df and not pd.api.types.is_numeric_dtype(df["seed"]):
+        raise UserError(f"{path}: column seed holds non-numbers; {fix}")
+    return df
+
+
+def write_failed_record(path: Path, config_yaml: str, fields: dict, error: str, log=print) -> bool:
+    """Record a run that stopped with an error (status=failed, ``error`` = the one-line reason) so
+    that ``collect`` lists it. Never replaces a finished record. Returns whether it was written."""
+    if is_done(path):
+        return False
+    try:
+        atomic_write_text(path / "config.yaml", config_yaml)
+        atomic_write_text(path / "metrics.json", json.dumps(
+            {k: _json_safe(v) for k, v in {**fields, "status": "failed", "error": error}.items()},
+            indent=2, default=str) + "\n")
+        return True
+    except OSError as e:
+        log(f"[frozen-bench] warning: could not record the failure in {path} ({e})")
+        return False

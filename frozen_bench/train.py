@@ -17,7 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from frozen_bench import metrics as M
+from frozen_bench.checkpoint import capture_rng, make_checkpointer, restore_rng
+from frozen_bench.checkpoint import load_states as load_checkpoint_states
 from frozen_bench.data import DataBundle, load_dataset
+from frozen_bench.errors import explain_dataset_errors
 from frozen_bench.models import build_model
 from frozen_bench.nn.activations import PAct
 
@@ -95,8 +98,13 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: DataBundl
             "loss": F.cross_entropy(out, y).item()}
 
 
-def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log=print) -> dict:
-    """Train ``model`` in place; returns history, final train loss, status and step counts."""
+def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log=print,
+        checkpointer=None) -> dict:
+    """Train ``model`` in place; returns history, final train loss, status and step counts.
+
+    With a ``checkpointer`` (frozen_bench.checkpoint) the loop saves its whole state every
+    ``checkpointer.every`` steps and, if a checkpoint of this run exists, continues from it, so the
+    result equals an uninterrupted run's."""
     tr, optim = cfg["trainer"], cfg["optim"]
     epochs, bs = int(tr["epochs"]), int(tr["batch_size"])
     if epochs < 1:
@@ -117,12 +125,22 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
     g = torch.Generator(device="cpu").manual_seed(int(cfg["seed"]))
     eval_every = max(1, int(tr.get("eval_every", 1)))
     history, step, status, diverged_step = [], 0, "ok", None
-    t0 = time.perf_counter()
+    start_epoch, start_pos, perm, running, count, elapsed = 1, 0, None, 0.0, 0, 0.0
+    state = checkpointer.load() if checkpointer is not None else None
+    if state is not None:
+        load_checkpoint_states(state, checkpointer.path, model=model, opt=opt, sched=sched)
+        restore_rng(g, state["rng"])
+        history, step, elapsed = state["history"], state["step"], state["seconds"]
+        start_epoch, start_pos, perm = state["epoch"], state["pos"], state["perm"].to(device)
+        running, count = state["running"], state["count"]
+        log(f"[frozen-bench] resumed from {checkpointer.path} at step {step}/{total} (epoch {start_epoch})")
+    t0 = time.perf_counter() - elapsed
     model.train()
-    for epoch in range(1, epochs + 1):
-        perm = torch.randperm(n, generator=g).to(device)
-        running, count = 0.0, 0
-        for i in range(0, n, bs):
+    for epoch in range(start_epoch, epochs + 1):
+        if epoch != start_epoch or perm is None:
+            perm = torch.randperm(n, generator=g).to(device)
+            running, count, start_pos = 0.0, 0, 0
+        for i in range(start_pos, n, bs):
             idx = perm[i:i + bs]
             out = model(x_train[idx])
             loss = criterion(out, y_train[idx])
@@ -142,6 +160,12 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
             count += len(idx)
             if step >= total:
                 break
+            if checkpointer is not None and checkpointer.due(step):
+                checkpointer.save({"step": step, "epoch": epoch, "pos": i + bs, "perm": perm.cpu(),
+                                   "running": running, "count": count, "history": history,
+                                   "seconds": time.perf_counter() - t0, "rng": capture_rng(g),
+                                   "model": model.state_dict(), "opt": opt.state_dict(),
+                                   "sched": sched.state_dict()})
         if status == "diverged":
             log(f"[frozen-bench] diverged: non-finite loss at step {diverged_step} (epoch {epoch})")
             break
@@ -164,13 +188,15 @@ def train(cfg: dict, out_dir=None, log=print) -> dict:
     seed = int(cfg["seed"])
     torch.manual_seed(seed)
     device = resolve_device(cfg["trainer"].get("device", "auto"))
-    data = load_dataset(cfg["dataset"], seed=seed)
+    with explain_dataset_errors(cfg["dataset"].get("name")):  # a corrupt file: one clear line
+        data = load_dataset(cfg["dataset"], seed=seed)
     torch.manual_seed(seed)
     model = build_model(cfg, data).to(device)
+    checkpointer = make_checkpointer(cfg, out_dir, log)
     log(f"[frozen-bench] {cfg['model']['name']} on {data.name}{' (synthetic)' if data.synthetic else ''}: "
         f"{M.trainable_params(model):,} trainable / {M.total_params(model):,} total params, "
         f"{len(data.x_train)} train samples, device {device}")
-    result = fit(model, data, cfg, device, log=log)
+    result = fit(model, data, cfg, device, log=log, checkpointer=checkpointer)
     m: dict = {
         "status": result["status"],
         "diverged_step": result["diverged_step"],
