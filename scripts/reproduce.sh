@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Regenerate every number and figure of results/README.md from scratch (or resume: finished runs
+# are skipped by signature, so a second invocation only redraws).
+#
+#   scripts/reproduce.sh quick   the paper as committed: ~15 min on 2 CPU cores, offline
+#                                (Fashion-MNIST subsets, digits, synthetic speech, 1-D functions)
+#   scripts/reproduce.sh full    whole training sets, more epochs; CIFAR and real Speech Commands
+#                                need to be online (download) or placed under $FROZEN_BENCH_DATA
+#
+# Set LAUNCHER=joblib to run each sweep's jobs on 2 local workers.
+set -uo pipefail
+profile=${1:-quick}
+case "$profile" in quick|full) ;; *) echo "usage: scripts/reproduce.sh quick|full" >&2; exit 2;; esac
+cd "$(dirname "$0")/.."
+make -s setup || exit 1
+fb=.venv/bin/frozen-bench
+launcher=()
+[ "${LAUNCHER:-}" = joblib ] && launcher=(hydra/launcher=joblib hydra.launcher.n_jobs=2)
+
+# every sweep of the paper, in conf/sweep/ (the lr_search preset is an optuna search, not a figure)
+sweeps=$(ls conf/sweep/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | grep -v '^lr_search$')
+failed=0
+start=$(date +%s)
+for s in $sweeps; do
+  echo "=== sweep $s (profile $profile) — $(( $(date +%s) - start )) s elapsed"
+  "$fb" run -m "+sweep=$s" "+profile=$profile" "${launcher[@]}" || { echo "=== sweep $s had failures (see above)"; failed=1; }
+done
+"$fb" collect --results-dir results
+"$fb" figures --csv results/all.csv --out results/figures
+echo "=== reproduce $profile done in $(( $(date +%s) - start )) s (failures: $failed)"
+exit $failed
