@@ -83,3 +83,11 @@ def steps_to_converge(history: list[dict], key: str = "val_accuracy", frac: floa
         if ok:
             return int(r["step"])
     return int(rows[-1]["step"])
+
+
+def linear_regions(model: nn.Module, lo: float, hi: float) -> int:
+    """Exact number of linear regions of a 1-D piecewise-linear network on [lo, hi]
+    (breakpoints from the weights; see ``frozen_bench.regions``)."""
+    from frozen_bench.regions import linear_regions as _count
+
+    return _count(model, lo, hi)

@@ -133,6 +133,8 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
                 break
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if hasattr(model, "after_backward"):  # e.g. per-layer gradient norms, before clipping
+                model.after_backward()
             if clip:
                 nn.utils.clip_grad_norm_(model.parameters(), float(clip))
             opt.step()
@@ -171,6 +173,10 @@ def train(cfg: dict, out_dir=None, log=print) -> dict:
         f"{M.trainable_params(model):,} trainable / {M.total_params(model):,} total params, "
         f"{len(data.x_train)} train samples, device {device}")
     result = fit(model, data, cfg, device, log=log)
+    if cfg["trainer"].get("save_model") and out_dir is not None:  # opt-in, for model=masked model.init=<run dir>
+        from frozen_bench.checkpoint import save_model
+
+        save_model(model, out_dir)
     m: dict = {
         "status": result["status"],
         "diverged_step": result["diverged_step"],
