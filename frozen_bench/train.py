@@ -163,6 +163,10 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
 
 def train(cfg: dict, out_dir=None, log=print) -> dict:
     """Load data, build the model, train, evaluate. Returns {'metrics': {...}, 'history': [...]}."""
+    if cfg.get("shift"):  # a sequence of training phases on shifting targets (+exp=fn_shift)
+        from frozen_bench.shift import train_shift
+
+        return train_shift(cfg, out_dir, log=log)
     seed = int(cfg["seed"])
     torch.manual_seed(seed)
     device = resolve_device(cfg["trainer"].get("device", "auto"))
