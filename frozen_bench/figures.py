@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 
 FIGURES: dict[str, Callable] = {}
 # sweep exp name -> the command that produces its rows
-SWEEP_COMMAND = "frozen-bench run -m +sweep={sweep} +profile=quick   (or: scripts/reproduce.sh quick)"
+SWEEP_COMMAND = "frozen-bench run -m +profile=quick +sweep={sweep}   (or: scripts/reproduce.sh quick)"
 
 
 class MissingRows(Exception):
@@ -37,9 +37,12 @@ def figure(name: str):
 
 
 def rows(df: pd.DataFrame, exp: str, sweep: str | None = None) -> pd.DataFrame:
-    sub = df[(df.get("exp") == exp) & (df.get("status") == "ok")] if "exp" in df else df.iloc[0:0]
+    """The finished rows of one sweep; when both profiles ran it, the full profile's only."""
+    sub = df[(df["exp"] == exp) & (df["status"] == "ok")] if "exp" in df else df.iloc[0:0]
     if sub.empty:
         raise MissingRows(f"no finished rows of {exp} in all.csv; run: {SWEEP_COMMAND.format(sweep=sweep or exp.removeprefix('sweep_'))}")
+    if "profile" in sub and sub["profile"].nunique() > 1:
+        sub = sub[sub["profile"] == ("full" if (sub["profile"] == "full").any() else sub["profile"].dropna().iloc[0])]
     return sub
 
 
@@ -205,13 +208,31 @@ def fig_act_shapes(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     return save(fig, out_dir, "act_shapes", data_label(sub) + " (seed 0 shown)")
 
 
+# companion figure -> (exp of the sweep that feeds it, sweep name)
+COMPANION = {
+    "fn_segments": ("sweep_functions", "functions"),
+    "fn_shift": ("sweep_fn_shift", "fn_shift"),
+    "mask_density": ("sweep_masks", "masks"),
+    "weight_feedback": ("sweep_weightnet", "weightnet"),
+    "frozen_layer_grads": ("sweep_frozen_layer", "frozen_layer"),
+}
+
+
 def companion_figures() -> dict[str, Callable]:
-    """The companion experiments' figures, when their module is present."""
-    try:
-        from frozen_bench import figures_companion
-    except ImportError:
-        return {}
-    return dict(getattr(figures_companion, "FIGURES", {}))
+    """The companion experiments' figures (frozen_bench.figures_companion), each fed the rows of
+    its own sweep, with the same skip line as the others when they are missing."""
+    from frozen_bench import figures_companion
+
+    def on_sweep(fn, exp, sweep):
+        def draw(df, out_dir):
+            paths = fn(rows(df, exp, sweep), out_dir)
+            if not paths:
+                raise MissingRows(f"the rows of {exp} lack this figure's columns; re-run: {SWEEP_COMMAND.format(sweep=sweep)}")
+            return paths
+
+        return draw
+
+    return {name: on_sweep(figures_companion.FIGURES[name], exp, sweep) for name, (exp, sweep) in COMPANION.items()}
 
 
 def make_all(csv_path: str | Path, out_dir: str | Path, log=print) -> tuple[list[Path], list[str]]:

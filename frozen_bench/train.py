@@ -151,6 +151,8 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
                 break
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if hasattr(model, "after_backward"):  # e.g. per-layer gradient norms, before clipping
+                model.after_backward()
             if clip:
                 nn.utils.clip_grad_norm_(model.parameters(), float(clip))
             opt.step()
@@ -185,6 +187,10 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
 
 def train(cfg: dict, out_dir=None, log=print) -> dict:
     """Load data, build the model, train, evaluate. Returns {'metrics': {...}, 'history': [...]}."""
+    if cfg.get("shift"):  # a sequence of training phases on shifting targets (+exp=fn_shift)
+        from frozen_bench.shift import train_shift
+
+        return train_shift(cfg, out_dir, log=log)
     seed = int(cfg["seed"])
     torch.manual_seed(seed)
     device = resolve_device(cfg["trainer"].get("device", "auto"))
@@ -197,6 +203,10 @@ def train(cfg: dict, out_dir=None, log=print) -> dict:
         f"{M.trainable_params(model):,} trainable / {M.total_params(model):,} total params, "
         f"{len(data.x_train)} train samples, device {device}")
     result = fit(model, data, cfg, device, log=log, checkpointer=checkpointer)
+    if cfg["trainer"].get("save_model") and out_dir is not None:  # opt-in, for model=masked model.init=<run dir>
+        from frozen_bench.saved_model import save_model
+
+        save_model(model, out_dir)
     m: dict = {
         "status": result["status"],
         "diverged_step": result["diverged_step"],

@@ -1,4 +1,6 @@
-"""Every sweep preset composes with each profile and expands to the expected number of jobs."""
+"""Every sweep preset composes with each profile and expands to the expected number of jobs.
+The profile comes first on the command line (as in scripts/reproduce.sh), so a sweep's own
+settings win over the profile's."""
 
 from pathlib import Path
 
@@ -10,12 +12,13 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from frozen_bench.run import conf_dir
 
 CONF = Path(conf_dir())
-EXPECTED_JOBS = {"transforms": 15, "activations": 18, "adapters": 18, "budget": 24, "latency": 18}
+EXPECTED_JOBS = {"transforms": 15, "activations": 18, "adapters": 18, "budget": 24, "latency": 18,
+                 "fn_shift": 27, "functions": 18, "masks": 12, "weightnet": 9, "frozen_layer": 3}
 
 
 def expand(sweep: str, profile: str) -> list[list[str]]:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"+sweep={sweep}", f"+profile={profile}"], return_hydra_config=True)
+        cfg = compose(config_name="config", overrides=[f"+profile={profile}", f"+sweep={sweep}"], return_hydra_config=True)
     params = cfg.hydra.sweeper.params
     overrides = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
     return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
@@ -33,5 +36,5 @@ def test_sweep_expands_to_expected_jobs_and_each_job_composes(sweep, profile):
     assert any(o.startswith("seed=") for o in jobs[0])
     for job in (jobs[0], jobs[-1]):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=[f"+sweep={sweep}", f"+profile={profile}", *job])
+            cfg = compose(config_name="config", overrides=[f"+profile={profile}", f"+sweep={sweep}", *job])
         assert cfg.exp_name == f"sweep_{sweep}" and cfg.profile == profile

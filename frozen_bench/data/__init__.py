@@ -19,11 +19,13 @@ def register_dataset(name: str):
 
 def _builtin() -> None:
     from frozen_bench.data.digits import load_digits_bundle
+    from frozen_bench.data.functions import load_functions_bundle
     from frozen_bench.data.vision import load_vision_bundle
 
     _LOADERS.setdefault("digits", load_digits_bundle)
     _LOADERS.setdefault("mnist", load_vision_bundle)
     _LOADERS.setdefault("fashion_mnist", load_vision_bundle)
+    _LOADERS.setdefault("functions", load_functions_bundle)
 
 
 def dataset_names() -> list[str]:

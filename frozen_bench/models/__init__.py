@@ -16,6 +16,10 @@ _BUILDERS: dict[str, Callable] = {}
 _MODULES = {
     "frozen_mlp": "frozen_bench.models.frozen_mlp",
     "dense_mlp": "frozen_bench.models.dense",
+    "frozen_layer": "frozen_bench.models.frozen_layer",
+    "function_net": "frozen_bench.models.function_net",
+    "masked": "frozen_bench.models.masked",
+    "weightnet": "frozen_bench.models.weightnet",
 }
 
 

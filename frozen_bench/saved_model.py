@@ -1,0 +1,46 @@
+"""Opt-in saved weights of a finished run (``trainer.save_model=true``): ``<run dir>/model.pt``.
+
+Written to a temporary file in the same folder and renamed, so a killed run never leaves a
+half-written checkpoint; ``train()`` writes it before the record's ``metrics.json``, so a finished
+record with ``save_model`` always has its ``model.pt``. ``model=masked model.init=<run dir>`` reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+CHECKPOINT = "model.pt"
+
+
+def save_model(model: nn.Module, run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out = run_dir / CHECKPOINT
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{CHECKPOINT}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def load_run(run_dir: str | Path) -> tuple[dict, dict]:
+    """(plain config, state dict) of a finished run saved with ``trainer.save_model=true``."""
+    import yaml
+
+    run_dir = Path(run_dir)
+    cfg_file, ckpt = run_dir / "config.yaml", run_dir / CHECKPOINT
+    if not cfg_file.exists():
+        raise ValueError(f"model.init={run_dir}: no config.yaml there; give a run directory (results/runs/<signature>) or model.init=random")
+    if not ckpt.exists():
+        raise ValueError(f"model.init={run_dir}: no {CHECKPOINT}; re-run that config with trainer.save_model=true force=true")
+    cfg = yaml.safe_load(cfg_file.read_text())
+    return cfg, torch.load(ckpt, map_location="cpu", weights_only=True)
