@@ -24,6 +24,13 @@ def _builtin() -> None:
     _LOADERS.setdefault("digits", load_digits_bundle)
     _LOADERS.setdefault("mnist", load_vision_bundle)
     _LOADERS.setdefault("fashion_mnist", load_vision_bundle)
+    from frozen_bench.data.cifar import load_cifar_bundle
+    from frozen_bench.data.speech import load_speech_bundle
+
+    for name in ("cifar10", "cifar100"):
+        _LOADERS.setdefault(name, load_cifar_bundle)
+    for name in ("speech_commands", "speech_commands_synth"):
+        _LOADERS.setdefault(name, load_speech_bundle)
 
 
 def dataset_names() -> list[str]:

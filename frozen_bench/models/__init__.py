@@ -16,6 +16,10 @@ _BUILDERS: dict[str, Callable] = {}
 _MODULES = {
     "frozen_mlp": "frozen_bench.models.frozen_mlp",
     "dense_mlp": "frozen_bench.models.dense",
+    "frozen_cnn": "frozen_bench.models.frozen_cnn",
+    "cnn": "frozen_bench.models.cnn",
+    "frozen_audio": "frozen_bench.models.audio",
+    "audio_cnn": "frozen_bench.models.audio",
 }
 
 
