@@ -18,14 +18,17 @@ def register_dataset(name: str):
 
 
 def _builtin() -> None:
+    from frozen_bench.data.cifar import load_cifar_bundle
     from frozen_bench.data.digits import load_digits_bundle
     from frozen_bench.data.functions import load_functions_bundle
+    from frozen_bench.data.speech import load_speech_bundle
     from frozen_bench.data.vision import load_vision_bundle
 
-    _LOADERS.setdefault("digits", load_digits_bundle)
-    _LOADERS.setdefault("mnist", load_vision_bundle)
-    _LOADERS.setdefault("fashion_mnist", load_vision_bundle)
-    _LOADERS.setdefault("functions", load_functions_bundle)
+    for name, loader in (("digits", load_digits_bundle), ("mnist", load_vision_bundle),
+                         ("fashion_mnist", load_vision_bundle), ("functions", load_functions_bundle),
+                         ("cifar10", load_cifar_bundle), ("cifar100", load_cifar_bundle),
+                         ("speech_commands", load_speech_bundle), ("speech_commands_synth", load_speech_bundle)):
+        _LOADERS.setdefault(name, loader)
 
 
 def dataset_names() -> list[str]:

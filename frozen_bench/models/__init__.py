@@ -20,6 +20,10 @@ _MODULES = {
     "function_net": "frozen_bench.models.function_net",
     "masked": "frozen_bench.models.masked",
     "weightnet": "frozen_bench.models.weightnet",
+    "frozen_cnn": "frozen_bench.models.frozen_cnn",
+    "cnn": "frozen_bench.models.cnn",
+    "frozen_audio": "frozen_bench.models.audio",
+    "audio_cnn": "frozen_bench.models.audio",
 }
 
 

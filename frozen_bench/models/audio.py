@@ -1,0 +1,111 @@
+"""Speech models over fixed front-end features (B, F, T) (F frequency rows, T frames).
+
+``frozen_audio``: per block, a fixed transform over frequency (rows padded to the transform
+size F') and, with ``mix_time=true``, one over time (T → T'), then per-frequency-row norm, PAct
+and adapter (frequency rows are the channels). A trainable head reads the (B, F', T') map,
+optionally average-pooled to ``pool=[f, t]`` first. Only norms, PActs, adapters, head train.
+
+``audio_cnn``: the small fully trained baseline, three conv3×3-BN-ReLU-maxpool stages on the
+feature map as a 1-channel image, an average over time (frequency position carries the
+information, so it is kept) and a linear head on channels × frequency rows.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from frozen_bench.models import register_model
+from frozen_bench.models.frozen_mlp import make_head
+from frozen_bench.nn.activations import make_activation
+from frozen_bench.nn.adapters import make_adapter
+from frozen_bench.nn.norms import make_norm
+from frozen_bench.nn.transforms import make_transform
+
+
+def _need_features(shape, model: str):
+    if len(shape) != 2:
+        raise ValueError(f"model={model} needs (F, T) feature inputs such as dataset=speech_commands, got shape {tuple(shape)}")
+
+
+class FrozenAudioBlock(nn.Module):
+    def __init__(self, n_freq, n_time, transform, seed, mix_time, activation, act_kwargs, adapter, rank, norm):
+        super().__init__()
+        self.mix_f = make_transform(transform, n_freq, seed=seed)
+        self.mix_t = make_transform(transform, n_time, seed=seed + 1000) if mix_time else None
+        self.out_freq = self.mix_f.out_dim
+        self.out_time = self.mix_t.out_dim if mix_time else n_time
+        self.norm = make_norm(norm, self.out_freq)
+        self.act = make_activation(activation, self.out_freq, **act_kwargs)
+        self.adapter = make_adapter(adapter, self.out_freq, rank)
+
+    def forward(self, x):  # (B, F, T)
+        h = self.mix_f(x.transpose(1, 2)).transpose(1, 2)  # (B, F', T) fixed, over frequency
+        if self.mix_t is not None:
+            h = self.mix_t(h)  # (B, F', T') fixed, over time
+        return self.adapter(self.act(self.norm(h)))
+
+
+class FrozenAudio(nn.Module):
+    def __init__(self, input_shape, num_classes, depth=2, transform="wht", transform_seed=0, mix_time=True,
+                 activation="bislope", act_kwargs=None, adapter="none", rank=0, norm="light", pool=None,
+                 head="linear", head_hidden=64, dropout=0.0):
+        super().__init__()
+        _need_features(input_shape, "frozen_audio")
+        if depth < 1:
+            raise ValueError(f"model.depth must be >= 1, got {depth}")
+        f, t = input_shape
+        blocks = []
+        for i in range(depth):
+            b = FrozenAudioBlock(f, t, transform, transform_seed + i, mix_time, activation, act_kwargs or {},
+                                 adapter, rank, norm)
+            blocks.append(b)
+            f, t = b.out_freq, b.out_time
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(tuple(int(p) for p in pool)) if pool else None
+        feat = (int(pool[0]) * int(pool[1])) if pool else f * t
+        self.head = make_head(head, feat, num_classes, head_hidden, dropout)
+
+    def forward(self, x):  # (B, F, T)
+        h = self.blocks(x)  # (B, F', T')
+        if self.pool is not None:
+            h = self.pool(h.unsqueeze(1)).squeeze(1)  # (B, pf, pt)
+        return self.head(h.flatten(1))
+
+
+class AudioCNN(nn.Module):
+    def __init__(self, input_shape, num_classes, channels=(16, 32, 64), dropout=0.0):
+        super().__init__()
+        _need_features(input_shape, "audio_cnn")
+        layers, c = [], 1
+        for w in channels:
+            layers += [nn.Conv2d(c, int(w), 3, padding=1), nn.BatchNorm2d(int(w)), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
+            c = int(w)
+        self.convs = nn.Sequential(*layers)
+        self.drop = nn.Dropout(dropout)
+        with torch.no_grad():
+            n_feat = self.convs(torch.zeros(1, 1, *input_shape)).mean(3).numel()
+        self.fc = nn.Linear(n_feat, num_classes)
+
+    def forward(self, x):  # (B, F, T)
+        h = self.convs(x.unsqueeze(1))  # (B, C, F/8, T/8)
+        return self.fc(self.drop(h.mean(3).flatten(1)))  # time-averaged, (B, C·F/8)
+
+
+@register_model("frozen_audio")
+def build_frozen_audio(cfg: dict, data) -> FrozenAudio:
+    m, t, a, ad = cfg["model"], cfg["transform"], cfg["activation"], cfg["adapter"]
+    return FrozenAudio(
+        data.input_shape, max(data.num_classes, 1), depth=int(m.get("depth", 2)), transform=t["name"],
+        transform_seed=int(t.get("seed", 0)), mix_time=bool(m.get("mix_time", True)), activation=a["name"],
+        act_kwargs={k: v for k, v in a.items() if k != "name"}, adapter=ad["name"],
+        rank=int(ad.get("rank", 0) or 0), norm=m.get("norm", "light"), pool=m.get("pool"),
+        head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)), dropout=float(m.get("dropout", 0.0)),
+    )
+
+
+@register_model("audio_cnn")
+def build_audio_cnn(cfg: dict, data) -> AudioCNN:
+    m = cfg["model"]
+    return AudioCNN(data.input_shape, max(data.num_classes, 1), channels=list(m.get("channels") or (16, 32, 64)),
+                    dropout=float(m.get("dropout", 0.0)))

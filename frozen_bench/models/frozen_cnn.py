@@ -1,0 +1,113 @@
+"""The frozen filter-bank CNN: per stage, a fixed spatial filter bank on every channel, a fixed
+channel mixing, a per-channel norm and PAct, an optional low-rank 1×1 adapter, then pooling.
+
+Stage i: (B, C, H, W) -filters-> (B, C·K, H, W) -transform over channels, keep the first
+``widths[i]`` outputs-> (B, w_i, H, W) -norm, PAct, adapter-> -pool-> (B, w_i, H/2, W/2).
+The channel mixing is ``make_transform(transform.name, C·K)`` applied with channels last; keeping
+its first w_i outputs is a fixed projection (for WHT/DCT the low-sequency part). If C·K < w_i the
+input is zero-padded first. Only norms, PActs, adapters and the head train.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from frozen_bench.models import register_model
+from frozen_bench.models.frozen_mlp import make_head
+from frozen_bench.nn.activations import make_activation
+from frozen_bench.nn.adapters import make_adapter
+from frozen_bench.nn.filters import make_filter_bank
+from frozen_bench.nn.norms import make_norm
+from frozen_bench.nn.transforms import make_transform
+
+
+def make_norm2d(name: str, channels: int) -> nn.Module:
+    # batch: BatchNorm2d (2 trainable params/channel + running statistics); others from nn.norms
+    return nn.BatchNorm2d(channels) if name == "batch" else make_norm(name, channels)
+
+
+class ChannelMix(nn.Module):
+    """A fixed transform over the channel axis of (B, C, H, W), truncated/padded to ``width``."""
+
+    def __init__(self, name: str, in_channels: int, width: int, seed: int = 0):
+        super().__init__()
+        self.in_channels, self.width = in_channels, width
+        self.dim = max(in_channels, width)
+        self.mix = make_transform(name, self.dim, seed=seed)
+
+    def forward(self, x):  # (B, C, H, W)
+        h = x.movedim(1, -1)  # (B, H, W, C)
+        if self.dim > self.in_channels:
+            h = F.pad(h, (0, self.dim - self.in_channels))
+        h = self.mix(h)[..., : self.width]  # (B, H, W, width) fixed
+        return h.movedim(-1, 1)
+
+
+class FrozenStage(nn.Module):
+    def __init__(self, in_channels, width, filters, kernel_size, n_filters, transform, seed,
+                 activation, act_kwargs, adapter, rank, norm, pool):
+        super().__init__()
+        self.filters = make_filter_bank(filters, kernel_size, n_filters, seed=seed)
+        self.mix = ChannelMix(transform, self.filters.out_channels(in_channels), width, seed=seed)
+        self.norm = make_norm2d(norm, width)
+        self.act = make_activation(activation, width, **act_kwargs)
+        self.adapter = make_adapter(adapter, width, rank)
+        if pool not in ("max", "avg", "none"):
+            raise ValueError(f"model.pool must be max, avg or none, got {pool!r}")
+        self.pool = {"max": nn.MaxPool2d(2), "avg": nn.AvgPool2d(2), "none": nn.Identity()}[pool]
+
+    def forward(self, x):  # (B, C, H, W)
+        h = self.mix(self.filters(x))  # (B, w, H, W) fixed
+        h = self.adapter(self.act(self.norm(h)))
+        return self.pool(h)  # (B, w, H/2, W/2)
+
+
+class FrozenCNN(nn.Module):
+    def __init__(self, input_shape, num_classes, widths=(32, 64, 128), filters="dct", kernel_size=3,
+                 n_filters=None, transform="wht", transform_seed=0, activation="bislope", act_kwargs=None,
+                 adapter="none", rank=0, norm="batch", pool="max", head="linear", head_hidden=64,
+                 global_pool=False, dropout=0.0):
+        super().__init__()
+        if len(input_shape) != 3:
+            raise ValueError(f"model=frozen_cnn needs image inputs (C, H, W), got shape {tuple(input_shape)}; "
+                             f"use model=frozen_mlp for flat inputs")
+        if not widths:
+            raise ValueError("model.widths must list at least one stage width")
+        c, h, w = input_shape
+        stages = []
+        for i, width in enumerate(widths):
+            stages.append(FrozenStage(c, int(width), filters, kernel_size, n_filters, transform, transform_seed + i,
+                                      activation, act_kwargs or {}, adapter, rank, norm, pool))
+            c = int(width)
+            if pool != "none":
+                h, w = h // 2, w // 2
+            if h < 1 or w < 1:
+                raise ValueError(f"{len(widths)} pooled stages shrink a {tuple(input_shape)} image below 1 pixel; "
+                                 f"use fewer model.widths or model.pool=none")
+        self.stages = nn.Sequential(*stages)
+        self.global_pool = global_pool
+        feat = c if global_pool else c * h * w
+        self.head = make_head(head, feat, num_classes, head_hidden, dropout)
+
+    def features(self, x):
+        h = self.stages(x)  # (B, w_last, h, w)
+        return h.mean((2, 3)) if self.global_pool else h.flatten(1)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+@register_model("frozen_cnn")
+def build(cfg: dict, data) -> FrozenCNN:
+    m, t, a, ad = cfg["model"], cfg["transform"], cfg["activation"], cfg["adapter"]
+    return FrozenCNN(
+        data.input_shape, max(data.num_classes, 1), widths=[int(w) for w in m.get("widths", (32, 64, 128))],
+        filters=m.get("filters", "dct"), kernel_size=int(m.get("kernel_size", 3)), n_filters=m.get("n_filters"),
+        transform=t["name"], transform_seed=int(t.get("seed", 0)), activation=a["name"],
+        act_kwargs={k: v for k, v in a.items() if k != "name"}, adapter=ad["name"],
+        rank=int(ad.get("rank", 0) or 0), norm=m.get("norm", "batch"), pool=m.get("pool", "max"),
+        head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)),
+        global_pool=bool(m.get("global_pool", False)), dropout=float(m.get("dropout", 0.0)),
+    )
