@@ -228,8 +228,17 @@ def read_all_csv(path: str | Path):
     if not path.is_file():
         raise UserError(f"{path} not found; {fix}")
     try:
+        with open(path, newline="") as f:
+            rows = csv.reader(f)
+            header = next(rows, None)
+            if not header:
+                raise ValueError("the file is empty")
+            for line, row in enumerate(rows, start=2):
+                # pandas would silently turn surplus leading cells into an index
+                if row and len(row) != len(header):
+                    raise ValueError(f"line {line} has {len(row)} cells, the header {len(header)}")
         df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
+    except (csv.Error, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
         raise UserError(f"{path} is not a readable CSV ({' '.join(str(e).split())[:150]}); {fix}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:

@@ -70,6 +70,8 @@ def execute(cfg: dict, config_yaml: str, log=print) -> dict:
         log(f"[frozen-bench] skip {sig}: finished record in {path} (force=true re-runs it)")
         return {**json.loads((path / "metrics.json").read_text()), "skipped": True}
     check_writable(results_dir)
+    for stale in path.glob(".*.tmp"):  # half-written files of a killed attempt; never read
+        stale.unlink(missing_ok=True)
     threads = cfg.get("trainer", {}).get("threads")
     if threads:
         torch.set_num_threads(int(threads))
@@ -82,6 +84,7 @@ def execute(cfg: dict, config_yaml: str, log=print) -> dict:
     (path / CHECKPOINT).unlink(missing_ok=True)
     summary = (f"test_accuracy={metrics['test_accuracy']:.4f}" if metrics.get("test_accuracy") is not None
                else f"test_mse={metrics['test_mse']:.4g}" if metrics.get("test_mse") is not None
+               else f"non-finite loss at step {metrics.get('diverged_step')}" if metrics["status"] == "diverged"
                else f"status={metrics['status']}")
     lat = metrics.get("latency_ms_b256_p50")
     log(f"[frozen-bench] {metrics['status']}: {summary} trainable_params={metrics['trainable_params']:,}"
