@@ -57,6 +57,9 @@ def run_bad(args, rd, capsys):
     (["trainer.epochs=0"], "trainer.epochs must be an integer >= 1, got 0"),
     (["optim.lr=-1"], "optim.lr must be a number in (0.0, )"),
     (["trainer.batch_size=abc"], "trainer.batch_size must be an integer >= 1, got 'abc'"),
+    (["foo.bar=1"], "Could not override 'foo.bar'. To append to your config use +foo.bar=1"),
+    (["-m", "seed=0,1", "activation=bislope,relu", "activation.init_pos=2"], "Could not override 'activation.init_pos'"),
+    (["trainer.epochs=["], "cannot parse the override 'trainer.epochs=['"),
 ])
 def test_bad_values_one_line_nothing_written(args, expect, results, capsys):
     line = run_bad([*QUICK, *args], results, capsys)
