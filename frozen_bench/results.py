@@ -203,6 +203,31 @@ def _locked(lock_path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def claim(path: Path):
+    """Yield True if this process may run the record at ``path`` now, False if another process
+    (an overlapping sweep on the same results folder) holds it; the claim ends with the process,
+    even on SIGKILL, because it is an flock on ``<run>/.lock``."""
+    import fcntl
+
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            # a run that failed before writing anything leaves no empty folder behind
+            if [p.name for p in path.iterdir()] == [".lock"]:
+                (path / ".lock").unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def update_all_csv(results_dir: str | Path, log=print):
     """``collect`` after each run, serialised between parallel workers: each scan starts after the
     previous write, and every worker collects after writing its own record, so the last all.csv

@@ -70,18 +70,25 @@ def execute(cfg: dict, config_yaml: str, log=print) -> dict:
         log(f"[frozen-bench] skip {sig}: finished record in {path} (force=true re-runs it)")
         return {**json.loads((path / "metrics.json").read_text()), "skipped": True}
     check_writable(results_dir)
-    for stale in path.glob(".*.tmp"):  # half-written files of a killed attempt; never read
-        stale.unlink(missing_ok=True)
     threads = cfg.get("trainer", {}).get("threads")
     if threads:
         torch.set_num_threads(int(threads))
-    started = time.time()
-    out = train(cfg, path, log=log)
-    metrics = {"signature": sig, **record_fields(cfg), **out["metrics"]}
-    metrics["dataset"] = out["metrics"]["dataset"]
-    metrics.update(provenance(started))
-    R.write_record(path, config_yaml, metrics, out["history"])
-    (path / CHECKPOINT).unlink(missing_ok=True)
+    with R.claim(path) as mine:
+        if not mine:  # an overlapping sweep is training this very config: never run it twice
+            log(f"[frozen-bench] skip {sig}: another process is running it now ({path})")
+            return {"signature": sig, "status": "busy", "skipped": True}
+        if R.is_done(path) and not cfg.get("force", False):  # it finished while we waited
+            log(f"[frozen-bench] skip {sig}: finished record in {path}")
+            return {**json.loads((path / "metrics.json").read_text()), "skipped": True}
+        for stale in path.glob(".*.tmp"):  # half-written files of a killed attempt; never read
+            stale.unlink(missing_ok=True)
+        started = time.time()
+        out = train(cfg, path, log=log)
+        metrics = {"signature": sig, **record_fields(cfg), **out["metrics"]}
+        metrics["dataset"] = out["metrics"]["dataset"]
+        metrics.update(provenance(started))
+        R.write_record(path, config_yaml, metrics, out["history"])
+        (path / CHECKPOINT).unlink(missing_ok=True)
     summary = (f"test_accuracy={metrics['test_accuracy']:.4f}" if metrics.get("test_accuracy") is not None
                else f"test_mse={metrics['test_mse']:.4g}" if metrics.get("test_mse") is not None
                else f"non-finite loss at step {metrics.get('diverged_step')}" if metrics["status"] == "diverged"
@@ -108,7 +115,7 @@ def provenance(started: float) -> dict:
 def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = "", log=print) -> int:
     """``execute`` with the failure policy of the CLI; returns an exit code (0 = ok).
 
-    - bad input (``USER_ERRORS``): one line on stderr, no traceback;
+    - bad input (``errors.user_errors()``): one line on stderr, no traceback;
     - anything else: its traceback (it is a bug to report), then the one line;
     - Ctrl-C: the run is marked failed with error=interrupted, then the interrupt goes on
       (a sweep stops; its finished records are untouched, the checkpoint stays for a resume).

@@ -50,6 +50,7 @@ def test_sigkill_mid_sweep_then_rerun_gives_each_run_once_ok(tmp_path):
     proc.communicate()
     finished = list((rd / "runs").glob("*/metrics.json"))
     assert 1 <= len(finished) < 3, "the kill came too late to test anything"
+    had_checkpoint = any((rd / "runs").glob("*/checkpoint.pt"))
     for f in finished:  # whatever survived a SIGKILL is a complete record
         assert json.loads(f.read_text())["status"] == "ok"
     # damage left for collect: a corrupt record and a partial one (config only)
@@ -63,6 +64,8 @@ def test_sigkill_mid_sweep_then_rerun_gives_each_run_once_ok(tmp_path):
     assert again.returncode == 0, err[-3000:]
     assert out.count("[frozen-bench] skip ") == len(finished)  # finished ones were not redone
     assert f"{3 - len(finished)} ok, {len(finished)} skipped of 3 jobs" in err  # the sweep summary
+    if had_checkpoint:  # a run killed after a checkpoint continues from it
+        assert "resumed from" in out
     assert "skipped corrupt record" in out and "badbadbadbad" in out  # reported, not fatal
     # all.csv as left by the parallel workers: whole, every run exactly once, all ok
     df = R.read_all_csv(rd / "all.csv")

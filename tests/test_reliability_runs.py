@@ -143,3 +143,16 @@ def test_collect_reports_corrupt_and_partial_records(tmp_path):
     assert sum("skipped corrupt record" in ln for ln in logs) == 3
     assert "3 corrupt skipped" in logs[-1] and "1 without a record yet" in logs[-1]
     assert list(R.read_all_csv(tmp_path / "all.csv")["signature"]) == ["aaaaaaaaaaaa"]
+
+
+def test_a_config_running_elsewhere_is_not_run_twice(tmp_path):
+    """Two overlapping sweeps on one results folder: the second skips what the first is training."""
+    cfg = config(*QUICK, f"results_dir={tmp_path}")
+    path = R.run_dir(tmp_path, R.signature(cfg))
+    with R.claim(path) as mine:  # stands in for the other process's claim (flock per open file)
+        assert mine
+        logs: list[str] = []
+        out = execute(cfg, "", log=logs.append)
+        assert out["status"] == "busy" and out["skipped"] and "another process is running it" in logs[-1]
+        assert not (path / "metrics.json").exists()
+    assert execute(cfg, "", log=lambda *_: None)["status"] == "ok"  # free again once released
