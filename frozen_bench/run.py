@@ -42,11 +42,19 @@ def record_fields(cfg: dict) -> dict:
         "transform": cfg.get("transform", {}).get("name") if "frozen" in str(model.get("name")) else None,
         "activation": cfg.get("activation", {}).get("name") if "frozen" in str(model.get("name")) else None,
         "adapter": adapter.get("name"),
-        "adapter_rank": int(adapter.get("rank") or 0) if adapter.get("name") != "none" else 0,
+        "adapter_rank": _int_or_raw(adapter.get("rank")) if adapter.get("name") != "none" else 0,
         "width": model.get("width"),
         "depth": model.get("depth"),
         "seed": cfg.get("seed"),
     }
+
+
+def _int_or_raw(v):
+    """An int where the value is one; a failed record of a bad value (rank=abc) keeps it as given."""
+    try:
+        return int(v or 0)
+    except (TypeError, ValueError):
+        return v
 
 
 def execute(cfg: dict, config_yaml: str, log=print) -> dict:

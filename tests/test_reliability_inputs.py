@@ -155,3 +155,13 @@ def test_read_all_csv_rejects_hand_edited_shapes(tmp_path, text, expect):
 def test_read_all_csv_accepts_collect_output(results):
     df = R.read_all_csv(results / "all.csv")
     assert list(df["signature"]) == ["0123456789ab"] and list(df["status"]) == ["ok"]
+
+
+def test_collect_to_unwritable_csv_is_one_line(results, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    before = snapshot(results)
+    assert main(["collect", "--results-dir", str(results), "--out", str(blocker / "all.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("frozen-bench collect: error: cannot write the CSV") and "\n" not in err
+    assert snapshot(results) == before

@@ -156,3 +156,16 @@ def test_a_config_running_elsewhere_is_not_run_twice(tmp_path):
         assert out["status"] == "busy" and out["skipped"] and "another process is running it" in logs[-1]
         assert not (path / "metrics.json").exists()
     assert execute(cfg, "", log=lambda *_: None)["status"] == "ok"  # free again once released
+
+
+def test_failing_job_is_recorded_and_sweep_goes_on(tmp_path, capsys):
+    """A bad value in one job of a sweep: that job gets status=failed with its error, the others
+    run, a summary lists it, and the exit code is non-zero."""
+    code = main(["run", "-m", *QUICK, "trainer.epochs=1", "adapter=lora", "adapter.rank=abc,4", f"results_dir={tmp_path}"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "1 failed, 1 ok of 2 jobs" in err and "adapter.rank must be an integer >= 1, got 'abc'" in err
+    df = R.read_all_csv(tmp_path / "all.csv")
+    assert sorted(df["status"]) == ["failed", "ok"]
+    failed = df[df["status"] == "failed"].iloc[0]
+    assert failed["error"].startswith("adapter.rank must be an integer >= 1, got 'abc'")
