@@ -14,7 +14,6 @@ import pickle
 import zlib
 
 
-
 class UserError(ValueError):
     """Bad input; the message is one line naming the problem and the fix."""
 
@@ -32,13 +31,14 @@ def user_errors() -> tuple[type[BaseException], ...]:
     unwritable folders and unreadable files; the rest are what a corrupt data file raises."""
     return (ValueError, _dataset_error(), OSError, EOFError, pickle.UnpicklingError, gzip.BadGzipFile, zlib.error)
 
+
 # exit codes of `frozen-bench run`: 2 = bad input, 1 = a run failed unexpectedly, 130 = Ctrl-C
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 
 
 def one_line(exc: BaseException) -> str:
-    """The exception as one line: its message (first line, whitespace squeezed); the type name is
-    kept for exceptions whose message alone would not say what went wrong."""
+    """The exception as one line (whitespace squeezed); the type name is kept for exceptions
+    whose message alone would not say what went wrong (OSError, UnpicklingError, ...)."""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     msg = " ".join(str(exc).split())
