@@ -59,7 +59,11 @@ def cmd_collect(argv: list[str]) -> int:
     if not (Path(a.results_dir) / "runs").is_dir():
         print(f"frozen-bench collect: error: no runs in {a.results_dir}/runs; run something first (frozen-bench run)", file=sys.stderr)
         return 2
-    collect(a.results_dir, a.out)
+    try:
+        collect(a.results_dir, a.out)
+    except OSError as e:  # e.g. an unwritable --out: one line, not a traceback
+        print(f"frozen-bench collect: error: cannot write the CSV ({e}); choose a writable --out", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -203,6 +203,31 @@ def _locked(lock_path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def claim(path: Path):
+    """Yield True if this process may run the record at ``path`` now, False if another process
+    (an overlapping sweep on the same results folder) holds it; the claim ends with the process,
+    even on SIGKILL, because it is an flock on ``<run>/.lock``."""
+    import fcntl
+
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            # a run that failed before writing anything leaves no empty folder behind
+            if [p.name for p in path.iterdir()] == [".lock"]:
+                (path / ".lock").unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def update_all_csv(results_dir: str | Path, log=print):
     """``collect`` after each run, serialised between parallel workers: each scan starts after the
     previous write, and every worker collects after writing its own record, so the last all.csv
@@ -228,8 +253,17 @@ def read_all_csv(path: str | Path):
     if not path.is_file():
         raise UserError(f"{path} not found; {fix}")
     try:
+        with open(path, newline="") as f:
+            rows = csv.reader(f)
+            header = next(rows, None)
+            if not header:
+                raise ValueError("the file is empty")
+            for line, row in enumerate(rows, start=2):
+                # pandas would silently turn surplus leading cells into an index
+                if row and len(row) != len(header):
+                    raise ValueError(f"line {line} has {len(row)} cells, the header {len(header)}")
         df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
+    except (csv.Error, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
         raise UserError(f"{path} is not a readable CSV ({' '.join(str(e).split())[:150]}); {fix}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:

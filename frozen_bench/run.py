@@ -44,11 +44,19 @@ def record_fields(cfg: dict) -> dict:
         "transform": cfg.get("transform", {}).get("name") if "frozen" in str(model.get("name")) else None,
         "activation": cfg.get("activation", {}).get("name") if "frozen" in str(model.get("name")) else None,
         "adapter": adapter.get("name"),
-        "adapter_rank": int(adapter.get("rank") or 0) if adapter.get("name") != "none" else 0,
+        "adapter_rank": _int_or_raw(adapter.get("rank")) if adapter.get("name") != "none" else 0,
         "width": model.get("width"),
         "depth": model.get("depth"),
         "seed": cfg.get("seed"),
     }
+
+
+def _int_or_raw(v):
+    """An int where the value is one; a failed record of a bad value (rank=abc) keeps it as given."""
+    try:
+        return int(v or 0)
+    except (TypeError, ValueError):
+        return v
 
 
 def execute(cfg: dict, config_yaml: str, log=print) -> dict:
@@ -75,15 +83,25 @@ def execute(cfg: dict, config_yaml: str, log=print) -> dict:
     threads = cfg.get("trainer", {}).get("threads")
     if threads:
         torch.set_num_threads(int(threads))
-    started = time.time()
-    out = train(cfg, path, log=log)
-    metrics = {"signature": sig, **record_fields(cfg), **out["metrics"]}
-    metrics["dataset"] = out["metrics"]["dataset"]
-    metrics.update(provenance(started))
-    R.write_record(path, config_yaml, metrics, out["history"])
-    (path / CHECKPOINT).unlink(missing_ok=True)
+    with R.claim(path) as mine:
+        if not mine:  # an overlapping sweep is training this very config: never run it twice
+            log(f"[frozen-bench] skip {sig}: another process is running it now ({path})")
+            return {"signature": sig, "status": "busy", "skipped": True}
+        if R.is_done(path) and not cfg.get("force", False):  # it finished while we waited
+            log(f"[frozen-bench] skip {sig}: finished record in {path}")
+            return {**json.loads((path / "metrics.json").read_text()), "skipped": True}
+        for stale in path.glob(".*.tmp"):  # half-written files of a killed attempt; never read
+            stale.unlink(missing_ok=True)
+        started = time.time()
+        out = train(cfg, path, log=log)
+        metrics = {"signature": sig, **record_fields(cfg), **out["metrics"]}
+        metrics["dataset"] = out["metrics"]["dataset"]
+        metrics.update(provenance(started))
+        R.write_record(path, config_yaml, metrics, out["history"])
+        (path / CHECKPOINT).unlink(missing_ok=True)
     summary = (f"test_accuracy={metrics['test_accuracy']:.4f}" if metrics.get("test_accuracy") is not None
                else f"test_mse={metrics['test_mse']:.4g}" if metrics.get("test_mse") is not None
+               else f"non-finite loss at step {metrics.get('diverged_step')}" if metrics["status"] == "diverged"
                else f"status={metrics['status']}")
     lat = metrics.get("latency_ms_b256_p50")
     log(f"[frozen-bench] {metrics['status']}: {summary} trainable_params={metrics['trainable_params']:,}"
@@ -107,7 +125,7 @@ def provenance(started: float) -> dict:
 def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = "", log=print) -> int:
     """``execute`` with the failure policy of the CLI; returns an exit code (0 = ok).
 
-    - bad input (``USER_ERRORS``): one line on stderr, no traceback;
+    - bad input (``errors.user_errors()``): one line on stderr, no traceback;
     - anything else: its traceback (it is a bug to report), then the one line;
     - Ctrl-C: the run is marked failed with error=interrupted, then the interrupt goes on
       (a sweep stops; its finished records are untouched, the checkpoint stays for a resume).
@@ -171,12 +189,18 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
     from hydra.errors import HydraException
 
     conf = Path(conf or conf_dir())
-    try:
-        parsed = OverridesParser.create().parse_overrides(
-            [o for o in overrides if not o.startswith("-") and "=" in o])  # skip flags and their values (--cfg job)
-    except HydraException as e:
-        raise UserError(f"cannot parse the overrides: {' '.join(str(e).split())[:200]}; write them as key=value "
-                        f"(frozen-bench run --help)") from None
+    if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in overrides):
+        return  # another config source: Hydra checks it
+    # overrides are key=value words; flags (-m, --cfg job, --info ...) and their values are Hydra's
+    words = [a for a in overrides if "=" in a and not a.startswith("-")]
+    parser, parsed = OverridesParser.create(), []
+    for word in words:
+        try:
+            parsed += parser.parse_overrides([word])
+        except HydraException as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"cannot parse the override {word!r} ({first}); write key=value, e.g. "
+                            f"trainer.epochs=5 or a sweep seed=0,1,2 (Hydra's override grammar)") from None
     for o in parsed:
         group = o.key_or_group
         if o.is_hydra_override() or o.is_delete() or "." in group or o.package is not None:
@@ -195,6 +219,35 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
             if v not in options:
                 key = f"+{group}" if group == "exp" else group
                 raise UserError(f"unknown {key} option {v!r}; choose one of {', '.join(options)} (frozen-bench list)")
+    _compose_check(parsed, conf)
+
+
+def _compose_check(parsed: list, conf: Path, limit: int = 64) -> None:
+    """Compose the config as Hydra will (each sweep value once, the others at their first value)
+    so that an unknown key or a bad type is one line before the first job starts, not a
+    multi-line report after some jobs of a sweep already ran."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    choices = []
+    for o in parsed:
+        if o.is_hydra_override() or (o.is_sweep_override() and (not o.is_discrete_sweep() or o.value_type.name == "GLOB_CHOICE_SWEEP")):
+            continue
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        choices.append((o.get_key_element(), values or [""]))
+    first = [f"{k}={v[0]}" for k, v in choices]
+    variants = [first] + [first[:i] + [f"{k}={v}"] + first[i + 1:] for i, (k, vals) in enumerate(choices) for v in vals[1:]]
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
+        for overrides in variants[:limit]:
+            try:
+                compose("config", overrides=overrides)
+            except (HydraException, OmegaConfBaseException) as e:
+                msg = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith(("full_key", "object_type")))
+                cause = e.__cause__
+                if cause is not None and str(cause).strip():
+                    msg += f" ({str(cause).strip().splitlines()[0]})"
+                raise UserError(f"{msg}; `frozen-bench run --cfg job` prints the valid keys") from None
 
 
 def main(argv: list[str]) -> int:
@@ -219,6 +272,11 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("frozen-bench run: interrupted; finished records are intact, re-run to resume", file=sys.stderr)
         code = EXIT_INTERRUPTED
+    except Exception as e:  # raised by Hydra itself outside any job, e.g. `-m` with `--cfg`
+        if not is_user_error(e):
+            traceback.print_exc()
+        print(f"frozen-bench run: error: {one_line(e)}", file=sys.stderr)
+        code = EXIT_BAD_INPUT if is_user_error(e) else EXIT_FAILED
     finally:
         sys.argv = old_argv
         if previous is None:
