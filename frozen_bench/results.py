@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 # keys that change where/how results are written, not what is computed (dotted: nested keys)
-OUTPUT_ONLY_KEYS = ("force", "results_dir", "trainer.checkpoint_every")
+OUTPUT_ONLY_KEYS = ("force", "results_dir", "objective", "trainer.checkpoint_every")
 FINISHED = ("ok", "diverged")
 # every status a record can have: failed = stopped by an error or Ctrl-C (see its `error` column)
 STATUSES = ("ok", "diverged", "failed")

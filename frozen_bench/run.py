@@ -122,8 +122,8 @@ def provenance(started: float) -> dict:
     }
 
 
-def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = "", log=print) -> int:
-    """``execute`` with the failure policy of the CLI; returns an exit code (0 = ok).
+def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = "", log=print) -> tuple[int, dict]:
+    """``execute`` with the failure policy of the CLI; returns (exit code (0 = ok), metrics).
 
     - bad input (``errors.user_errors()``): one line on stderr, no traceback;
     - anything else: its traceback (it is a bug to report), then the one line;
@@ -136,7 +136,7 @@ def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = ""
     started = time.time()
     sig = R.signature(cfg)
     path = R.run_dir(cfg.get("results_dir", "results"), sig)
-    status, error, code = "failed", None, 0
+    status, error, code, m = "failed", None, 0, {}
     try:
         m = execute(cfg, config_yaml, log=log)
         status = "skipped" if m.get("skipped") else m.get("status", "ok")
@@ -162,7 +162,7 @@ def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = ""
     _ledger_append({"signature": sig, "status": status, "error": error, "label": label})
     if code == EXIT_INTERRUPTED:
         raise SystemExit(code)  # Ctrl-C stops the sweep too (Hydra catches only Exception)
-    return code
+    return code, m
 
 
 def _ledger_append(entry: dict) -> None:
@@ -319,14 +319,18 @@ def summarize(entries: list[dict], code: int = 0) -> int:
 
 
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="config")
-def app(cfg: DictConfig) -> None:
+def app(cfg: DictConfig) -> float | None:
+    """One job. Returns the metric named by ``objective`` (for sweepers that optimize, e.g. the
+    optuna ``+sweep=lr_search``); NaN when the job did not finish, so a search skips it."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     plain = OmegaConf.to_container(cfg, resolve=True)
-    code = run_job(plain, OmegaConf.to_yaml(cfg, resolve=True), multirun=multirun,
-                   label=" ".join(hc.overrides.task))
+    code, metrics = run_job(plain, OmegaConf.to_yaml(cfg, resolve=True), multirun=multirun,
+                            label=" ".join(hc.overrides.task))
     if code and not multirun:
         raise SystemExit(code)  # a single run's exit code; a sweep goes on and reports at the end
+    value = metrics.get(plain.get("objective") or "val_accuracy")
+    return float(value) if isinstance(value, (int, float)) else float("nan")

@@ -225,6 +225,8 @@ def train(cfg: dict, out_dir=None, log=print) -> dict:
     higher = data.task != "regression"
     key = "val_accuracy" if higher else "val_mse"
     m["steps_to_converge"] = M.steps_to_converge(result["history"], key, higher_is_better=higher)
+    finals = [r[key] for r in result["history"] if r.get(key) is not None]
+    m[key] = finals[-1] if finals else None  # final validation metric (the objective of searches)
     if result["status"] == "ok":
         test = evaluate(model, data.x_test, data.y_test, data, device)
         if data.task == "regression":

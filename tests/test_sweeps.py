@@ -24,8 +24,19 @@ def expand(sweep: str, profile: str) -> list[list[str]]:
     return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
 
 
+SEARCHES = {"lr_search"}  # optuna: a number of trials, not a grid
+
+
 def test_every_sweep_file_has_an_expected_count():
-    assert sorted(p.stem for p in (CONF / "sweep").glob("*.yaml")) == sorted(EXPECTED_JOBS)
+    assert sorted(p.stem for p in (CONF / "sweep").glob("*.yaml")) == sorted([*EXPECTED_JOBS, *SEARCHES])
+
+
+def test_lr_search_is_an_optuna_study_over_learning_rates():
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["+sweep=lr_search"], return_hydra_config=True)
+    assert "optuna" in cfg.hydra.sweeper._target_.lower()
+    assert cfg.hydra.sweeper.direction == "maximize" and cfg.objective == "val_accuracy"
+    assert set(cfg.hydra.sweeper.params) == {"optim.lr", "optim.act_lr_mult"}
 
 
 @pytest.mark.parametrize("profile", ["quick", "full"])

@@ -2,9 +2,11 @@
 
 Only the per-channel norm/activation parameters, the adapters, the gates and the head train.
 Inputs are flattened and zero-padded to the block width (the transform's size, e.g. the next
-power of two for WHT). ``permute=true`` inserts a fixed seeded channel permutation between blocks
-(stored as its seed), so successive transforms do not simply cancel or re-mix the same subspaces
-(WHT is its own inverse). ``readout=k`` sums fixed groups of width/k channels before the head, a
+power of two for WHT). ``permute=true`` inserts a fixed seeded channel permutation before every
+block (stored as its seed): successive transforms then do not simply cancel or re-mix the same
+subspaces (WHT is its own inverse), and a zero-padded input is scattered over the whole width, so
+a width beyond the input's gives new features rather than copies (WHT rows agree on a leading block
+of columns up to sign). ``readout=k`` sums fixed groups of width/k channels before the head, a
 frozen reduction that lets the head, and so the trainable budget, shrink.
 """
 
@@ -73,7 +75,7 @@ class FrozenMLP(nn.Module):
         self.in_dim, self.width = in_dim, width
         blocks = []
         for i in range(depth):
-            if permute and i > 0:
+            if permute:
                 blocks.append(FixedPermutation(width, seed=transform_seed * 1000 + i))
             blocks.append(FrozenBlock(width, transform, transform_seed + i, activation, act_kwargs or {},
                                       adapter, rank, norm, gate))
