@@ -257,7 +257,7 @@ class _IDCTFn(torch.autograd.Function):
 
 def dct2(x: torch.Tensor) -> torch.Tensor:
     """Orthonormal DCT-II along the last dim (``scipy.fft.dct(x, norm="ortho")``)."""
-    if x.shape[-1] == 0:
+    if x.numel() == 0:
         return x.clone()
     if _use_native(x):
         if x.requires_grad and torch.is_grad_enabled():
@@ -268,7 +268,7 @@ def dct2(x: torch.Tensor) -> torch.Tensor:
 
 def idct2(y: torch.Tensor) -> torch.Tensor:
     """Inverse of ``dct2``: orthonormal DCT-III (``scipy.fft.idct(y, norm="ortho")``)."""
-    if y.shape[-1] == 0:
+    if y.numel() == 0:
         return y.clone()
     if _use_native(y):
         if y.requires_grad and torch.is_grad_enabled():
@@ -349,7 +349,7 @@ class _IFFTFn(torch.autograd.Function):
 
 
 def fft_real(x: torch.Tensor) -> torch.Tensor:
-    if x.shape[-1] == 0:
+    if x.numel() == 0:
         return x.clone()
     if _use_native(x):
         if x.requires_grad and torch.is_grad_enabled():
@@ -360,7 +360,7 @@ def fft_real(x: torch.Tensor) -> torch.Tensor:
 
 def ifft_real(y: torch.Tensor) -> torch.Tensor:
     """Inverse of ``fft_real``."""
-    if y.shape[-1] == 0:
+    if y.numel() == 0:
         return y.clone()
     if _use_native(y):
         if y.requires_grad and torch.is_grad_enabled():
