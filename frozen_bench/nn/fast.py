@@ -21,6 +21,7 @@ the O(n) re-orderings around ``torch.fft.rfft``; their backward passes are the t
 from __future__ import annotations
 
 import math
+import threading
 
 import torch
 
@@ -75,6 +76,48 @@ def _sfx(dtype: torch.dtype) -> str:
 
 def _fn(name: str, dtype: torch.dtype):
     return getattr(_native.lib(), f"fb_{name}_{_sfx(dtype)}")
+
+
+_local = threading.local()
+
+
+def _scratch(tag: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """A reused per-thread buffer for intermediates (never returned to the caller): a fresh
+    multi-MB allocation costs page faults that can exceed the transform itself."""
+    bufs = _local.__dict__.setdefault("bufs", {})
+    numel = math.prod(shape)
+    buf = bufs.get((tag, dtype))
+    if buf is None or buf.numel() < numel:
+        buf = bufs[(tag, dtype)] = torch.empty(numel, dtype=dtype)
+    return buf[:numel].view(shape)
+
+
+def clear_cache() -> None:
+    """Free the cached tables and this thread's scratch buffers."""
+    _factor_cache.clear()
+    _dct_cache.clear()
+    _split_cache.clear()
+    _half_cache.clear()
+    _pack_cache.clear()
+    _local.__dict__.pop("bufs", None)
+
+
+_split_cache: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _split_tables(n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin of 2 pi k / n for k < n/2: the twiddles that split an n/2-point complex FFT of
+    n reals into their rfft (see csrc/fastmix.cpp)."""
+    key = (n, dtype)
+    t = _split_cache.get(key)
+    if t is None:
+        phi = 2 * math.pi * torch.arange(n // 2, dtype=torch.float64) / n
+        t = _split_cache[key] = (torch.cos(phi).to(dtype), torch.sin(phi).to(dtype))
+    return t
+
+
+def _complex_of(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex64 if dtype == torch.float32 else torch.complex128
 
 
 # ---------------------------------------------------------------- WHT
@@ -214,12 +257,34 @@ def _dct2_native(x: torch.Tensor) -> torch.Tensor:
     xr = _rows(x)
     rows, nt = xr.shape[0], torch.get_num_threads()
     C, S, _, _ = _dct_tables(n, x.dtype, x.device)
-    v = torch.empty_like(xr)
+    v = _scratch("v", (rows, n), x.dtype)
     _fn("dct_pre", x.dtype)(xr.data_ptr(), v.data_ptr(), rows, n, nt)
-    V = torch.view_as_real(torch.fft.rfft(v, dim=-1)).contiguous()  # (rows, n//2+1, 2)
     y = torch.empty_like(xr)
-    _fn("dct_post", x.dtype)(V.data_ptr(), y.data_ptr(), C.data_ptr(), S.data_ptr(), rows, n, nt)
+    if n % 2 == 0:
+        # v as n/2 complex numbers: a half-length complex FFT; the split to v's rfft is fused
+        # into the twiddle pass, saving the rfft's own post-processing pass.
+        N = n // 2
+        # (not out=: torch then computes into a temporary and copies)
+        Z = torch.fft.fft(torch.view_as_complex(v.view(rows, N, 2)), dim=-1)
+        Hr, Hi = _half_twiddles(n, x.dtype)
+        _fn("dct_split_post", x.dtype)(Z.data_ptr(), y.data_ptr(), Hr.data_ptr(), Hi.data_ptr(),
+                                       C.data_ptr(), S.data_ptr(), rows, n, nt)
+    else:
+        V = torch.fft.rfft(v, dim=-1)
+        _fn("dct_post", x.dtype)(V.data_ptr(), y.data_ptr(), C.data_ptr(), S.data_ptr(), rows, n, nt)
     return y.view(x.shape)
+
+
+_half_cache: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _half_twiddles(n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Re w / 2, Im w / 2), w = e^{-2 pi i k / n}: the split's twiddle, halved."""
+    t = _half_cache.get((n, dtype))
+    if t is None:
+        cw, sw = _split_tables(n, torch.float64)
+        t = _half_cache[(n, dtype)] = ((cw / 2).to(dtype), (-sw / 2).to(dtype))
+    return t
 
 
 def _idct2_native(y: torch.Tensor) -> torch.Tensor:
@@ -227,10 +292,19 @@ def _idct2_native(y: torch.Tensor) -> torch.Tensor:
     yr = _rows(y)
     rows, nt = yr.shape[0], torch.get_num_threads()
     _, _, IC, IS = _dct_tables(n, y.dtype, y.device)
-    V = torch.empty(rows, n // 2 + 1, 2, dtype=y.dtype)
-    _fn("dct3_pre", y.dtype)(yr.data_ptr(), V.data_ptr(), IC.data_ptr(), IS.data_ptr(), rows, n, nt)
-    v = torch.fft.irfft(torch.view_as_complex(V), n=n, dim=-1, norm="forward").contiguous()
     x = torch.empty_like(yr)
+    if n % 2 == 0:
+        N = n // 2
+        Z = _scratch("Z", (rows, N), _complex_of(y.dtype))
+        cw, sw = _split_tables(n, y.dtype)
+        _fn("dct3_unsplit_pre", y.dtype)(yr.data_ptr(), Z.data_ptr(), IC.data_ptr(), IS.data_ptr(),
+                                         cw.data_ptr(), sw.data_ptr(), rows, n, nt)
+        v = torch.view_as_real(torch.fft.ifft(Z, dim=-1, norm="forward"))
+    else:
+        V = _scratch("Z", (rows, n // 2 + 1), _complex_of(y.dtype))
+        _fn("dct3_pre", y.dtype)(yr.data_ptr(), torch.view_as_real(V).data_ptr(), IC.data_ptr(),
+                                 IS.data_ptr(), rows, n, nt)
+        v = torch.fft.irfft(V, n=n, dim=-1, norm="forward").contiguous()
     _fn("dct3_post", y.dtype)(v.data_ptr(), x.data_ptr(), rows, n, nt)
     return x.view(y.shape)
 
@@ -311,20 +385,55 @@ def _ifft_real_torch(y: torch.Tensor) -> torch.Tensor:
 def _fft_real_native(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
     xr = _rows(x)
-    X = torch.view_as_real(torch.fft.rfft(xr, dim=-1, norm="ortho")).contiguous()
+    rows, nt = xr.shape[0], torch.get_num_threads()
     y = torch.empty_like(xr)
-    _fn("fft_pack", x.dtype)(X.data_ptr(), y.data_ptr(), xr.shape[0], n, _SQRT2,
-                             torch.get_num_threads())
+    if n % 2 == 0:
+        # The n reals are already n/2 complex numbers in memory: one half-length complex FFT,
+        # then one pass that both splits it into the rfft and writes the packed, scaled layout.
+        N = n // 2
+        if xr.storage_offset() % 2:
+            xr = xr.clone()  # a complex view needs an even element offset
+        Z = torch.fft.fft(torch.view_as_complex(xr.view(rows, N, 2)), dim=-1)
+        P, Q = _pack_twiddles(n, x.dtype)
+        s1 = _SQRT2 / math.sqrt(n)
+        _fn("fft_split_pack", x.dtype)(Z.data_ptr(), y.data_ptr(), P.data_ptr(), Q.data_ptr(), rows,
+                                       n, s1 / 2, 1.0 / math.sqrt(n), nt)
+    else:
+        X = torch.fft.rfft(xr, dim=-1, norm="ortho")
+        _fn("fft_pack", x.dtype)(X.data_ptr(), y.data_ptr(), rows, n, _SQRT2, nt)
     return y.view(x.shape)
+
+
+_pack_cache: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _pack_twiddles(n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """s1 Re w / 2 and s1 Im w / 2 (w = e^{-2 pi i k/n}, s1 = sqrt(2/n)) for fft_split_pack."""
+    t = _pack_cache.get((n, dtype))
+    if t is None:
+        cw, sw = _split_tables(n, torch.float64)
+        s1 = math.sqrt(2.0 / n)
+        t = _pack_cache[(n, dtype)] = ((s1 * cw / 2).to(dtype), (-s1 * sw / 2).to(dtype))
+    return t
 
 
 def _ifft_real_native(y: torch.Tensor) -> torch.Tensor:
     n = y.shape[-1]
     yr = _rows(y)
-    X = torch.empty(yr.shape[0], n // 2 + 1, 2, dtype=y.dtype)
-    _fn("fft_unpack", y.dtype)(yr.data_ptr(), X.data_ptr(), yr.shape[0], n, 1.0 / _SQRT2,
-                               torch.get_num_threads())
-    x = torch.fft.irfft(torch.view_as_complex(X), n=n, dim=-1, norm="ortho")
+    rows, nt = yr.shape[0], torch.get_num_threads()
+    if n % 2 == 0:
+        N = n // 2
+        Z = _scratch("Z", (rows, N), _complex_of(y.dtype))
+        cw, sw = _split_tables(n, y.dtype)
+        g0 = 1.0 / math.sqrt(n)
+        _fn("fft_unsplit_unpack", y.dtype)(yr.data_ptr(), Z.data_ptr(), cw.data_ptr(), sw.data_ptr(),
+                                           rows, n, g0, g0 / _SQRT2, nt)
+        x = torch.view_as_real(torch.fft.ifft(Z, dim=-1, norm="forward"))  # fresh: it is returned
+    else:
+        X = _scratch("Z", (rows, n // 2 + 1), _complex_of(y.dtype))
+        _fn("fft_unpack", y.dtype)(yr.data_ptr(), torch.view_as_real(X).data_ptr(), rows, n,
+                                   1.0 / _SQRT2, nt)
+        x = torch.fft.irfft(X, n=n, dim=-1, norm="ortho")
     return x.reshape(y.shape)
 
 

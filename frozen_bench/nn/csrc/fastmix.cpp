@@ -21,7 +21,7 @@
 #define FB_VBYTES 16
 #endif
 
-#define FB_ABI_VERSION 1
+#define FB_ABI_VERSION 2
 
 // Below this many elements a call runs on one thread: fork/join would cost more than it saves.
 static const int64_t kParallelMin = 1 << 15;
@@ -63,10 +63,38 @@ static inline typename Vec<T>::type lane_signs(std::index_sequence<I...>) {
   return s;
 }
 
+// Two-register shuffles by pattern: 0 = even lanes of (a,b), 1 = odd lanes, 2 = reverse a.
+template <int KIND, int W> constexpr int lane_pattern(int i) {
+  return KIND == 0 ? 2 * i : KIND == 1 ? 2 * i + 1 : W - 1 - i;
+}
+template <int KIND, typename T, std::size_t... I>
+static inline typename Vec<T>::type shuffle2(typename Vec<T>::type a, typename Vec<T>::type b,
+                                             std::index_sequence<I...>) {
+  constexpr int W = Vec<T>::W;
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+  return __builtin_shufflevector(a, b, lane_pattern<KIND, W>(I)...);
+#else
+  typename Vec<T>::itype m = {(typename IntOf<T>::type)lane_pattern<KIND, W>(I)...};
+  return __builtin_shuffle(a, b, m);
+#endif
+}
+
 template <typename T> struct Kern {
   typedef typename Vec<T>::type V;
   static constexpr int W = Vec<T>::W;
   typedef std::make_index_sequence<W> Seq;
+
+  // Complex numbers k..k+W-1 of interleaved p, as (re, im) registers; reversed order if REV.
+  template <bool REV> static inline void load_complex(const T* p, V& re, V& im) {
+    const V lo = vload<V>(p), hi = vload<V>(p + W);
+    re = shuffle2<0, T>(lo, hi, Seq{});
+    im = shuffle2<1, T>(lo, hi, Seq{});
+    if constexpr (REV) {
+      re = shuffle2<2, T>(re, re, Seq{});
+      im = shuffle2<2, T>(im, im, Seq{});
+    }
+  }
+  static inline V reversed(V v) { return shuffle2<2, T>(v, v, Seq{}); }
 
   // One butterfly stage of span H (< W) inside a register: shuffle + fused multiply-add.
   template <int H> static inline V stage(V v) {
@@ -280,6 +308,137 @@ template <typename T> struct Kern {
       }
     }
   }
+
+  // ---- even n: the FFT of the n reals as n/2 complex numbers (z_m = x_2m + i x_2m+1), split ----
+  // With Z = fft_{N}(z), N = n/2, A = Z_k, B = Z_{N-k} (Z_N = Z_0), w = e^{-2 pi i k/n}:
+  //   X_k = (A + conj B)/2 + w (A - conj B)/(2i)      (the rfft of the n reals, k = 0..N)
+  // Doing this split ourselves saves the pass an rfft makes after its internal complex FFT.
+
+  // fft_real: y = [s0 Re X0, s1 Re X1.., s0 Re X_N, s1 Im X1..] with P = s1 Re w / 2, Q = s1 Im w / 2.
+  static void fft_split_pack(const T* Z, T* y, const T* P, const T* Q, int64_t rows, int64_t n,
+                             T h, T s0, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t N = n / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* Zr = Z + r * n;
+      T* yr = y + r * n;
+      yr[0] = s0 * (Zr[0] + Zr[1]);
+      yr[N] = s0 * (Zr[0] - Zr[1]);
+      int64_t k = 1;
+      for (; k < W && k < N; ++k) {  // peel to k = W: then the Z_k loads and y stores are aligned
+        const T ar = Zr[2 * k], ai = Zr[2 * k + 1], br = Zr[2 * (N - k)], bi = Zr[2 * (N - k) + 1];
+        const T sr = ar + br, di = ai - bi, si = ai + bi, dr = br - ar;
+        yr[k] = h * sr + P[k] * si - Q[k] * dr;
+        yr[N + k] = h * di + P[k] * dr + Q[k] * si;
+      }
+      // Explicit vectors: the compiler does not vectorize the reversed, interleaved read of Z_{N-k}.
+      for (; k + W <= N; k += W) {
+        V ar, ai, br, bi;
+        load_complex<false>(Zr + 2 * k, ar, ai);
+        load_complex<true>(Zr + 2 * (N - k - W + 1), br, bi);
+        const V sr = ar + br, di = ai - bi, si = ai + bi, dr = br - ar;
+        const V p = vload<V>(P + k), q = vload<V>(Q + k);
+        vstore(yr + k, h * sr + p * si - q * dr);
+        vstore(yr + N + k, h * di + p * dr + q * si);
+      }
+      for (; k < N; ++k) {
+        const T ar = Zr[2 * k], ai = Zr[2 * k + 1], br = Zr[2 * (N - k)], bi = Zr[2 * (N - k) + 1];
+        const T sr = ar + br, di = ai - bi, si = ai + bi, dr = br - ar;
+        yr[k] = h * sr + P[k] * si - Q[k] * dr;
+        yr[N + k] = h * di + P[k] * dr + Q[k] * si;
+      }
+    }
+  }
+
+  // Inverse of fft_split_pack: Z_k = g [(A + conj B) + i conj(w) (A - conj B)], A = X_k, B = X_{N-k},
+  // X read back from y; then z = ifft_N(Z) without scaling (norm="forward") is x as complex pairs.
+  // Tables: Cw = cos(2 pi k/n), Sw = sin(2 pi k/n); g0 scales the real-only bins, g the others.
+  static void fft_unsplit_unpack(const T* y, T* Z, const T* Cw, const T* Sw, int64_t rows,
+                                 int64_t n, T g0, T g, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t N = n / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* yr = y + r * n;
+      T* Zr = Z + r * n;
+      Zr[0] = g0 * (yr[0] + yr[N]);
+      Zr[1] = g0 * (yr[0] - yr[N]);
+      for (int64_t k = 1; k < N; ++k) {
+        const T ar = yr[k], ai = yr[N + k], br = yr[N - k], bi = yr[n - k];
+        const T Dr = ar - br, Di = ai + bi;
+        Zr[2 * k] = g * ((ar + br) - Sw[k] * Dr - Cw[k] * Di);
+        Zr[2 * k + 1] = g * ((ai - bi) - Sw[k] * Di + Cw[k] * Dr);
+      }
+    }
+  }
+
+  // DCT-II from Z = fft_N(v as complex pairs): V_k by the split (Hr, Hi = Re w/2, Im w/2), then
+  // y_k = C_k Re V_k + S_k Im V_k, y_{n-k} = S_k Re V_k - C_k Im V_k.
+  static void dct_split_post(const T* Z, T* y, const T* Hr, const T* Hi, const T* C, const T* S,
+                             int64_t rows, int64_t n, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t N = n / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* Zr = Z + r * n;
+      T* yr = y + r * n;
+      yr[0] = C[0] * (Zr[0] + Zr[1]);
+      yr[N] = C[N] * (Zr[0] - Zr[1]);
+      int64_t k = 1;
+      for (; k < W && k < N; ++k) {  // peel to k = W (aligned loads of Z_k)
+        const T ar = Zr[2 * k], ai = Zr[2 * k + 1], br = Zr[2 * (N - k)], bi = Zr[2 * (N - k) + 1];
+        const T sr = ar + br, di = ai - bi, si = ai + bi, dr = br - ar;
+        const T vr = T(0.5) * sr + Hr[k] * si - Hi[k] * dr;
+        const T vi = T(0.5) * di + Hr[k] * dr + Hi[k] * si;
+        yr[k] = C[k] * vr + S[k] * vi;
+        yr[n - k] = S[k] * vr - C[k] * vi;
+      }
+      for (; k + W <= N; k += W) {
+        V ar, ai, br, bi;
+        load_complex<false>(Zr + 2 * k, ar, ai);
+        load_complex<true>(Zr + 2 * (N - k - W + 1), br, bi);
+        const V sr = ar + br, di = ai - bi, si = ai + bi, dr = br - ar;
+        const V hr = vload<V>(Hr + k), hi = vload<V>(Hi + k), c = vload<V>(C + k), sn = vload<V>(S + k);
+        const V vr = T(0.5) * sr + hr * si - hi * dr;
+        const V vi = T(0.5) * di + hr * dr + hi * si;
+        vstore(yr + k, c * vr + sn * vi);
+        vstore(yr + n - k - W + 1, reversed(sn * vr - c * vi));
+      }
+      for (; k < N; ++k) {
+        const T ar = Zr[2 * k], ai = Zr[2 * k + 1], br = Zr[2 * (N - k)], bi = Zr[2 * (N - k) + 1];
+        const T sr = ar + br, di = ai - bi, si = ai + bi, dr = br - ar;
+        const T vr = T(0.5) * sr + Hr[k] * si - Hi[k] * dr;
+        const T vi = T(0.5) * di + Hr[k] * dr + Hi[k] * si;
+        yr[k] = C[k] * vr + S[k] * vi;
+        yr[n - k] = S[k] * vr - C[k] * vi;
+      }
+    }
+  }
+
+  // Inverse of dct_split_post: V from y (IC/IS tables, 1/n folded in), then the inverse split
+  // Z_k = (V_k + conj V_{N-k}) + i conj(w)(V_k - conj V_{N-k}); ifft_N(Z) unscaled gives v.
+  static void dct3_unsplit_pre(const T* y, T* Z, const T* IC, const T* IS, const T* Cw,
+                               const T* Sw, int64_t rows, int64_t n, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t N = n / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* yr = y + r * n;
+      T* Zr = Z + r * n;
+      const T v0 = IC[0] * yr[0], vN = IC[N] * yr[N];  // V_0, V_N are real
+      Zr[0] = v0 + vN;
+      Zr[1] = v0 - vN;
+      for (int64_t k = 1; k < N; ++k) {
+        const int64_t m = N - k;
+        const T ar = IC[k] * yr[k] + IS[k] * yr[n - k], ai = IS[k] * yr[k] - IC[k] * yr[n - k];
+        const T br = IC[m] * yr[m] + IS[m] * yr[n - m], bi = IS[m] * yr[m] - IC[m] * yr[n - m];
+        const T Dr = ar - br, Di = ai + bi;
+        Zr[2 * k] = (ar + br) - Sw[k] * Dr - Cw[k] * Di;
+        Zr[2 * k + 1] = (ai - bi) - Sw[k] * Di + Cw[k] * Dr;
+      }
+    }
+  }
 };
 
 }  // namespace
@@ -312,6 +471,23 @@ FB_EXPORT int fb_vector_bytes() { return FB_VBYTES; }
   }                                                                                                \
   FB_EXPORT void fb_fft_unpack_##SUF(const T* y, T* X, int64_t rows, int64_t n, double s, int nt) { \
     Kern<T>::fft_unpack(y, X, rows, n, (T)s, nt);                                                  \
+  } \
+  FB_EXPORT void fb_fft_split_pack_##SUF(const T* Z, T* y, const T* P, const T* Q, int64_t rows,   \
+                                         int64_t n, double h, double s0, int nt) {                \
+    Kern<T>::fft_split_pack(Z, y, P, Q, rows, n, (T)h, (T)s0, nt);                                 \
+  }                                                                                                \
+  FB_EXPORT void fb_fft_unsplit_unpack_##SUF(const T* y, T* Z, const T* Cw, const T* Sw,           \
+                                             int64_t rows, int64_t n, double g0, double g, int nt) { \
+    Kern<T>::fft_unsplit_unpack(y, Z, Cw, Sw, rows, n, (T)g0, (T)g, nt);                           \
+  }                                                                                                \
+  FB_EXPORT void fb_dct_split_post_##SUF(const T* Z, T* y, const T* Hr, const T* Hi, const T* C,   \
+                                         const T* S, int64_t rows, int64_t n, int nt) {            \
+    Kern<T>::dct_split_post(Z, y, Hr, Hi, C, S, rows, n, nt);                                      \
+  }                                                                                                \
+  FB_EXPORT void fb_dct3_unsplit_pre_##SUF(const T* y, T* Z, const T* IC, const T* IS,             \
+                                           const T* Cw, const T* Sw, int64_t rows, int64_t n,      \
+                                           int nt) {                                               \
+    Kern<T>::dct3_unsplit_pre(y, Z, IC, IS, Cw, Sw, rows, n, nt);                                  \
   }
 
 FB_DEFINE(f32, float)

@@ -1,0 +1,212 @@
+#!/usr/bin/env python
+"""Fixed-mixing speed: frozen_bench.nn.fast against torch.fft.rfft, the dense product and PyPI peers.
+
+Every candidate runs in this one process on the same tensor, interleaved (one timed sample of each,
+in rotating order, per round), so machine load affects all of them alike. A ratio is the median over
+rounds of the per-round ratio (paired); the ms columns are plain medians. Peers that are not
+installed are reported as such.
+
+    python scripts/bench_transforms.py            # full: 30 rounds per size
+    python scripts/bench_transforms.py --quick    # a few rounds, for a smoke run
+
+Writes results/bench/transforms.csv (one row per ratio, with machine info and this command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import importlib.metadata
+import math
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from frozen_bench.nn import _native, fast  # noqa: E402
+from frozen_bench.threads import available_cores  # noqa: E402
+
+
+def optional_peers():
+    """(name, callable or None, note) for the PyPI peers; None when not installed."""
+    peers = {}
+    try:
+        from hadamard_transform import hadamard_transform
+
+        v = importlib.metadata.version("hadamard-transform")
+        peers["hadamard-transform"] = (hadamard_transform, f"hadamard-transform {v}")
+    except ImportError:
+        peers["hadamard-transform"] = (None, "not installed")
+    try:
+        import torch_dct
+
+        v = importlib.metadata.version("torch-dct")
+        peers["torch-dct"] = (lambda x: torch_dct.dct(x, norm="ortho"), f"torch-dct {v}")
+    except ImportError:
+        peers["torch-dct"] = (None, "not installed")
+    return peers
+
+
+def machine_info(args) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {
+        "cpu": cpu,
+        "cores": available_cores(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "backend": _native.status(),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "git_commit": commit,
+        "command": "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]),
+    }
+
+
+def timed_rounds(fns: dict, rounds: int, sample_s: float) -> dict[str, list[float]]:
+    """Seconds per call of each fn, one sample per round, candidates interleaved."""
+    inner = {}
+    for name, f in fns.items():
+        f()  # first call: plans, caches, lazy builds
+        t0 = time.perf_counter()
+        f()
+        one = time.perf_counter() - t0
+        inner[name] = max(1, min(50, math.ceil(sample_s / max(one, 1e-7))))
+        for _ in range(inner[name]):
+            f()
+    names = list(fns)
+    out = {k: [] for k in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            f, k = fns[name], inner[name]
+            t0 = time.perf_counter()
+            for _ in range(k):
+                f()
+            out[name].append((time.perf_counter() - t0) / k)
+    return out
+
+
+def backward_only(f, x):
+    """A callable timing only the backward of f (graph recorded once, reused)."""
+    xg = x.clone().requires_grad_()
+    y = f(xg)
+    g = torch.randn_like(y)
+    return lambda: torch.autograd.grad(y, xg, g, retain_graph=True)
+
+
+# (label, ours, peer, kind, bound, only_at_n); kind "time" = time(ours)/time(peer) <= bound,
+# kind "speedup" = time(peer)/time(ours) >= bound; bound None = reported, no target.
+METRICS = [
+    ("WHT fwd vs rfft", "wht", "torch.fft.rfft", "time", 1.0, None),
+    ("WHT fwd vs dense x@H", "wht", "dense x@H", "speedup", 20.0, 4096),
+    ("WHT fwd vs hadamard-transform", "wht", "hadamard-transform", "speedup", 5.0, None),
+    ("WHT bwd vs WHT fwd", "wht backward", "wht", "time", 1.5, None),
+    ("WHT torch fallback vs rfft", "wht (torch fallback)", "torch.fft.rfft", "time", None, None),
+    ("DCT-II fwd vs rfft", "dct2", "torch.fft.rfft", "time", 2.0, None),
+    ("DCT-II fwd vs torch-dct", "dct2", "torch-dct", "speedup", 3.0, None),
+    ("DCT-II bwd vs DCT-II fwd", "dct2 backward", "dct2", "time", None, None),
+    ("fft_real fwd vs rfft", "fft_real", "torch.fft.rfft", "time", 1.5, None),
+    ("fft_real bwd vs fft_real fwd", "fft_real backward", "fft_real", "time", None, None),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="few rounds, short samples")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 4096, 16384])
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--rounds", type=int, default=None, help="default 30 (quick: 5)")
+    ap.add_argument("--dense-max", type=int, default=4096,
+                    help="largest n for the dense x@H peer (its matrix is 4 n^2 bytes)")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "transforms.csv")
+    args = ap.parse_args()
+    rounds = args.rounds or (5 if args.quick else 30)
+    sample_s = 0.5e-3 if args.quick else 2e-3
+
+    info = machine_info(args)
+    peers = optional_peers()
+    print(f"# {info['cpu']} | {info['cores']} cores | torch {info['torch']} | {info['threads']} threads"
+          f" | CPU transforms: {info['backend']}")
+    print(f"# fp32, batch {args.batch}, forward unless noted; median of {rounds} interleaved rounds")
+    rows = []
+    for n in args.sizes:
+        gen = torch.Generator().manual_seed(n)
+        x = torch.randn(args.batch, n, generator=gen)
+        fns = {"torch.fft.rfft": lambda: torch.fft.rfft(x)}
+        notes = {"torch.fft.rfft": f"torch {torch.__version__}"}
+        if fast.is_power_of_two(n):
+            fns["wht"] = lambda: fast.wht(x)
+            fns["wht backward"] = backward_only(fast.wht, x)
+            fns["wht (torch fallback)"] = lambda: fast._wht_torch(x)
+            if n <= args.dense_max:
+                H = fast._hadamard(n, torch.float32, x.device) / math.sqrt(n)
+                fns["dense x@H"] = lambda: x @ H
+            else:
+                notes["dense x@H"] = f"skipped (n > --dense-max {args.dense_max})"
+            f, note = peers["hadamard-transform"]
+            notes["hadamard-transform"] = note
+            if f is not None:
+                fns["hadamard-transform"] = lambda f=f: f(x)
+        fns["dct2"] = lambda: fast.dct2(x)
+        fns["dct2 backward"] = backward_only(fast.dct2, x)
+        f, note = peers["torch-dct"]
+        notes["torch-dct"] = note
+        if f is not None:
+            fns["torch-dct"] = lambda f=f: f(x)
+        fns["fft_real"] = lambda: fast.fft_real(x)
+        fns["fft_real backward"] = backward_only(fast.fft_real, x)
+
+        t = timed_rounds(fns, rounds, sample_s)
+        print(f"\nn = {n}")
+        print(f"  {'metric':32s} {'ours ms':>9s} {'peer ms':>9s} {'ours/peer':>10s} {'speedup':>8s}  target")
+        for label, ours, peer, kind, bound, only_n in METRICS:
+            if ours.startswith("wht") and not fast.is_power_of_two(n):
+                continue  # WHT needs a power of two
+            row = {"n": n, "batch": args.batch, "dtype": "float32", "metric": label, "ours": ours,
+                   "peer": peer, "peer_version": notes.get(peer, ""), "ours_ms": "", "peer_ms": "",
+                   "time_ratio": "", "speedup": "", "target": "", "met": ""}
+            if bound is not None and (only_n is None or only_n == n):
+                row["target"] = f"ours/peer <= {bound:g}" if kind == "time" else f"speedup >= {bound:g}"
+            if ours in fns and peer in fns:
+                ratios = [a / b for a, b in zip(t[ours], t[peer])]
+                tr = statistics.median(ratios)
+                row.update(ours_ms=f"{1e3 * statistics.median(t[ours]):.4f}",
+                           peer_ms=f"{1e3 * statistics.median(t[peer]):.4f}",
+                           time_ratio=f"{tr:.3f}", speedup=f"{1 / tr:.2f}")
+                if row["target"]:
+                    row["met"] = "yes" if (tr <= bound if kind == "time" else 1 / tr >= bound) else "NO"
+                print(f"  {label:32s} {row['ours_ms']:>9s} {row['peer_ms']:>9s} {row['time_ratio']:>10s}"
+                      f" {row['speedup']:>8s}  {row['target']} {row['met']}")
+            else:
+                row["met"] = "n/a" if row["target"] else ""
+                print(f"  {label:32s} {'':>9s} {'':>9s} {'':>10s} {'':>8s}  {peer}: {notes.get(peer, 'n/a')}")
+            rows.append({**row, **info})
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    print(f"\nwrote {os.path.relpath(args.out, ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
