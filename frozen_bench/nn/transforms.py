@@ -41,6 +41,10 @@ class FixedTransform(nn.Module):
         """Bytes needed to store this operator (0 for computed transforms)."""
         return 0
 
+    def fixed_numel(self) -> int:
+        """Numbers this operator holds in memory (0 for computed transforms)."""
+        return 0
+
     def extra_repr(self) -> str:
         return f"dim={self.dim}, out_dim={self.out_dim}"
 
@@ -89,13 +93,22 @@ class RandomOrth(FixedTransform):
         a = torch.randn(dim, dim, generator=g, dtype=torch.float64)
         q, r = torch.linalg.qr(a)
         q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)  # unique Haar-distributed Q
-        self.register_buffer("matrix", q.to(torch.float32), persistent=False)
+        self.register_buffer("matrix", q, persistent=False)  # float64: exact for float64 inputs
+        self._cast: dict = {}
 
     def mix(self, x):
-        return x @ self.matrix.to(x.dtype)
+        if x.dtype == self.matrix.dtype:
+            return x @ self.matrix
+        key = (x.dtype, self.matrix.device)
+        if key not in self._cast:  # cast once per dtype/device, not per batch
+            self._cast = {key: self.matrix.to(x.dtype)}
+        return x @ self._cast[key]
 
     def frozen_bytes(self) -> int:
         return 8  # the seed
+
+    def fixed_numel(self) -> int:
+        return self.matrix.numel()
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", seed={self.seed}"

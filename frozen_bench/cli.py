@@ -1,0 +1,98 @@
+"""``frozen-bench`` entry point: dispatch on the first word.
+
+``run`` hands the rest of the command line to the Hydra app (so ``-m``, ``--cfg job``, ``--info``,
+``--help`` and ``+exp=NAME`` all work); the other commands are plain argparse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = """usage: frozen-bench <command> [args]
+
+Benchmark frozen neural networks: fixed mixing (WHT, DCT, FFT, random orthogonal, identity),
+learned per-channel activations, adapters, small heads.
+
+commands:
+  run [overrides]   train one config (Hydra app). Examples:
+                      frozen-bench run                           # frozen WHT MLP on digits
+                      frozen-bench run +exp=fmnist_wht           # a preset
+                      frozen-bench run transform=dct activation=pwl3 adapter=lora adapter.rank=4
+                      frozen-bench run -m transform=wht,dct,random_orth,identity seed=0,1,2
+                      frozen-bench run --cfg job                 # print the composed config
+                      frozen-bench run --help                    # Hydra's help: groups and options
+  collect           rebuild results/all.csv from every run record (--results-dir DIR)
+  figures           draw every paper figure from results/all.csv into results/figures (--csv, --out)
+  list              the options of each config group and the exp presets
+  --help            this text
+
+Records: results/runs/<signature>/{config.yaml,metrics.json,history.csv,curve.png}; a finished
+signature is skipped on re-run unless force=true.
+"""
+
+
+def _conf_dir() -> Path:
+    from frozen_bench.run import conf_dir
+
+    return Path(conf_dir())
+
+
+def cmd_list(argv: list[str]) -> int:
+    argparse.ArgumentParser(prog="frozen-bench list", description="List config groups, options and exp presets.").parse_args(argv)
+    conf = _conf_dir()
+    for group in sorted(p for p in conf.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        options = sorted(f.stem for f in group.glob("*.yaml"))
+        label = "+exp" if group.name == "exp" else group.name
+        print(f"{label}: {', '.join(options)}")
+    return 0
+
+
+def cmd_collect(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="frozen-bench collect", description="Rebuild all.csv from every run record.")
+    p.add_argument("--results-dir", default="results", help="folder holding runs/ (default: results)")
+    p.add_argument("--out", default=None, help="CSV to write (default: <results-dir>/all.csv)")
+    a = p.parse_args(argv)
+    from frozen_bench.results import collect
+
+    if not (Path(a.results_dir) / "runs").is_dir():
+        print(f"frozen-bench collect: error: no runs in {a.results_dir}/runs; run something first (frozen-bench run)", file=sys.stderr)
+        return 2
+    collect(a.results_dir, a.out)
+    return 0
+
+
+def cmd_figures(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="frozen-bench figures", description="Draw every paper figure from all.csv (PNG and PDF).")
+    p.add_argument("--csv", default="results/all.csv", help="the collected runs (default: results/all.csv)")
+    p.add_argument("--out", default="results/figures", help="output folder (default: results/figures)")
+    a = p.parse_args(argv)
+    from frozen_bench.figures import make_all
+
+    written, skipped = make_all(a.csv, a.out)
+    print(f"[frozen-bench] figures: {len(written)} files in {a.out}" + (f", {len(skipped)} figure(s) skipped" if skipped else ""))
+    return 0
+
+
+COMMANDS = {"collect": cmd_collect, "figures": cmd_figures, "list": cmd_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(HELP)
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "run":
+        from frozen_bench.run import main as run_main
+
+        return run_main(rest)  # one-line errors, a sweep summary, non-zero exit on any failure
+    if cmd in COMMANDS:
+        return COMMANDS[cmd](rest)
+    print(f"frozen-bench: error: unknown command {cmd!r}; choose one of run, {', '.join(COMMANDS)} (frozen-bench --help)", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The in-memory form every dataset is loaded into: tensors, batched by index in the train loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+class DatasetError(RuntimeError):
+    """A dataset could not be loaded; the message is one line naming the problem and the fix."""
+
+
+@dataclass
+class DataBundle:
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int  # 0 for regression
+    task: str = "classification"  # or "regression"
+    synthetic: bool = False
+    info: dict = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def subset(self, n: int | None, seed: int = 0) -> "DataBundle":
+        """Keep n training samples (a seeded random choice) for quick runs; val/test unchanged."""
+        if not n or n >= len(self.x_train):
+            return self
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(self.x_train), generator=g)[:n]
+        self.x_train, self.y_train = self.x_train[idx], self.y_train[idx]
+        return self
+
+
+def split_train_val(x: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int = 0):
+    """Seeded split of a training set into train and validation parts."""
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(x), generator=g)
+    n_val = int(round(len(x) * val_fraction))
+    va, tr = perm[:n_val], perm[n_val:]
+    return x[tr], y[tr], x[va], y[va]

@@ -1,0 +1,21 @@
+"""Where datasets live: ``dataset.root``, else $FROZEN_BENCH_DATA, else a user cache folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def data_root(root: str | None = None) -> Path:
+    if root:
+        return Path(root).expanduser()
+    env = os.environ.get("FROZEN_BENCH_DATA")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "frozen-bench" / "data"
+
+
+def cache_dir(root: Path) -> Path:
+    """Decoded tensors are cached here, next to the raw files."""
+    return root / "frozen_bench_cache"

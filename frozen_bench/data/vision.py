@@ -1,0 +1,82 @@
+"""MNIST and Fashion-MNIST through torchvision's loaders, decoded once into tensors.
+
+Files live in ``<root>/<MNIST|FashionMNIST>/raw`` (torchvision's layout). With ``download=true``
+torchvision fetches them when online. Offline, Fashion-MNIST is also taken from the Debian package
+``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist/*.gz``) when it is installed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import torch
+
+from frozen_bench.data.bundle import DataBundle, DatasetError, split_train_val
+from frozen_bench.data.paths import data_root
+
+# name -> (torchvision class name, mean, std, folders where a system package keeps the .gz files)
+_SOURCES = {
+    "mnist": ("MNIST", 0.1307, 0.3081, ()),
+    "fashion_mnist": ("FashionMNIST", 0.2860, 0.3530, ("/usr/share/datasets/fashion-mnist",)),
+}
+_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _adopt_system_copy(raw: Path, system_dirs: tuple[str, ...]) -> None:
+    """Decompress a system package's .gz files into torchvision's raw folder if they are missing."""
+    if all((raw / f).exists() for f in _FILES):
+        return
+    for d in system_dirs:
+        src = Path(d)
+        if all((src / f"{f}.gz").exists() for f in _FILES):
+            raw.mkdir(parents=True, exist_ok=True)
+            for f in _FILES:
+                if not (raw / f).exists():
+                    tmp = raw / f"{f}.tmp"
+                    with gzip.open(src / f"{f}.gz", "rb") as fin, open(tmp, "wb") as fout:
+                        shutil.copyfileobj(fin, fout)
+                    tmp.replace(raw / f)
+            return
+
+
+def load_vision_bundle(cfg: dict) -> DataBundle:
+    import torchvision
+
+    name = cfg["name"]
+    cls_name, mean, std, system_dirs = _SOURCES[name]
+    root = data_root(cfg.get("root"))
+    raw = root / cls_name / "raw"
+    download = bool(cfg.get("download", True))
+    try:
+        _adopt_system_copy(raw, system_dirs)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DatasetError(f"dataset={name}: could not decompress the system copy into {raw} ({e})") from None
+    cls = getattr(torchvision.datasets, cls_name)
+    try:
+        train = cls(str(root), train=True, download=download)
+        test = cls(str(root), train=False, download=download)
+    except RuntimeError as e:
+        if "not found" in str(e).lower() or "download" in str(e).lower():
+            raise DatasetError(
+                f"dataset={name}: files not found in {raw}; go online and run with dataset.download=true, "
+                f"or place {', '.join(_FILES)} there (or set dataset.root / FROZEN_BENCH_DATA)"
+            ) from None
+        raise DatasetError(f"dataset={name}: cannot read the files in {raw} ({e}); delete them and download again") from None
+    except Exception as e:  # network errors when download=true offline, corrupt files
+        if not all((raw / f).exists() for f in _FILES):
+            raise DatasetError(
+                f"dataset={name}: download failed and files not found in {raw} ({type(e).__name__}); go online with "
+                f"dataset.download=true, or place {', '.join(_FILES)} there"
+            ) from None
+        raise DatasetError(f"dataset={name}: cannot read the files in {raw} ({e}); delete them and download again") from None
+
+    def prep(ds):
+        x = ds.data.to(torch.float32).div_(255.0).sub_(mean).div_(std).unsqueeze(1)  # (N, 1, 28, 28)
+        return x, ds.targets.to(torch.long)
+
+    x_tr, y_tr = prep(train)
+    x_te, y_te = prep(test)
+    x_tr, y_tr, x_va, y_va = split_train_val(x_tr, y_tr, float(cfg.get("val_fraction", 1 / 12)), seed=1)
+    return DataBundle(name, x_tr, y_tr, x_va, y_va, x_te, y_te, num_classes=10, info={"root": str(root)})

@@ -1,0 +1,232 @@
+"""Every figure of the results paper, drawn from ``results/all.csv`` alone.
+
+One function per figure: ``(df, out_dir) -> list[Path]`` writing PNG and PDF. A figure whose
+sweep has no rows is skipped with one line naming the command that produces them. Captions say
+which data the figure shows (real or synthetic), the profile and the number of seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+FIGURES: dict[str, Callable] = {}
+# sweep exp name -> the command that produces its rows
+SWEEP_COMMAND = "frozen-bench run -m +sweep={sweep} +profile=quick   (or: scripts/reproduce.sh quick)"
+
+
+class MissingRows(Exception):
+    """The rows a figure needs are not in all.csv; the message names the sweep to run."""
+
+
+def figure(name: str):
+    def deco(fn):
+        FIGURES[name] = fn
+        return fn
+
+    return deco
+
+
+def rows(df: pd.DataFrame, exp: str, sweep: str | None = None) -> pd.DataFrame:
+    sub = df[(df.get("exp") == exp) & (df.get("status") == "ok")] if "exp" in df else df.iloc[0:0]
+    if sub.empty:
+        raise MissingRows(f"no finished rows of {exp} in all.csv; run: {SWEEP_COMMAND.format(sweep=sweep or exp.removeprefix('sweep_'))}")
+    return sub
+
+
+def mean_ci(values) -> tuple[float, float]:
+    """Mean and the half-width of its 95% confidence interval (Student t; 0 for one value)."""
+    from scipy import stats
+
+    v = np.asarray([x for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))], dtype=float)
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    if len(v) == 1:
+        return float(v[0]), 0.0
+    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+
+
+def data_label(sub: pd.DataFrame) -> str:
+    """'Fashion-MNIST (real)' style caption fragment for the datasets in ``sub``."""
+    parts = []
+    for ds, g in sub.groupby("dataset"):
+        synth = bool(g["synthetic"].astype(str).str.lower().eq("true").any()) if "synthetic" in g else False
+        parts.append(f"{ds} ({'SYNTHETIC' if synth else 'real'} data)")
+    prof = ", ".join(sorted(str(p) for p in sub["profile"].dropna().unique())) if "profile" in sub else ""
+    seeds = sub["seed"].nunique() if "seed" in sub else 1
+    return f"Data: {'; '.join(parts)}" + (f"; profile {prof}" if prof else "") + f"; {seeds} seed(s), mean ± 95% CI"
+
+
+def save(fig, out_dir: Path, name: str, caption: str) -> list[Path]:
+    fig.text(0.01, 0.005, caption, fontsize=7, ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        p = out_dir / f"{name}.{ext}"
+        fig.savefig(p, dpi=120)
+        paths.append(p)
+    plt.close(fig)
+    return paths
+
+
+def bar_by(sub: pd.DataFrame, col: str, order: list[str], metric: str = "test_accuracy"):
+    labels, means, cis = [], [], []
+    for key in [o for o in order if o in set(sub[col])] + sorted(set(sub[col]) - set(order)):
+        m, c = mean_ci(sub[sub[col] == key][metric])
+        labels.append(str(key)), means.append(m), cis.append(c)
+    return labels, np.array(means), np.array(cis)
+
+
+@figure("transforms")
+def fig_transforms(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    sub = rows(df, "sweep_transforms")
+    labels, m, c = bar_by(sub, "transform", ["wht", "dct", "fft", "random_orth", "identity"])
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.bar(labels, 100 * m, yerr=100 * c, capsize=4, color="C0")
+    ax.set_ylim(max(0, 100 * np.nanmin(m - c) - 3), min(100, 100 * np.nanmax(m + c) + 2))
+    ax.set_xlabel("transform (fixed mixing)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Which fixed mixing? (frozen MLP, bislope PAct)")
+    return save(fig, out_dir, "transforms", data_label(sub))
+
+
+@figure("activations")
+def fig_activations(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    sub = rows(df, "sweep_activations")
+    labels, m, c = bar_by(sub, "activation", ["relu", "prelu", "bislope", "pwl3", "spline", "glu"])
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.bar(labels, 100 * m, yerr=100 * c, capsize=4, color="C2")
+    ax.set_ylim(max(0, 100 * np.nanmin(m - c) - 3), min(100, 100 * np.nanmax(m + c) + 2))
+    ax.set_xlabel("activation (per-channel PAct)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("PAct complexity (frozen WHT MLP)")
+    return save(fig, out_dir, "activations", data_label(sub))
+
+
+@figure("adapters")
+def fig_adapters(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    sub = rows(df, "sweep_adapters")
+    ranks = sorted(sub["adapter_rank"].astype(int).unique())
+    stats = [mean_ci(sub[sub["adapter_rank"].astype(int) == r]["test_accuracy"]) for r in ranks]
+    params = [sub[sub["adapter_rank"].astype(int) == r]["trainable_params"].mean() for r in ranks]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    m = np.array([s[0] for s in stats])
+    c = np.array([s[1] for s in stats])
+    ax.errorbar(ranks, 100 * m, yerr=100 * c, marker="o", capsize=4, label="test accuracy")
+    ax.set_xlabel("LoRA adapter rank (0 = PAct only)")
+    ax.set_ylabel("test accuracy (%)")
+    ax2 = ax.twinx()
+    ax2.plot(ranks, np.array(params) / 1e3, "s--", color="C3", label="trainable params")
+    ax2.set_ylabel("trainable parameters (thousands)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax2.legend(loc="upper left", fontsize=8)
+    ax.set_title("PAct only vs PAct + LoRA adapters")
+    return save(fig, out_dir, "adapters", data_label(sub))
+
+
+@figure("pareto")
+def fig_pareto(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    sub = rows(df, "sweep_budget", "budget")
+    paths = []
+    for ds, g in sub.groupby("dataset"):
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        for family, fam, marker in (("frozen", g[g["model"] != "dense_mlp"], "o"), ("dense_mlp", g[g["model"] == "dense_mlp"], "s")):
+            pts = []
+            for b, gb in fam.groupby("budget_name"):
+                m, c = mean_ci(gb["test_accuracy"])
+                pts.append((gb["trainable_params"].mean(), m, c, b))
+            pts.sort()
+            if pts:
+                x, m, c, names = zip(*pts)
+                ax.errorbar(x, 100 * np.array(m), yerr=100 * np.array(c), marker=marker, capsize=3, label=family)
+                for xi, mi, n in zip(x, m, names):
+                    ax.annotate(n, (xi, 100 * mi), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("trainable parameters (log scale)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"Accuracy vs trainable budget: frozen vs dense ({ds})")
+        ax.legend(fontsize=8)
+        paths += save(fig, out_dir, f"pareto_{ds}", data_label(g))
+    return paths
+
+
+@figure("latency")
+def fig_latency(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    sub = rows(df, "sweep_latency", "latency")
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+    for ax, b in zip(axes, (1, 256)):
+        for model, g in sub.groupby("model"):
+            widths = sorted(g["width"].astype(int).unique())
+            st = [mean_ci(g[g["width"].astype(int) == w][f"latency_ms_b{b}_p50"]) for w in widths]
+            ax.errorbar(widths, [s[0] for s in st], yerr=[s[1] for s in st], marker="o", capsize=3, label=model)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("hidden width (channels)")
+        ax.set_ylabel(f"median latency, batch {b} (ms)")
+        ax.set_title(f"Inference latency, batch {b}")
+        ax.legend(fontsize=8)
+    return save(fig, out_dir, "latency", data_label(sub) + "; CPU, fp32, depth 2")
+
+
+@figure("act_shapes")
+def fig_act_shapes(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    sub = rows(df, "sweep_activations")
+    sub = sub[sub["act_shapes"].notna()] if "act_shapes" in sub else sub.iloc[0:0]
+    if sub.empty:
+        raise MissingRows("no act_shapes column in the activation sweep rows; re-run: " + SWEEP_COMMAND.format(sweep="activations"))
+    sub = sub.sort_values("seed").groupby("activation").head(1)
+    order = [a for a in ["relu", "prelu", "bislope", "pwl3", "spline", "glu"] if a in set(sub["activation"])]
+    shapes = {r["activation"]: json.loads(r["act_shapes"]) for _, r in sub.iterrows()}
+    ncol = min(8, max(len(s["y"]) for s in shapes.values()))
+    fig, axes = plt.subplots(len(order), ncol, figsize=(1.3 * ncol, 1.2 * len(order) + 0.6), squeeze=False, sharex=True)
+    for i, act in enumerate(order):
+        s = shapes[act]
+        for j in range(ncol):
+            ax = axes[i, j]
+            if j < len(s["y"]):
+                ax.plot(s["x"], s["y"][j], color="C0")
+                ax.plot(s["x"], s["x"], color="0.8", lw=0.6, zorder=0)
+            ax.tick_params(labelsize=5)
+            if j == 0:
+                ax.set_ylabel(act, fontsize=8)
+            if i == len(order) - 1:
+                ax.set_xlabel(f"input (ch {j})", fontsize=6)
+    fig.suptitle("Learned per-channel activations, first block (grey: identity)", fontsize=9)
+    return save(fig, out_dir, "act_shapes", data_label(sub) + " (seed 0 shown)")
+
+
+def companion_figures() -> dict[str, Callable]:
+    """The companion experiments' figures, when their module is present."""
+    try:
+        from frozen_bench import figures_companion
+    except ImportError:
+        return {}
+    return dict(getattr(figures_companion, "FIGURES", {}))
+
+
+def make_all(csv_path: str | Path, out_dir: str | Path, log=print) -> tuple[list[Path], list[str]]:
+    """Draw every figure; returns (written files, skip lines)."""
+    from frozen_bench.results import read_all_csv
+
+    df = read_all_csv(csv_path)
+    out_dir = Path(out_dir)
+    written, skipped = [], []
+    for name, fn in {**FIGURES, **companion_figures()}.items():
+        try:
+            paths = fn(df, out_dir)
+            written += paths
+            log(f"[frozen-bench] figures: {name} -> {', '.join(p.name for p in paths)}")
+        except MissingRows as e:
+            skipped.append(f"{name}: {e}")
+            log(f"[frozen-bench] figures: skipped {name}: {e}")
+    return written, skipped

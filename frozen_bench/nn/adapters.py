@@ -1,0 +1,95 @@
+"""Small trainable adapters placed after a frozen mixing + PAct step.
+
+All act on the channel dim 1 of ``(B, C, ...)`` and are residual with a zero-initialised output
+factor, so a block's output is unchanged at step 0 (the frozen net is the starting point).
+
+- ``none``: identity. Any adapter with ``rank=0`` is also the identity (PAct only), so a rank
+  sweep can start at 0.
+- ``lora``: x + x·U·V, U (C×r) small random, V (r×C) zero: a rank-r ΔW = U·V.
+- ``bottleneck``: x + up(relu(down(x))), down C→r, up r→C zero-initialised (with biases).
+- ``conv1x1``: x + pointwise channel mixing of rank r (two 1×1 convs), for feature maps; on
+  (B, C) vectors it is a LoRA with biases.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ADAPTERS = ("none", "lora", "bottleneck", "conv1x1")
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.movedim(1, -1) if x.ndim > 2 else x
+
+
+def _channels_first(x: torch.Tensor, ndim: int) -> torch.Tensor:
+    return x.movedim(-1, 1) if ndim > 2 else x
+
+
+class NoAdapter(nn.Module):
+    rank = 0
+
+    def __init__(self, channels: int, rank: int = 0):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+
+class LoRA(nn.Module):
+    def __init__(self, channels: int, rank: int):
+        super().__init__()
+        self.rank = rank
+        self.U = nn.Parameter(torch.randn(channels, rank) / channels**0.5)
+        self.V = nn.Parameter(torch.zeros(rank, channels))
+
+    def forward(self, x):
+        h = _channels_last(x)
+        return x + _channels_first((h @ self.U) @ self.V, x.ndim)
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, channels: int, rank: int, bias: bool = True):
+        super().__init__()
+        self.rank = rank
+        self.down = nn.Linear(channels, rank, bias=bias)
+        self.up = nn.Linear(rank, channels, bias=bias)
+        nn.init.zeros_(self.up.weight)
+        if bias:
+            nn.init.zeros_(self.up.bias)
+
+    def forward(self, x):
+        h = _channels_last(x)
+        return x + _channels_first(self.up(torch.relu(self.down(h))), x.ndim)
+
+
+class Conv1x1(nn.Module):
+    """Low-rank pointwise (1×1) convolution: linear over channels at every position."""
+
+    def __init__(self, channels: int, rank: int):
+        super().__init__()
+        self.rank = rank
+        self.down = nn.Linear(channels, rank, bias=False)
+        self.up = nn.Linear(rank, channels, bias=True)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x):
+        h = _channels_last(x)
+        return x + _channels_first(self.up(self.down(h)), x.ndim)
+
+
+_REGISTRY = {"none": NoAdapter, "lora": LoRA, "bottleneck": Bottleneck, "conv1x1": Conv1x1}
+
+
+def make_adapter(name: str, channels: int, rank: int = 0) -> nn.Module:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown adapter {name!r}; choose one of {', '.join(ADAPTERS)}")
+    if rank < 0:
+        raise ValueError(f"adapter.rank must be >= 0 (0: no adapter), got {rank}")
+    if name == "none" or rank == 0:
+        return NoAdapter(channels)
+    if rank > channels:
+        raise ValueError(f"adapter.rank={rank} is larger than the width {channels}; use rank <= {channels}")
+    return _REGISTRY[name](channels, rank)

@@ -1,0 +1,274 @@
+"""The Hydra edge: compose the config, skip finished runs, train, write the record.
+
+Everything below this file takes plain dicts; this is the only module that imports Hydra's
+``main`` and reads its state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from frozen_bench import results as R
+from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UserError, is_user_error, one_line
+from frozen_bench.validate import check_writable, validate
+
+LEDGER_ENV = "FROZEN_BENCH_LEDGER"
+
+
+def conf_dir() -> str:
+    """The installed wheel carries the configs as ``frozen_bench/conf``; a source checkout keeps
+    them in the top-level ``conf/``."""
+    here = Path(__file__).resolve().parent
+    shipped = here / "conf"
+    return str(shipped if (shipped / "config.yaml").exists() else here.parent / "conf")
+
+
+def record_fields(cfg: dict) -> dict:
+    """The identity columns of a run: what was trained, as named in the configs."""
+    model = cfg.get("model", {})
+    adapter = cfg.get("adapter", {})
+    return {
+        "exp": cfg.get("exp_name"),
+        "profile": cfg.get("profile"),
+        "budget_name": cfg.get("budget_name"),
+        "model": model.get("name"),
+        "transform": cfg.get("transform", {}).get("name") if "frozen" in str(model.get("name")) else None,
+        "activation": cfg.get("activation", {}).get("name") if "frozen" in str(model.get("name")) else None,
+        "adapter": adapter.get("name"),
+        "adapter_rank": int(adapter.get("rank") or 0) if adapter.get("name") != "none" else 0,
+        "width": model.get("width"),
+        "depth": model.get("depth"),
+        "seed": cfg.get("seed"),
+    }
+
+
+def execute(cfg: dict, config_yaml: str, log=print) -> dict:
+    """Run one resolved config (or skip it if its record is finished); returns its metrics.
+
+    Order matters for "bad input overwrites nothing": the config is validated and the output
+    folder probed before any data are loaded; the record is written only after training, and
+    metrics.json last. A checkpoint (trainer.checkpoint_every) is the one file written during
+    training; it is removed once the record is complete.
+    """
+    import torch
+
+    from frozen_bench.checkpoint import FILENAME as CHECKPOINT
+    from frozen_bench.train import train
+
+    validate(cfg)
+    sig = R.signature(cfg)
+    results_dir = cfg.get("results_dir", "results")
+    path = R.run_dir(results_dir, sig)
+    if R.is_done(path) and not cfg.get("force", False):
+        log(f"[frozen-bench] skip {sig}: finished record in {path} (force=true re-runs it)")
+        return {**json.loads((path / "metrics.json").read_text()), "skipped": True}
+    check_writable(results_dir)
+    threads = cfg.get("trainer", {}).get("threads")
+    if threads:
+        torch.set_num_threads(int(threads))
+    started = time.time()
+    out = train(cfg, path, log=log)
+    metrics = {"signature": sig, **record_fields(cfg), **out["metrics"]}
+    metrics["dataset"] = out["metrics"]["dataset"]
+    metrics.update(provenance(started))
+    R.write_record(path, config_yaml, metrics, out["history"])
+    (path / CHECKPOINT).unlink(missing_ok=True)
+    summary = (f"test_accuracy={metrics['test_accuracy']:.4f}" if metrics.get("test_accuracy") is not None
+               else f"test_mse={metrics['test_mse']:.4g}" if metrics.get("test_mse") is not None
+               else f"status={metrics['status']}")
+    lat = metrics.get("latency_ms_b256_p50")
+    log(f"[frozen-bench] {metrics['status']}: {summary} trainable_params={metrics['trainable_params']:,}"
+        + (f" latency_b1={metrics['latency_ms_b1_p50']:.3f}ms latency_b256={lat:.3f}ms" if lat is not None else "")
+        + f" -> {path}")
+    R.update_all_csv(results_dir, log=log)
+    return metrics
+
+
+def provenance(started: float) -> dict:
+    import torch
+
+    return {
+        "torch_version": torch.__version__,
+        "git_commit": R.git_commit(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "command": " ".join(["frozen-bench", "run", *sys.argv[1:]]),
+    }
+
+
+def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = "", log=print) -> int:
+    """``execute`` with the failure policy of the CLI; returns an exit code (0 = ok).
+
+    - bad input (``USER_ERRORS``): one line on stderr, no traceback;
+    - anything else: its traceback (it is a bug to report), then the one line;
+    - Ctrl-C: the run is marked failed with error=interrupted, then the interrupt goes on
+      (a sweep stops; its finished records are untouched, the checkpoint stays for a resume).
+    A failed run gets a record (status=failed, error=...) so ``collect`` lists it, except a
+    single run with bad input, which writes nothing. A finished record is
+    never replaced by a failure. Every outcome is appended to the sweep ledger for the summary.
+    """
+    started = time.time()
+    sig = R.signature(cfg)
+    path = R.run_dir(cfg.get("results_dir", "results"), sig)
+    status, error, code = "failed", None, 0
+    try:
+        m = execute(cfg, config_yaml, log=log)
+        status = "skipped" if m.get("skipped") else m.get("status", "ok")
+    except KeyboardInterrupt:
+        error, code = "interrupted", EXIT_INTERRUPTED
+        print(f"frozen-bench run: interrupted ({label or sig}); finished records are intact, re-run to resume",
+              file=sys.stderr)
+    except Exception as e:
+        error = one_line(e)
+        user = is_user_error(e)
+        code = EXIT_BAD_INPUT if user else EXIT_FAILED
+        if not user:
+            traceback.print_exc()
+        print(f"frozen-bench run: error: {error}" + (f" [{label}]" if multirun and label else ""), file=sys.stderr)
+    if error is not None and (multirun or code != EXIT_BAD_INPUT):
+        fields = {"signature": sig, **record_fields(cfg), "dataset": (cfg.get("dataset") or {}).get("name"),
+                  **provenance(started)}
+        if R.write_failed_record(path, config_yaml, fields, error, log=log):
+            try:
+                R.update_all_csv(cfg.get("results_dir", "results"), log=lambda *_: None)
+            except OSError:
+                pass
+    _ledger_append({"signature": sig, "status": status, "error": error, "label": label})
+    if code == EXIT_INTERRUPTED:
+        raise SystemExit(code)  # Ctrl-C stops the sweep too (Hydra catches only Exception)
+    return code
+
+
+def _ledger_append(entry: dict) -> None:
+    """One JSON line per job in the file named by $FROZEN_BENCH_LEDGER (set by ``main``); an
+    O_APPEND write of one short line is atomic, so parallel workers do not interleave."""
+    ledger = os.environ.get(LEDGER_ENV)
+    if not ledger:
+        return
+    try:
+        fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (json.dumps(entry, default=str) + "\n").encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # the summary is a convenience; the records are the truth
+
+
+def check_overrides(overrides: list[str], conf: str | Path | None = None) -> None:
+    """Unknown config-group options (``transform=foo``, ``+exp=bar``, also inside a sweep
+    ``transform=wht,foo``) as one ``UserError`` line listing the valid options, before Hydra
+    composes (its own message spans a dozen lines)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    conf = Path(conf or conf_dir())
+    try:
+        parsed = OverridesParser.create().parse_overrides(
+            [o for o in overrides if not o.startswith("-") and "=" in o])  # skip flags and their values (--cfg job)
+    except HydraException as e:
+        raise UserError(f"cannot parse the overrides: {' '.join(str(e).split())[:200]}; write them as key=value "
+                        f"(frozen-bench run --help)") from None
+    for o in parsed:
+        group = o.key_or_group
+        if o.is_hydra_override() or o.is_delete() or "." in group or o.package is not None:
+            continue
+        folder = conf / group
+        if not folder.is_dir():
+            continue
+        options = sorted(f.stem for f in folder.glob("*.yaml"))
+        if o.is_sweep_override():
+            if not o.is_discrete_sweep() or o.value_type.name == "GLOB_CHOICE_SWEEP":
+                continue
+            values = list(o.sweep_string_iterator())
+        else:
+            values = [str(o.value())]
+        for v in values:
+            if v not in options:
+                key = f"+{group}" if group == "exp" else group
+                raise UserError(f"unknown {key} option {v!r}; choose one of {', '.join(options)} (frozen-bench list)")
+
+
+def main(argv: list[str]) -> int:
+    """``frozen-bench run ARGS``: the Hydra app with one-line errors and, for a sweep, a summary
+    of every job at the end (exit 1 if any failed, 2 for bad input, 130 on Ctrl-C)."""
+    try:
+        check_overrides(argv)
+    except UserError as e:
+        print(f"frozen-bench run: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    fd, ledger = tempfile.mkstemp(prefix="frozen-bench-ledger-", suffix=".jsonl")
+    os.close(fd)
+    previous = os.environ.get(LEDGER_ENV)
+    os.environ[LEDGER_ENV] = ledger
+    old_argv = sys.argv
+    sys.argv = ["frozen-bench run", *argv]
+    code = 0
+    try:
+        app()
+    except SystemExit as e:  # our own codes, or Hydra's (1) for a config it cannot compose
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except KeyboardInterrupt:
+        print("frozen-bench run: interrupted; finished records are intact, re-run to resume", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    finally:
+        sys.argv = old_argv
+        if previous is None:
+            os.environ.pop(LEDGER_ENV, None)
+        else:
+            os.environ[LEDGER_ENV] = previous
+        entries = _ledger_read(ledger)
+        Path(ledger).unlink(missing_ok=True)
+    return summarize(entries, code)
+
+
+def _ledger_read(ledger: str) -> list[dict]:
+    entries = []
+    try:
+        for line in Path(ledger).read_text().splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                pass
+    except OSError:
+        pass
+    return entries
+
+
+def summarize(entries: list[dict], code: int = 0) -> int:
+    """Print a sweep's outcome (when it had more than one job or any failure); the exit code is
+    non-zero when any job failed."""
+    failed = [e for e in entries if e.get("status") == "failed"]
+    if len(entries) > 1:
+        counts: dict[str, int] = {}
+        for e in entries:
+            counts[e.get("status")] = counts.get(e.get("status"), 0) + 1
+        print("[frozen-bench] sweep: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+              + f" of {len(entries)} jobs", file=sys.stderr)
+        for e in failed:
+            print(f"[frozen-bench]   failed {e.get('signature')} [{e.get('label')}]: {e.get('error')}", file=sys.stderr)
+    if code:
+        return code
+    return EXIT_FAILED if failed else 0
+
+
+@hydra.main(version_base="1.3", config_path=conf_dir(), config_name="config")
+def app(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    code = run_job(plain, OmegaConf.to_yaml(cfg, resolve=True), multirun=multirun,
+                   label=" ".join(hc.overrides.task))
+    if code and not multirun:
+        raise SystemExit(code)  # a single run's exit code; a sweep goes on and reports at the end

@@ -1,0 +1,90 @@
+"""Check a resolved config before anything is loaded or written.
+
+Each check raises ``UserError`` with one line: the key, the bad value and what to set instead.
+Checks that need the data (e.g. ``adapter.rank`` against the real block width, which depends on
+the input size and the transform's padding) stay where that is known (``make_adapter``); they
+still fail before anything is written, since a run writes only after training.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from frozen_bench.errors import UserError
+
+
+def _get(cfg: dict, dotted: str):
+    node = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _int(cfg: dict, key: str, low: int, optional: bool = False, hint: str = "") -> None:
+    v = _get(cfg, key)
+    if v is None and optional:
+        return
+    if isinstance(v, bool) or not isinstance(v, int) or v < low:
+        extra = f" ({hint})" if hint else ""
+        raise UserError(f"{key} must be an integer >= {low}{' or null' if optional else ''}, got {v!r}; "
+                        f"set {key}=N with N >= {low}{extra}")
+
+
+def _float(cfg: dict, key: str, low: float, high: float | None = None, low_open: bool = False,
+           high_open: bool = False, optional: bool = False) -> None:
+    v = _get(cfg, key)
+    if v is None and optional:
+        return
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    ok = ok and (v > low if low_open else v >= low)
+    if high is not None:
+        ok = ok and (v < high if high_open else v <= high)
+    if not ok:
+        rng = f"{'(' if low_open else '['}{low}, {'' if high is None else high}{')' if high_open or high is None else ']'}"
+        raise UserError(f"{key} must be a number in {rng}{' or null' if optional else ''}, got {v!r}; set {key}=X with X in {rng}")
+
+
+def validate(cfg: dict) -> None:
+    """Raise ``UserError`` for the first bad value in ``cfg`` (a plain resolved config dict)."""
+    _int(cfg, "seed", 0)
+    _int(cfg, "trainer.epochs", 1)
+    _int(cfg, "trainer.batch_size", 1)
+    _int(cfg, "trainer.max_steps", 1, optional=True)
+    _int(cfg, "trainer.eval_every", 1, optional=True)
+    _int(cfg, "trainer.latency_reps", 1, optional=True)
+    _int(cfg, "trainer.threads", 1, optional=True, hint="null uses all cores")
+    _int(cfg, "trainer.checkpoint_every", 0, optional=True, hint="0 turns checkpoints off")
+    device = _get(cfg, "trainer.device")
+    if device is not None and device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"trainer.device must be auto, cpu or cuda, got {device!r}; set trainer.device=auto")
+    if _get(cfg, "optim") is not None:
+        _float(cfg, "optim.lr", 0.0, low_open=True)
+        _float(cfg, "optim.weight_decay", 0.0, optional=True)
+        _float(cfg, "optim.warmup_frac", 0.0, 1.0, optional=True)
+        _float(cfg, "optim.grad_clip", 0.0, low_open=True, optional=True)
+    _int(cfg, "model.width", 1, optional=True, hint="null uses the input width")
+    _int(cfg, "model.depth", 1, optional=True)
+    _int(cfg, "model.budget", 1, optional=True)
+    adapter = _get(cfg, "adapter")
+    if isinstance(adapter, dict) and adapter.get("name") not in (None, "none"):
+        _int(cfg, "adapter.rank", 1, hint=f"adapter={adapter['name']} needs a rank; adapter=none has none")
+    _int(cfg, "dataset.subset", 1, optional=True, hint="null keeps all training samples")
+    _float(cfg, "dataset.val_fraction", 0.0, 1.0, high_open=True, optional=True)
+
+
+def check_writable(results_dir: str | Path) -> None:
+    """Fail before training, not after it, when the records could not be written."""
+    runs = Path(results_dir) / "runs"
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=runs, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"results_dir={results_dir} is not writable ({e.strerror or e}); "
+                        f"choose a writable folder with results_dir=PATH") from None

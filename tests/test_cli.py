@@ -1,0 +1,84 @@
+"""The CLI end to end, in process: run, skip, multirun, collect, list, help."""
+
+import json
+import sys
+
+import pandas as pd
+
+from frozen_bench.cli import main
+
+RECORD_KEYS = [
+    "status", "dataset", "model", "transform", "activation", "adapter", "adapter_rank", "seed",
+    "test_accuracy", "test_f1_macro", "train_loss_final", "trainable_params", "total_params",
+    "frozen_bytes", "model_bytes", "latency_ms_b1_p50", "latency_ms_b1_p95", "latency_ms_b256_p50",
+    "latency_ms_b256_p95", "steps_to_converge", "train_seconds", "torch_version", "git_commit",
+]
+FAST = ["trainer.epochs=8", "trainer.latency_reps=3"]
+
+
+def run_cli(monkeypatch, *args):
+    monkeypatch.setattr(sys, "argv", ["frozen-bench", *args])
+    return main(list(args))
+
+
+def records(results):
+    return sorted((results / "runs").glob("*/metrics.json"))
+
+
+def test_run_writes_a_complete_record_then_skips(tmp_path, monkeypatch, capsys):
+    res = tmp_path / "results"
+    run_cli(monkeypatch, "run", f"results_dir={res}", *FAST)
+    [mfile] = records(res)
+    m = json.loads(mfile.read_text())
+    missing = [k for k in RECORD_KEYS if k not in m]
+    assert not missing
+    assert m["status"] == "ok" and m["dataset"] == "digits" and m["transform"] == "wht"
+    assert m["test_accuracy"] > 0.8  # 10 classes: chance is 0.1
+    assert 0 < m["trainable_params"] == m["total_params"]  # WHT holds no numbers
+    assert m["frozen_bytes"] == 0
+    run_dir = mfile.parent
+    for f in ("config.yaml", "history.csv", "curve.png"):
+        assert (run_dir / f).exists(), f
+    hist = pd.read_csv(run_dir / "history.csv")
+    assert len(hist) == 8 and hist["train_loss"].iloc[-1] < hist["train_loss"].iloc[0]
+    before = mfile.stat().st_mtime_ns
+    capsys.readouterr()
+    run_cli(monkeypatch, "run", f"results_dir={res}", *FAST)
+    assert "skip" in capsys.readouterr().out
+    assert mfile.stat().st_mtime_ns == before
+    run_cli(monkeypatch, "run", f"results_dir={res}", "force=true", *FAST)
+    assert mfile.stat().st_mtime_ns != before
+
+
+def test_multirun_over_two_transforms_then_collect(tmp_path, monkeypatch):
+    res = tmp_path / "results"
+    run_cli(monkeypatch, "run", "-m", "transform=wht,random_orth", f"results_dir={res}", "trainer.epochs=2", "trainer.latency_reps=2")
+    assert len(records(res)) == 2
+    assert run_cli(monkeypatch, "collect", "--results-dir", str(res)) == 0
+    df = pd.read_csv(res / "all.csv")
+    assert sorted(df["transform"]) == ["random_orth", "wht"]
+    assert (df["status"] == "ok").all()
+    # random_orth stores its n×n matrix in memory but only its seed on disk
+    ro = df[df["transform"] == "random_orth"].iloc[0]
+    assert ro["total_params"] > ro["trainable_params"] and ro["frozen_bytes"] == 16  # 2 blocks × one seed
+
+
+def test_list_shows_groups_and_presets(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "transform: dct, fft, identity, random_orth, wht" in out
+    assert "+exp:" in out and "digits_wht" in out
+    assert "activation: bislope, glu, leaky_relu, prelu, pwl3, relu, spline" in out
+
+
+def test_help_and_unknown_command(capsys):
+    assert main(["--help"]) == 0
+    assert "collect" in capsys.readouterr().out
+    assert main(["frobnicate"]) == 2
+    assert "unknown command" in capsys.readouterr().err
+
+
+def test_cfg_job_prints_config_without_running(tmp_path, monkeypatch, capsys):
+    run_cli(monkeypatch, "run", "--cfg", "job", f"results_dir={tmp_path}", "transform=dct")
+    out = capsys.readouterr().out
+    assert "name: dct" in out and not (tmp_path / "runs").exists()

@@ -1,0 +1,60 @@
+"""figures: every file from a small synthetic all.csv; a missing sweep is a skip line, not a crash."""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from frozen_bench.figures import FIGURES, make_all
+
+
+def fake_all_csv(path, drop_exp=None):
+    """A small all.csv shaped like collect's output (synthetic numbers, for drawing only)."""
+    rng = np.random.default_rng(0)
+    rows = []
+
+    def add(exp, **kw):
+        for seed in range(3):
+            rows.append({"signature": f"s{len(rows)}", "status": "ok", "exp": exp, "profile": "quick", "dataset": "fashion_mnist",
+                         "synthetic": False, "model": "frozen_mlp", "seed": seed, "test_accuracy": 0.8 + 0.05 * rng.random(),
+                         "trainable_params": 20000, "adapter_rank": 0, "width": 1024,
+                         "latency_ms_b1_p50": rng.random(), "latency_ms_b256_p50": 1 + rng.random(), **kw})
+
+    for t in ["wht", "dct", "fft", "random_orth", "identity"]:
+        add("sweep_transforms", transform=t, activation="bislope")
+    shapes = json.dumps({"x": [-1, 0, 1], "y": [[-0.01, 0, 1], [0, 0, 2]]})
+    for a in ["relu", "prelu", "bislope", "pwl3", "spline", "glu"]:
+        add("sweep_activations", transform="wht", activation=a, act_shapes=shapes)
+    for r in [0, 2, 8]:
+        add("sweep_adapters", adapter="lora", adapter_rank=r, trainable_params=20000 + 4096 * r)
+    for b, p in [("f1k", 1290), ("f20k", 19500), ("d1k", 800), ("d20k", 19900)]:
+        add("sweep_budget", budget_name=b, trainable_params=p, model="dense_mlp" if b[0] == "d" else "frozen_mlp")
+    for m in ["frozen_mlp", "dense_mlp"]:
+        for w in [1024, 2048]:
+            add("sweep_latency", model=m, width=w)
+    df = pd.DataFrame(rows)
+    if drop_exp:
+        df = df[df["exp"] != drop_exp]
+    df.to_csv(path, index=False)
+
+
+def test_every_core_figure_is_written_as_png_and_pdf(tmp_path):
+    fake_all_csv(tmp_path / "all.csv")
+    written, skipped = make_all(tmp_path / "all.csv", tmp_path / "figs", log=lambda *_: None)
+    names = {p.name for p in written}
+    for stem in ["transforms", "activations", "adapters", "pareto_fashion_mnist", "latency", "act_shapes"]:
+        assert f"{stem}.png" in names and f"{stem}.pdf" in names, stem
+    assert all(p.stat().st_size > 1000 for p in written)
+    core_skips = [s for s in skipped if s.split(":")[0] in FIGURES]
+    assert not core_skips
+
+
+def test_missing_sweep_is_one_skip_line_naming_the_sweep(tmp_path):
+    fake_all_csv(tmp_path / "all.csv", drop_exp="sweep_transforms")
+    lines = []
+    written, skipped = make_all(tmp_path / "all.csv", tmp_path / "figs", log=lines.append)
+    assert not (tmp_path / "figs" / "transforms.png").exists()
+    [skip] = [s for s in skipped if s.startswith("transforms:")]
+    assert "+sweep=transforms" in skip
+    assert any("skipped transforms" in line for line in lines)
+    assert (tmp_path / "figs" / "activations.png").exists()  # the others are still drawn
