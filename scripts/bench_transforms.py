@@ -15,26 +15,16 @@ Writes results/bench/transforms.csv (one row per ratio, with machine info and th
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as dt
 import importlib.metadata
 import math
-import os
-import platform
-import shlex
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from frozen_bench.nn import _native, fast  # noqa: E402
-from frozen_bench.threads import available_cores  # noqa: E402
+from benchlib import ROOT, machine_info, paired_ratio, timed_rounds, write_csv
+from frozen_bench.nn import fast
+from frozen_bench.threads import configure_threads
 
 
 def optional_peers():
@@ -55,53 +45,6 @@ def optional_peers():
     except ImportError:
         peers["torch-dct"] = (None, "not installed")
     return peers
-
-
-def machine_info(args) -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return {
-        "cpu": cpu,
-        "cores": available_cores(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "backend": _native.status(),
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "git_commit": commit,
-        "command": "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]),
-    }
-
-
-def timed_rounds(fns: dict, rounds: int, sample_s: float) -> dict[str, list[float]]:
-    """Seconds per call of each fn, one sample per round, candidates interleaved."""
-    inner = {}
-    for name, f in fns.items():
-        f()  # first call: plans, caches, lazy builds
-        t0 = time.perf_counter()
-        f()
-        one = time.perf_counter() - t0
-        inner[name] = max(1, min(50, math.ceil(sample_s / max(one, 1e-7))))
-        for _ in range(inner[name]):
-            f()
-    names = list(fns)
-    out = {k: [] for k in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            f, k = fns[name], inner[name]
-            t0 = time.perf_counter()
-            for _ in range(k):
-                f()
-            out[name].append((time.perf_counter() - t0) / k)
-    return out
 
 
 def backward_only(f, x):
@@ -136,12 +79,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=None, help="default 30 (quick: 5)")
     ap.add_argument("--dense-max", type=int, default=4096,
                     help="largest n for the dense x@H peer (its matrix is 4 n^2 bytes)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: configure_threads())")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "transforms.csv")
     args = ap.parse_args()
     rounds = args.rounds or (5 if args.quick else 30)
     sample_s = 0.5e-3 if args.quick else 2e-3
 
-    info = machine_info(args)
+    configure_threads(args.threads)
+    info = machine_info()
     peers = optional_peers()
     print(f"# {info['cpu']} | {info['cores']} cores | torch {info['torch']} | {info['threads']} threads"
           f" | CPU transforms: {info['backend']}")
@@ -159,6 +104,7 @@ def main():
             if n <= args.dense_max:
                 H = fast._hadamard(n, torch.float32, x.device) / math.sqrt(n)
                 fns["dense x@H"] = lambda: x @ H
+                notes["dense x@H"] = "torch matmul (BLAS)"
             else:
                 notes["dense x@H"] = f"skipped (n > --dense-max {args.dense_max})"
             f, note = peers["hadamard-transform"]
@@ -186,8 +132,7 @@ def main():
             if bound is not None and (only_n is None or only_n == n):
                 row["target"] = f"ours/peer <= {bound:g}" if kind == "time" else f"speedup >= {bound:g}"
             if ours in fns and peer in fns:
-                ratios = [a / b for a, b in zip(t[ours], t[peer])]
-                tr = statistics.median(ratios)
+                tr = paired_ratio(t[ours], t[peer])
                 row.update(ours_ms=f"{1e3 * statistics.median(t[ours]):.4f}",
                            peer_ms=f"{1e3 * statistics.median(t[peer]):.4f}",
                            time_ratio=f"{tr:.3f}", speedup=f"{1 / tr:.2f}")
@@ -200,12 +145,7 @@ def main():
                 print(f"  {label:32s} {'':>9s} {'':>9s} {'':>10s} {'':>8s}  {peer}: {notes.get(peer, 'n/a')}")
             rows.append({**row, **info})
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    print(f"\nwrote {os.path.relpath(args.out, ROOT)}")
+    write_csv(args.out, rows)
 
 
 if __name__ == "__main__":
