@@ -99,3 +99,36 @@ def configure_threads(n: int | None = None, workers: int | None = None) -> int:
 def thread_info() -> dict:
     """What the last ``configure_threads`` decided, plus torch's current setting (for run records)."""
     return {**_last, "torch_threads": torch.get_num_threads(), "cores": available_cores()}
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameter ids (malloc.h)
+_malloc_tuned = False
+
+
+def configure_malloc(keep_bytes: int = 1 << 30) -> bool:
+    """Let glibc malloc keep and reuse freed blocks up to ``keep_bytes`` instead of returning each
+    large tensor's memory to the OS (default: >= 128 kB blocks are mmap'ed and unmapped on free).
+
+    Why: a CPU forward/backward pass allocates a fresh multi-MB tensor for every elementwise op;
+    when each comes from a new mmap, every page faults on first touch, and under a hypervisor that
+    can cost more than the op itself. PyTorch's docs recommend jemalloc/tcmalloc for the same
+    reason; this is the no-install version. Costs: the process keeps its peak heap.
+    Returns True if applied (glibc only; a no-op elsewhere). Idempotent.
+    """
+    global _malloc_tuned
+    if _malloc_tuned:
+        return True
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, int(keep_bytes)) == 1
+        ok = libc.mallopt(_M_TRIM_THRESHOLD, int(2 * keep_bytes) if 2 * keep_bytes < 2**31 else 2**31 - 1) == 1 and ok
+    except (OSError, AttributeError):
+        return False
+    _malloc_tuned = ok
+    return ok

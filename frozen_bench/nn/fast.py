@@ -21,7 +21,6 @@ the O(n) re-orderings around ``torch.fft.rfft``; their backward passes are the t
 from __future__ import annotations
 
 import math
-import threading
 
 import torch
 
@@ -56,50 +55,64 @@ except AttributeError:  # older torch: no functorch wrappers to worry about
 def _use_native(x: torch.Tensor) -> bool:
     # Only plain, real CPU tensors: the kernels read raw memory, which fake/functorch/meta
     # tensors (torch.compile, vmap, torch.func.grad) do not have; those take the PyTorch path.
+    # Cheapest checks first: this runs on every call.
     return (
-        x.device.type == "cpu"
-        and x.dtype in _NATIVE_DTYPES
+        x.dtype in _NATIVE_DTYPES
+        and x.is_cpu
         and type(x) is torch.Tensor
         and not _is_wrapped(x)
         and _native.lib() is not None
     )
 
 
-def _rows(x: torch.Tensor) -> torch.Tensor:
-    """(..., n) -> contiguous (rows, n); a view when x is already contiguous."""
-    return x.reshape(-1, x.shape[-1]).contiguous()
+# (kernel name, dtype) -> ctypes function, looked up once. At batch 256, n = 1024 a transform
+# takes ~50 us, so every microsecond of Python around the kernel shows in the ratio.
+_K: dict = {}
 
 
-def _sfx(dtype: torch.dtype) -> str:
-    return "f32" if dtype == torch.float32 else "f64"
+def _k(name: str, dtype: torch.dtype):
+    f = _K.get((name, dtype))
+    if f is None:
+        sfx = "f32" if dtype == torch.float32 else "f64"
+        f = _K[(name, dtype)] = getattr(_native.lib(), f"fb_{name}_{sfx}")
+    return f
 
 
-def _fn(name: str, dtype: torch.dtype):
-    return getattr(_native.lib(), f"fb_{name}_{_sfx(dtype)}")
+def _c(x: torch.Tensor) -> torch.Tensor:
+    return x if x.is_contiguous() else x.contiguous()
 
 
-_local = threading.local()
+def _empty(x: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
-def _scratch(tag: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """A reused per-thread buffer for intermediates (never returned to the caller): a fresh
-    multi-MB allocation costs page faults that can exceed the transform itself."""
-    bufs = _local.__dict__.setdefault("bufs", {})
-    numel = math.prod(shape)
-    buf = bufs.get((tag, dtype))
-    if buf is None or buf.numel() < numel:
-        buf = bufs[(tag, dtype)] = torch.empty(numel, dtype=dtype)
-    return buf[:numel].view(shape)
+_plans: dict = {}
+
+
+def _plan(kind: str, n: int, dtype: torch.dtype) -> tuple:
+    """Twiddle tables of one native transform: (tensors, kept alive; their data pointers)."""
+    key = (kind, n, dtype)
+    p = _plans.get(key)
+    if p is None:
+        cpu = torch.device("cpu")
+        if kind == "dct":
+            C, S, _, _ = _dct_tables(n, dtype, cpu)
+            ts = (*_half_twiddles(n, dtype), C, S) if n % 2 == 0 else (C, S)
+        elif kind == "idct":
+            _, _, IC, IS = _dct_tables(n, dtype, cpu)
+            ts = (IC, IS, *_split_tables(n, dtype)) if n % 2 == 0 else (IC, IS)
+        elif kind == "fft":
+            ts = _pack_twiddles(n, dtype)
+        else:  # "ifft"
+            ts = _split_tables(n, dtype)
+        p = _plans[key] = (ts, tuple(t.data_ptr() for t in ts))
+    return p
 
 
 def clear_cache() -> None:
-    """Free the cached tables and this thread's scratch buffers."""
-    _factor_cache.clear()
-    _dct_cache.clear()
-    _split_cache.clear()
-    _half_cache.clear()
-    _pack_cache.clear()
-    _local.__dict__.pop("bufs", None)
+    """Free the cached twiddle tables and Hadamard factors."""
+    for c in (_factor_cache, _dct_cache, _split_cache, _half_cache, _pack_cache, _plans):
+        c.clear()
 
 
 _split_cache: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -164,12 +177,11 @@ def _wht_torch(x: torch.Tensor) -> torch.Tensor:
 
 def _wht_native(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
-    xr = _rows(x)
-    out = torch.empty_like(xr)
-    if xr.numel():
-        _fn("wht", x.dtype)(xr.data_ptr(), out.data_ptr(), xr.shape[0], n, 1.0 / math.sqrt(n),
-                            torch.get_num_threads())
-    return out.view(x.shape)
+    xc = _c(x)
+    out = _empty(xc)
+    _k("wht", x.dtype)(xc.data_ptr(), out.data_ptr(), xc.numel() // n, n, 1.0 / math.sqrt(n),
+                       torch.get_num_threads())
+    return out
 
 
 class _WHTFn(torch.autograd.Function):
@@ -186,7 +198,7 @@ def wht(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
     if not is_power_of_two(n):
         raise ValueError(f"wht needs a power-of-two last dimension, got {n}; pad the input first")
-    if _use_native(x):
+    if _use_native(x) and x.numel():
         if x.requires_grad and torch.is_grad_enabled():
             return _WHTFn.apply(x)
         return _wht_native(x)  # skip autograd.Function's overhead when no graph is recorded
@@ -254,25 +266,21 @@ def _idct2_torch(y: torch.Tensor) -> torch.Tensor:
 
 def _dct2_native(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
-    xr = _rows(x)
-    rows, nt = xr.shape[0], torch.get_num_threads()
-    C, S, _, _ = _dct_tables(n, x.dtype, x.device)
-    v = _scratch("v", (rows, n), x.dtype)
-    _fn("dct_pre", x.dtype)(xr.data_ptr(), v.data_ptr(), rows, n, nt)
-    y = torch.empty_like(xr)
+    xc = _c(x)
+    rows, nt = xc.numel() // n, torch.get_num_threads()
+    _, ptrs = _plan("dct", n, x.dtype)
+    v = _empty(xc)
+    _k("dct_pre", x.dtype)(xc.data_ptr(), v.data_ptr(), rows, n, nt)
+    y = _empty(xc)
     if n % 2 == 0:
         # v as n/2 complex numbers: a half-length complex FFT; the split to v's rfft is fused
         # into the twiddle pass, saving the rfft's own post-processing pass.
-        N = n // 2
-        # (not out=: torch then computes into a temporary and copies)
-        Z = torch.fft.fft(torch.view_as_complex(v.view(rows, N, 2)), dim=-1)
-        Hr, Hi = _half_twiddles(n, x.dtype)
-        _fn("dct_split_post", x.dtype)(Z.data_ptr(), y.data_ptr(), Hr.data_ptr(), Hi.data_ptr(),
-                                       C.data_ptr(), S.data_ptr(), rows, n, nt)
+        Z = torch.fft.fft(torch.view_as_complex(v.view(rows, n // 2, 2)))
+        _k("dct_split_post", x.dtype)(Z.data_ptr(), y.data_ptr(), *ptrs, rows, n, nt)
     else:
-        V = torch.fft.rfft(v, dim=-1)
-        _fn("dct_post", x.dtype)(V.data_ptr(), y.data_ptr(), C.data_ptr(), S.data_ptr(), rows, n, nt)
-    return y.view(x.shape)
+        V = torch.fft.rfft(v)
+        _k("dct_post", x.dtype)(V.data_ptr(), y.data_ptr(), *ptrs, rows, n, nt)
+    return y
 
 
 _half_cache: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -289,24 +297,20 @@ def _half_twiddles(n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tens
 
 def _idct2_native(y: torch.Tensor) -> torch.Tensor:
     n = y.shape[-1]
-    yr = _rows(y)
-    rows, nt = yr.shape[0], torch.get_num_threads()
-    _, _, IC, IS = _dct_tables(n, y.dtype, y.device)
-    x = torch.empty_like(yr)
+    yc = _c(y)
+    rows, nt = yc.numel() // n, torch.get_num_threads()
+    _, ptrs = _plan("idct", n, y.dtype)
+    x = _empty(yc)
     if n % 2 == 0:
-        N = n // 2
-        Z = _scratch("Z", (rows, N), _complex_of(y.dtype))
-        cw, sw = _split_tables(n, y.dtype)
-        _fn("dct3_unsplit_pre", y.dtype)(yr.data_ptr(), Z.data_ptr(), IC.data_ptr(), IS.data_ptr(),
-                                         cw.data_ptr(), sw.data_ptr(), rows, n, nt)
-        v = torch.view_as_real(torch.fft.ifft(Z, dim=-1, norm="forward"))
+        Z = torch.empty(rows, n // 2, dtype=_complex_of(y.dtype))
+        _k("dct3_unsplit_pre", y.dtype)(yc.data_ptr(), Z.data_ptr(), *ptrs, rows, n, nt)
+        v = torch.fft.ifft(Z, norm="forward")  # (rows, n/2) complex = v as n reals
     else:
-        V = _scratch("Z", (rows, n // 2 + 1), _complex_of(y.dtype))
-        _fn("dct3_pre", y.dtype)(yr.data_ptr(), torch.view_as_real(V).data_ptr(), IC.data_ptr(),
-                                 IS.data_ptr(), rows, n, nt)
-        v = torch.fft.irfft(V, n=n, dim=-1, norm="forward").contiguous()
-    _fn("dct3_post", y.dtype)(v.data_ptr(), x.data_ptr(), rows, n, nt)
-    return x.view(y.shape)
+        V = torch.empty(rows, n // 2 + 1, dtype=_complex_of(y.dtype))
+        _k("dct3_pre", y.dtype)(yc.data_ptr(), V.data_ptr(), *ptrs, rows, n, nt)
+        v = torch.fft.irfft(V, n=n, norm="forward").contiguous()
+    _k("dct3_post", y.dtype)(v.data_ptr(), x.data_ptr(), rows, n, nt)
+    return x
 
 
 class _DCTFn(torch.autograd.Function):
@@ -384,24 +388,22 @@ def _ifft_real_torch(y: torch.Tensor) -> torch.Tensor:
 
 def _fft_real_native(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
-    xr = _rows(x)
-    rows, nt = xr.shape[0], torch.get_num_threads()
-    y = torch.empty_like(xr)
+    xc = _c(x)
+    rows, nt = xc.numel() // n, torch.get_num_threads()
+    y = _empty(xc)
     if n % 2 == 0:
         # The n reals are already n/2 complex numbers in memory: one half-length complex FFT,
         # then one pass that both splits it into the rfft and writes the packed, scaled layout.
-        N = n // 2
-        if xr.storage_offset() % 2:
-            xr = xr.clone()  # a complex view needs an even element offset
-        Z = torch.fft.fft(torch.view_as_complex(xr.view(rows, N, 2)), dim=-1)
-        P, Q = _pack_twiddles(n, x.dtype)
-        s1 = _SQRT2 / math.sqrt(n)
-        _fn("fft_split_pack", x.dtype)(Z.data_ptr(), y.data_ptr(), P.data_ptr(), Q.data_ptr(), rows,
-                                       n, s1 / 2, 1.0 / math.sqrt(n), nt)
+        if xc.storage_offset() & 1:
+            xc = xc.clone()  # a complex view needs an even element offset
+        Z = torch.fft.fft(torch.view_as_complex(xc.view(rows, n // 2, 2)))
+        _, ptrs = _plan("fft", n, x.dtype)
+        s0 = 1.0 / math.sqrt(n)
+        _k("fft_split_pack", x.dtype)(Z.data_ptr(), y.data_ptr(), *ptrs, rows, n, s0 / _SQRT2, s0, nt)
     else:
-        X = torch.fft.rfft(xr, dim=-1, norm="ortho")
-        _fn("fft_pack", x.dtype)(X.data_ptr(), y.data_ptr(), rows, n, _SQRT2, nt)
-    return y.view(x.shape)
+        X = torch.fft.rfft(xc, norm="ortho")
+        _k("fft_pack", x.dtype)(X.data_ptr(), y.data_ptr(), rows, n, _SQRT2, nt)
+    return y
 
 
 _pack_cache: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -419,22 +421,19 @@ def _pack_twiddles(n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tens
 
 def _ifft_real_native(y: torch.Tensor) -> torch.Tensor:
     n = y.shape[-1]
-    yr = _rows(y)
-    rows, nt = yr.shape[0], torch.get_num_threads()
+    yc = _c(y)
+    rows, nt = yc.numel() // n, torch.get_num_threads()
     if n % 2 == 0:
-        N = n // 2
-        Z = _scratch("Z", (rows, N), _complex_of(y.dtype))
-        cw, sw = _split_tables(n, y.dtype)
+        Z = torch.empty(rows, n // 2, dtype=_complex_of(y.dtype))
+        _, ptrs = _plan("ifft", n, y.dtype)
         g0 = 1.0 / math.sqrt(n)
-        _fn("fft_unsplit_unpack", y.dtype)(yr.data_ptr(), Z.data_ptr(), cw.data_ptr(), sw.data_ptr(),
-                                           rows, n, g0, g0 / _SQRT2, nt)
-        x = torch.view_as_real(torch.fft.ifft(Z, dim=-1, norm="forward"))  # fresh: it is returned
+        _k("fft_unsplit_unpack", y.dtype)(yc.data_ptr(), Z.data_ptr(), *ptrs, rows, n, g0, g0 / _SQRT2, nt)
+        x = torch.view_as_real(torch.fft.ifft(Z, norm="forward"))  # (rows, n/2, 2): x itself
     else:
-        X = _scratch("Z", (rows, n // 2 + 1), _complex_of(y.dtype))
-        _fn("fft_unpack", y.dtype)(yr.data_ptr(), torch.view_as_real(X).data_ptr(), rows, n,
-                                   1.0 / _SQRT2, nt)
-        x = torch.fft.irfft(X, n=n, dim=-1, norm="ortho")
-    return x.reshape(y.shape)
+        X = torch.empty(rows, n // 2 + 1, dtype=_complex_of(y.dtype))
+        _k("fft_unpack", y.dtype)(yc.data_ptr(), X.data_ptr(), rows, n, 1.0 / _SQRT2, nt)
+        x = torch.fft.irfft(X, n=n, norm="ortho")
+    return x.view(*y.shape)
 
 
 class _FFTFn(torch.autograd.Function):
