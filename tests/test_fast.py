@@ -205,3 +205,17 @@ def test_odd_storage_offset(backend, name):
     x = rand((1 + 4 * 64,), torch.float32, seed=9)[1:].view(4, 64)
     f = getattr(fast, name)
     torch.testing.assert_close(f(x), f(x.clone()), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("n", [64, 65])
+def test_row_chunking_matches_whole_batch(monkeypatch, n):
+    # Large batches are processed in row chunks (cache blocking); force tiny chunks.
+    monkeypatch.delenv("FROZEN_BENCH_NO_EXT", raising=False)
+    if _native.lib() is None:
+        pytest.skip("compiled kernels unavailable")
+    x = rand((3, 7, n), torch.float64, seed=10)  # 21 rows: chunks of 8, 8, 5
+    want = {f: getattr(fast, f)(x) for f in ("dct2", "idct2", "fft_real", "ifft_real")}
+    monkeypatch.setattr(fast, "_CHUNK_BYTES", 1)
+    for f, w in want.items():
+        torch.testing.assert_close(getattr(fast, f)(x), w, rtol=0, atol=1e-13)
+    check(fast.dct2(x), scipy.fft.dct(x.numpy(), norm="ortho"), torch.float64)

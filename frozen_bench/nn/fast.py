@@ -264,22 +264,43 @@ def _idct2_torch(y: torch.Tensor) -> torch.Tensor:
     return x
 
 
+# Row chunk for the FFT-based native paths: the pre-pass, the FFT and the post-pass of one chunk
+# run back to back while its buffers (~2 MB each) are still in L2. Whole batches at n = 16384
+# (16 MB per buffer) otherwise make every pass a trip to DRAM: measured 3.4x -> 1.4x rfft's time.
+_CHUNK_BYTES = 2 << 20
+
+
+def _chunks(rows: int, n: int, itemsize: int):
+    step = max(8, _CHUNK_BYTES // max(1, n * itemsize))
+    if rows <= step:
+        yield 0, rows
+        return
+    for r0 in range(0, rows, step):
+        yield r0, min(rows, r0 + step)
+
+
 def _dct2_native(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
     xc = _c(x)
     rows, nt = xc.numel() // n, torch.get_num_threads()
     _, ptrs = _plan("dct", n, x.dtype)
-    v = _empty(xc)
-    _k("dct_pre", x.dtype)(xc.data_ptr(), v.data_ptr(), rows, n, nt)
+    pre, post = _k("dct_pre", x.dtype), _k("dct_split_post" if n % 2 == 0 else "dct_post", x.dtype)
     y = _empty(xc)
-    if n % 2 == 0:
-        # v as n/2 complex numbers: a half-length complex FFT; the split to v's rfft is fused
-        # into the twiddle pass, saving the rfft's own post-processing pass.
-        Z = torch.fft.fft(torch.view_as_complex(v.view(rows, n // 2, 2)))
-        _k("dct_split_post", x.dtype)(Z.data_ptr(), y.data_ptr(), *ptrs, rows, n, nt)
-    else:
-        V = torch.fft.rfft(v)
-        _k("dct_post", x.dtype)(V.data_ptr(), y.data_ptr(), *ptrs, rows, n, nt)
+    xp, yp, row_bytes = xc.data_ptr(), y.data_ptr(), n * xc.element_size()
+    for r0, r1 in _chunks(rows, n, xc.element_size()):
+        r = r1 - r0
+        if n % 2 == 0:
+            # v written straight into a complex buffer: the n reals as n/2 complex numbers for a
+            # half-length complex FFT; the split to v's rfft is fused into the twiddle pass,
+            # saving the rfft's own post-processing pass.
+            v = torch.empty(r, n // 2, dtype=_complex_of(x.dtype))
+            pre(xp + r0 * row_bytes, v.data_ptr(), r, n, nt)
+            Z = torch.fft.fft(v)
+        else:
+            v = torch.empty(r, n, dtype=x.dtype)
+            pre(xp + r0 * row_bytes, v.data_ptr(), r, n, nt)
+            Z = torch.fft.rfft(v)
+        post(Z.data_ptr(), yp + r0 * row_bytes, *ptrs, r, n, nt)
     return y
 
 
@@ -300,16 +321,20 @@ def _idct2_native(y: torch.Tensor) -> torch.Tensor:
     yc = _c(y)
     rows, nt = yc.numel() // n, torch.get_num_threads()
     _, ptrs = _plan("idct", n, y.dtype)
+    even = n % 2 == 0
+    pre = _k("dct3_unsplit_pre" if even else "dct3_pre", y.dtype)
+    post = _k("dct3_post", y.dtype)
     x = _empty(yc)
-    if n % 2 == 0:
-        Z = torch.empty(rows, n // 2, dtype=_complex_of(y.dtype))
-        _k("dct3_unsplit_pre", y.dtype)(yc.data_ptr(), Z.data_ptr(), *ptrs, rows, n, nt)
-        v = torch.fft.ifft(Z, norm="forward")  # (rows, n/2) complex = v as n reals
-    else:
-        V = torch.empty(rows, n // 2 + 1, dtype=_complex_of(y.dtype))
-        _k("dct3_pre", y.dtype)(yc.data_ptr(), V.data_ptr(), *ptrs, rows, n, nt)
-        v = torch.fft.irfft(V, n=n, norm="forward").contiguous()
-    _k("dct3_post", y.dtype)(v.data_ptr(), x.data_ptr(), rows, n, nt)
+    yp, xp, row_bytes = yc.data_ptr(), x.data_ptr(), n * yc.element_size()
+    for r0, r1 in _chunks(rows, n, yc.element_size()):
+        r = r1 - r0
+        Z = torch.empty(r, n // 2 if even else n // 2 + 1, dtype=_complex_of(y.dtype))
+        pre(yp + r0 * row_bytes, Z.data_ptr(), *ptrs, r, n, nt)
+        if even:
+            v = torch.fft.ifft(Z, norm="forward")  # (r, n/2) complex = v as n reals
+        else:
+            v = torch.fft.irfft(Z, n=n, norm="forward").contiguous()
+        post(v.data_ptr(), xp + r0 * row_bytes, r, n, nt)
     return x
 
 
@@ -390,19 +415,27 @@ def _fft_real_native(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
     xc = _c(x)
     rows, nt = xc.numel() // n, torch.get_num_threads()
+    even = n % 2 == 0
+    if even and xc.storage_offset() & 1:
+        xc = xc.clone()  # a complex view needs an even element offset
     y = _empty(xc)
-    if n % 2 == 0:
-        # The n reals are already n/2 complex numbers in memory: one half-length complex FFT,
-        # then one pass that both splits it into the rfft and writes the packed, scaled layout.
-        if xc.storage_offset() & 1:
-            xc = xc.clone()  # a complex view needs an even element offset
-        Z = torch.fft.fft(torch.view_as_complex(xc.view(rows, n // 2, 2)))
+    yp, row_bytes = y.data_ptr(), n * xc.element_size()
+    x2 = xc.view(rows, n)
+    if even:
         _, ptrs = _plan("fft", n, x.dtype)
-        s0 = 1.0 / math.sqrt(n)
-        _k("fft_split_pack", x.dtype)(Z.data_ptr(), y.data_ptr(), *ptrs, rows, n, s0 / _SQRT2, s0, nt)
+        pack, s0 = _k("fft_split_pack", x.dtype), 1.0 / math.sqrt(n)
     else:
-        X = torch.fft.rfft(xc, norm="ortho")
-        _k("fft_pack", x.dtype)(X.data_ptr(), y.data_ptr(), rows, n, _SQRT2, nt)
+        pack = _k("fft_pack", x.dtype)
+    for r0, r1 in _chunks(rows, n, xc.element_size()):
+        xs, r = (x2 if r1 - r0 == rows else x2[r0:r1]), r1 - r0
+        if even:
+            # The n reals are already n/2 complex numbers in memory: one half-length complex FFT,
+            # then one pass that both splits it into the rfft and writes the packed layout.
+            Z = torch.fft.fft(torch.view_as_complex(xs.view(r, n // 2, 2)))
+            pack(Z.data_ptr(), yp + r0 * row_bytes, *ptrs, r, n, s0 / _SQRT2, s0, nt)
+        else:
+            X = torch.fft.rfft(xs, norm="ortho")
+            pack(X.data_ptr(), yp + r0 * row_bytes, r, n, _SQRT2, nt)
     return y
 
 
@@ -423,16 +456,25 @@ def _ifft_real_native(y: torch.Tensor) -> torch.Tensor:
     n = y.shape[-1]
     yc = _c(y)
     rows, nt = yc.numel() // n, torch.get_num_threads()
-    if n % 2 == 0:
-        Z = torch.empty(rows, n // 2, dtype=_complex_of(y.dtype))
+    even = n % 2 == 0
+    if even:
         _, ptrs = _plan("ifft", n, y.dtype)
-        g0 = 1.0 / math.sqrt(n)
-        _k("fft_unsplit_unpack", y.dtype)(yc.data_ptr(), Z.data_ptr(), *ptrs, rows, n, g0, g0 / _SQRT2, nt)
-        x = torch.view_as_real(torch.fft.ifft(Z, norm="forward"))  # (rows, n/2, 2): x itself
+        unpack, g0 = _k("fft_unsplit_unpack", y.dtype), 1.0 / math.sqrt(n)
     else:
-        X = torch.empty(rows, n // 2 + 1, dtype=_complex_of(y.dtype))
-        _k("fft_unpack", y.dtype)(yc.data_ptr(), X.data_ptr(), rows, n, 1.0 / _SQRT2, nt)
-        x = torch.fft.irfft(X, n=n, norm="ortho")
+        unpack = _k("fft_unpack", y.dtype)
+    yp, row_bytes = yc.data_ptr(), n * yc.element_size()
+    parts = []
+    for r0, r1 in _chunks(rows, n, yc.element_size()):
+        r = r1 - r0
+        if even:
+            Z = torch.empty(r, n // 2, dtype=_complex_of(y.dtype))
+            unpack(yp + r0 * row_bytes, Z.data_ptr(), *ptrs, r, n, g0, g0 / _SQRT2, nt)
+            parts.append(torch.view_as_real(torch.fft.ifft(Z, norm="forward")).view(r, n))
+        else:
+            X = torch.empty(r, n // 2 + 1, dtype=_complex_of(y.dtype))
+            unpack(yp + r0 * row_bytes, X.data_ptr(), r, n, 1.0 / _SQRT2, nt)
+            parts.append(torch.fft.irfft(X, n=n, norm="ortho"))
+    x = parts[0] if len(parts) == 1 else torch.cat(parts)
     return x.view(*y.shape)
 
 
