@@ -61,13 +61,17 @@ METRICS = [
     ("WHT fwd vs rfft", "wht", "torch.fft.rfft", "time", 1.0, None),
     ("WHT fwd vs dense x@H", "wht", "dense x@H", "speedup", 20.0, 4096),
     ("WHT fwd vs hadamard-transform", "wht", "hadamard-transform", "speedup", 5.0, None),
-    ("WHT bwd vs WHT fwd", "wht backward", "wht", "time", 1.5, None),
+    # backward via autograd.grad against a forward that records the graph (as in training); both
+    # include autograd's fixed per-call cost, which shows at n = 1024 (~50 us of work)
+    ("WHT bwd vs WHT fwd", "wht backward", "wht (graph recorded)", "time", 1.5, None),
+    ("WHT bwd kernel vs WHT fwd", "wht backward kernel", "wht", "time", None, None),
     ("WHT torch fallback vs rfft", "wht (torch fallback)", "torch.fft.rfft", "time", None, None),
     ("DCT-II fwd vs rfft", "dct2", "torch.fft.rfft", "time", 2.0, None),
     ("DCT-II fwd vs torch-dct", "dct2", "torch-dct", "speedup", 3.0, None),
     ("DCT-II bwd vs DCT-II fwd", "dct2 backward", "dct2", "time", None, None),
     ("fft_real fwd vs rfft", "fft_real", "torch.fft.rfft", "time", 1.5, None),
     ("fft_real bwd vs fft_real fwd", "fft_real backward", "fft_real", "time", None, None),
+    ("rfft bwd vs rfft fwd (context)", "torch.fft.rfft backward", "torch.fft.rfft (graph recorded)", "time", None, None),
 ]
 
 
@@ -79,13 +83,22 @@ def main():
     ap.add_argument("--rounds", type=int, default=None, help="default 30 (quick: 5)")
     ap.add_argument("--dense-max", type=int, default=4096,
                     help="largest n for the dense x@H peer (its matrix is 4 n^2 bytes)")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: configure_threads())")
+    ap.add_argument("--threads", type=int, nargs="+", default=None,
+                    help="torch thread counts to run, e.g. 1 2 (default: configure_threads())")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "transforms.csv")
     args = ap.parse_args()
     rounds = args.rounds or (5 if args.quick else 30)
     sample_s = 0.5e-3 if args.quick else 2e-3
 
-    configure_threads(args.threads)
+    thread_counts = args.threads or [configure_threads()]
+    rows = []
+    for nt in thread_counts:
+        configure_threads(nt)
+        rows += run(args, rounds, sample_s)
+    write_csv(args.out, rows)
+
+
+def run(args, rounds, sample_s) -> list[dict]:
     info = machine_info()
     peers = optional_peers()
     print(f"# {info['cpu']} | {info['cores']} cores | torch {info['torch']} | {info['threads']} threads"
@@ -100,6 +113,10 @@ def main():
         if fast.is_power_of_two(n):
             fns["wht"] = lambda: fast.wht(x)
             fns["wht backward"] = backward_only(fast.wht, x)
+            xg = x.clone().requires_grad_()
+            fns["wht (graph recorded)"] = lambda: fast.wht(xg)
+            g = torch.randn_like(x)
+            fns["wht backward kernel"] = lambda: fast.wht(g)  # what the backward node runs
             fns["wht (torch fallback)"] = lambda: fast._wht_torch(x)
             if n <= args.dense_max:
                 H = fast._hadamard(n, torch.float32, x.device) / math.sqrt(n)
@@ -119,6 +136,9 @@ def main():
             fns["torch-dct"] = lambda f=f: f(x)
         fns["fft_real"] = lambda: fast.fft_real(x)
         fns["fft_real backward"] = backward_only(fast.fft_real, x)
+        fns["torch.fft.rfft backward"] = backward_only(torch.fft.rfft, x)
+        xr = x.clone().requires_grad_()
+        fns["torch.fft.rfft (graph recorded)"] = lambda: torch.fft.rfft(xr)
 
         t = timed_rounds(fns, rounds, sample_s)
         print(f"\nn = {n}")
@@ -145,7 +165,7 @@ def main():
                 print(f"  {label:32s} {'':>9s} {'':>9s} {'':>10s} {'':>8s}  {peer}: {notes.get(peer, 'n/a')}")
             rows.append({**row, **info})
 
-    write_csv(args.out, rows)
+    return rows
 
 
 if __name__ == "__main__":
