@@ -34,7 +34,7 @@ from torch import nn
 from benchlib import ROOT, machine_info, paired_ratio, timed_rounds, write_csv
 from frozen_bench.data import load_dataset
 from frozen_bench.models import build_model
-from frozen_bench.threads import configure_threads
+from frozen_bench.threads import configure_malloc, configure_threads
 from frozen_bench.train import cosine_with_warmup, param_groups
 
 CONF = ROOT / "conf"
@@ -136,9 +136,12 @@ def main():
     ap.add_argument("--workers", type=int, default=0, help="DataLoader num_workers")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: configure_threads())")
     ap.add_argument("--latency-width", type=int, default=4096)
+    ap.add_argument("--tune-malloc", action="store_true",
+                    help="call frozen_bench.threads.configure_malloc() first (fewer page faults)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "pipeline.csv")
     args = ap.parse_args()
     configure_threads(args.threads)
+    malloc_tuned = configure_malloc() if args.tune_malloc else False
     repeats = args.repeats or (1 if args.quick else 2)
 
     cfg = load_cfg(args.exp)
@@ -166,7 +169,7 @@ def main():
 
     rows = []
     base = {"model": cfg["model"]["name"], "exp": args.exp, "dataset": data.name, "batch": bs, "steps": steps,
-            "dataloader_workers": args.workers}
+            "dataloader_workers": args.workers, "malloc_tuned": malloc_tuned}
 
     # --- input path alone
     t_loader = statistics.median(drain(loader_batches(loader, steps)) for _ in range(repeats))
