@@ -1,0 +1,494 @@
+// CPU kernels for frozen_bench.nn.fast: in-cache Walsh-Hadamard butterflies and the O(n) passes
+// that turn an rfft into an orthonormal DCT-II / packed real FFT (and back).
+//
+// Plain C ABI, loaded with ctypes: no PyTorch headers, so the build takes about a second and needs
+// only a C++17 compiler. Built at first use by frozen_bench/nn/_native.py with -O3 -march=native;
+// any failure there falls back to the pure-PyTorch path.
+//
+// Vectors use the GCC/Clang vector extension, so one source compiles to AVX-512, AVX2, SSE or NEON.
+// Rows are independent; OpenMP splits them between threads (the caller passes torch's thread count;
+// libgomp is the same runtime torch already loaded, so there is one thread pool, not two).
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#if defined(__AVX512F__)
+#define FB_VBYTES 64
+#elif defined(__AVX__)
+#define FB_VBYTES 32
+#else
+#define FB_VBYTES 16
+#endif
+
+#define FB_ABI_VERSION 2
+
+// Below this many elements a call runs on one thread: fork/join would cost more than it saves.
+static const int64_t kParallelMin = 1 << 15;
+
+namespace {
+
+template <typename T> struct IntOf;
+template <> struct IntOf<float> { typedef int32_t type; };
+template <> struct IntOf<double> { typedef int64_t type; };
+
+template <typename T> struct Vec {
+  typedef T type __attribute__((vector_size(FB_VBYTES)));
+  typedef typename IntOf<T>::type itype __attribute__((vector_size(FB_VBYTES)));
+  static constexpr int W = FB_VBYTES / sizeof(T);
+};
+
+template <typename V, typename T> static inline V vload(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));  // unaligned-safe; compiles to one vector load
+  return v;
+}
+template <typename V, typename T> static inline void vstore(T* p, V v) { std::memcpy(p, &v, sizeof(V)); }
+
+// Lane i <- lane i^H of v.
+template <int H, typename T, std::size_t... I>
+static inline typename Vec<T>::type swap_lanes(typename Vec<T>::type v, std::index_sequence<I...>) {
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+  return __builtin_shufflevector(v, v, (int)(I ^ H)...);
+#else
+  typename Vec<T>::itype m = {(typename IntOf<T>::type)(I ^ H)...};
+  return __builtin_shuffle(v, m);
+#endif
+}
+
+// +1 on lanes whose bit H is clear (they keep a+b), -1 where it is set (they keep a-b).
+template <int H, typename T, std::size_t... I>
+static inline typename Vec<T>::type lane_signs(std::index_sequence<I...>) {
+  typename Vec<T>::type s = {(T)((I & H) ? -1 : 1)...};
+  return s;
+}
+
+// Two-register shuffles by pattern: 0 = even lanes of (a,b), 1 = odd lanes, 2 = reverse a.
+template <int KIND, int W> constexpr int lane_pattern(int i) {
+  return KIND == 0 ? 2 * i : KIND == 1 ? 2 * i + 1 : W - 1 - i;
+}
+template <int KIND, typename T, std::size_t... I>
+static inline typename Vec<T>::type shuffle2(typename Vec<T>::type a, typename Vec<T>::type b,
+                                             std::index_sequence<I...>) {
+  constexpr int W = Vec<T>::W;
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+  return __builtin_shufflevector(a, b, lane_pattern<KIND, W>(I)...);
+#else
+  typename Vec<T>::itype m = {(typename IntOf<T>::type)lane_pattern<KIND, W>(I)...};
+  return __builtin_shuffle(a, b, m);
+#endif
+}
+
+template <typename T> struct Kern {
+  typedef typename Vec<T>::type V;
+  static constexpr int W = Vec<T>::W;
+  typedef std::make_index_sequence<W> Seq;
+
+  // Complex numbers k..k+W-1 of interleaved p, as (re, im) registers; reversed order if REV.
+  template <bool REV> static inline void load_complex(const T* p, V& re, V& im) {
+    const V lo = vload<V>(p), hi = vload<V>(p + W);
+    re = shuffle2<0, T>(lo, hi, Seq{});
+    im = shuffle2<1, T>(lo, hi, Seq{});
+    if constexpr (REV) {
+      re = shuffle2<2, T>(re, re, Seq{});
+      im = shuffle2<2, T>(im, im, Seq{});
+    }
+  }
+  static inline V reversed(V v) { return shuffle2<2, T>(v, v, Seq{}); }
+
+  // One butterfly stage of span H (< W) inside a register: shuffle + fused multiply-add.
+  template <int H> static inline V stage(V v) {
+    return swap_lanes<H, T>(v, Seq{}) + lane_signs<H, T>(Seq{}) * v;
+  }
+  // The full length-W transform of one register (log2 W stages, no memory traffic).
+  static inline V in_register(V v) {
+    if constexpr (W >= 2) v = stage<1>(v);
+    if constexpr (W >= 4) v = stage<2>(v);
+    if constexpr (W >= 8) v = stage<4>(v);
+    if constexpr (W >= 16) v = stage<8>(v);
+    return v;
+  }
+  // log2 R stages across R registers.
+  template <int R> static inline void across(V* a) {
+#pragma GCC unroll 8
+    for (int h = 1; h < R; h <<= 1)
+#pragma GCC unroll 8
+      for (int i = 0; i < R; i += 2 * h)
+#pragma GCC unroll 8
+        for (int j = i; j < i + h; ++j) {
+          V u = a[j], w = a[j + h];
+          a[j] = u + w;
+          a[j + h] = u - w;
+        }
+  }
+
+  // First pass, out of place: blocks of R*W elements get log2(W) + log2(R) stages in registers.
+  template <int R> static void first_pass(const T* src, T* dst, int64_t n, T scale, bool last) {
+    for (int64_t b = 0; b < n; b += R * W) {
+      V a[R];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) a[r] = in_register(vload<V>(src + b + r * W));
+      across<R>(a);
+      if (last)
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) a[r] *= scale;
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) vstore(dst + b + r * W, a[r]);
+    }
+  }
+
+  // Later passes, in place: log2 R stages of spans h, 2h, .. (h a multiple of W) per sweep.
+  template <int R> static void radix_pass(T* x, int64_t n, int64_t h, T scale, bool last) {
+    for (int64_t b = 0; b < n; b += R * h)
+      for (int64_t j = b; j < b + h; j += W) {
+        V a[R];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) a[r] = vload<V>(x + j + r * h);
+        across<R>(a);
+        if (last)
+#pragma GCC unroll 8
+          for (int r = 0; r < R; ++r) a[r] *= scale;
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) vstore(x + j + r * h, a[r]);
+      }
+  }
+
+  static void scalar_row(const T* src, T* dst, int64_t n, T scale) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+    for (int64_t h = 1; h < n; h <<= 1)
+      for (int64_t i = 0; i < n; i += 2 * h)
+        for (int64_t j = i; j < i + h; ++j) {
+          T u = dst[j], w = dst[j + h];
+          dst[j] = u + w;
+          dst[j + h] = u - w;
+        }
+    for (int64_t i = 0; i < n; ++i) dst[i] *= scale;
+  }
+
+  static int ilog2(int64_t v) {
+    int l = 0;
+    while ((int64_t(1) << l) < v) ++l;
+    return l;
+  }
+
+  // src and dst may alias (in-place call).
+  static void row(const T* src, T* dst, int64_t n, T scale) {
+    if (n < W) {
+      scalar_row(src, dst, n, scale);
+      return;
+    }
+    const int64_t nv = n / W;  // registers per row
+    const int64_t r0 = nv >= 8 ? 8 : nv;
+    int rest = ilog2(nv) - ilog2(r0);  // stages left after the first pass
+    switch (r0) {
+      case 8: first_pass<8>(src, dst, n, scale, rest == 0); break;
+      case 4: first_pass<4>(src, dst, n, scale, rest == 0); break;
+      case 2: first_pass<2>(src, dst, n, scale, rest == 0); break;
+      default: first_pass<1>(src, dst, n, scale, rest == 0); break;
+    }
+    int64_t h = r0 * W;
+    while (rest > 0) {
+      const int k = rest >= 3 ? 3 : rest;
+      rest -= k;
+      if (k == 3) radix_pass<8>(dst, n, h, scale, rest == 0);
+      else if (k == 2) radix_pass<4>(dst, n, h, scale, rest == 0);
+      else radix_pass<2>(dst, n, h, scale, rest == 0);
+      h <<= k;
+    }
+  }
+
+  static void wht(const T* src, T* dst, int64_t rows, int64_t n, T scale, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) row(src + r * n, dst + r * n, n, scale);
+  }
+
+  // Makhoul's reordering: v = [x0, x2, x4, .., x5, x3, x1].
+  static void dct_pre(const T* x, T* v, int64_t rows, int64_t n, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t ne = (n + 1) / 2, no = n / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * n;
+      T* vr = v + r * n;
+      for (int64_t j = 0; j < ne; ++j) vr[j] = xr[2 * j];
+      for (int64_t j = 0; j < no; ++j) vr[n - 1 - j] = xr[2 * j + 1];
+    }
+  }
+
+  // y from V = rfft(v) (n/2+1 interleaved complex): y_m = C_m Re V_m + S_m Im V_m and
+  // y_{n-m} = S_m Re V_m - C_m Im V_m, with C/S the scaled twiddle tables (C_0 holds 1/sqrt n).
+  static void dct_post(const T* V, T* y, const T* C, const T* S, int64_t rows, int64_t n,
+                       int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t nc = n / 2 + 1, K = (n - 1) / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* Vr = V + r * 2 * nc;
+      T* yr = y + r * n;
+      yr[0] = C[0] * Vr[0];
+      for (int64_t m = 1; m <= K; ++m) {
+        const T re = Vr[2 * m], im = Vr[2 * m + 1];
+        yr[m] = C[m] * re + S[m] * im;
+        yr[n - m] = S[m] * re - C[m] * im;
+      }
+      if (n % 2 == 0 && n > 1) yr[n / 2] = C[n / 2] * Vr[n] + S[n / 2] * Vr[n + 1];
+    }
+  }
+
+  // Inverse of dct_post: V from y, with tables IC/IS (IC_0, IC_{n/2} hold the real-only factors).
+  static void dct3_pre(const T* y, T* V, const T* IC, const T* IS, int64_t rows, int64_t n,
+                       int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t nc = n / 2 + 1, K = (n - 1) / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* yr = y + r * n;
+      T* Vr = V + r * 2 * nc;
+      Vr[0] = IC[0] * yr[0];
+      Vr[1] = 0;
+      for (int64_t m = 1; m <= K; ++m) {
+        const T a = yr[m], b = yr[n - m];
+        Vr[2 * m] = IC[m] * a + IS[m] * b;
+        Vr[2 * m + 1] = IS[m] * a - IC[m] * b;
+      }
+      if (n % 2 == 0 && n > 1) {
+        Vr[n] = IC[n / 2] * yr[n / 2];
+        Vr[n + 1] = 0;
+      }
+    }
+  }
+
+  // Inverse of dct_pre.
+  static void dct3_post(const T* v, T* x, int64_t rows, int64_t n, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t ne = (n + 1) / 2, no = n / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* vr = v + r * n;
+      T* xr = x + r * n;
+      for (int64_t j = 0; j < ne; ++j) xr[2 * j] = vr[j];
+      for (int64_t j = 0; j < no; ++j) xr[2 * j + 1] = vr[n - 1 - j];
+    }
+  }
+
+  // Orthonormal rfft (interleaved complex) -> n reals [Re X0, s Re X1.., Re X_{n/2}, s Im X1..].
+  static void fft_pack(const T* X, T* y, int64_t rows, int64_t n, T s, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t nc = n / 2 + 1, K = (n - 1) / 2, off = n - K - 1;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* Xr = X + r * 2 * nc;
+      T* yr = y + r * n;
+      yr[0] = Xr[0];
+      for (int64_t k = 1; k <= K; ++k) {
+        yr[k] = s * Xr[2 * k];
+        yr[off + k] = s * Xr[2 * k + 1];
+      }
+      if (n % 2 == 0 && n > 1) yr[n / 2] = Xr[n];
+    }
+  }
+
+  static void fft_unpack(const T* y, T* X, int64_t rows, int64_t n, T s, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t nc = n / 2 + 1, K = (n - 1) / 2, off = n - K - 1;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* yr = y + r * n;
+      T* Xr = X + r * 2 * nc;
+      Xr[0] = yr[0];
+      Xr[1] = 0;
+      for (int64_t k = 1; k <= K; ++k) {
+        Xr[2 * k] = s * yr[k];
+        Xr[2 * k + 1] = s * yr[off + k];
+      }
+      if (n % 2 == 0 && n > 1) {
+        Xr[n] = yr[n / 2];
+        Xr[n + 1] = 0;
+      }
+    }
+  }
+
+  // ---- even n: the FFT of the n reals as n/2 complex numbers (z_m = x_2m + i x_2m+1), split ----
+  // With Z = fft_{N}(z), N = n/2, A = Z_k, B = Z_{N-k} (Z_N = Z_0), w = e^{-2 pi i k/n}:
+  //   X_k = (A + conj B)/2 + w (A - conj B)/(2i)      (the rfft of the n reals, k = 0..N)
+  // Doing this split ourselves saves the pass an rfft makes after its internal complex FFT.
+
+  // fft_real: y = [s0 Re X0, s1 Re X1.., s0 Re X_N, s1 Im X1..] with P = s1 Re w / 2, Q = s1 Im w / 2.
+  static void fft_split_pack(const T* Z, T* y, const T* P, const T* Q, int64_t rows, int64_t n,
+                             T h, T s0, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t N = n / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* Zr = Z + r * n;
+      T* yr = y + r * n;
+      yr[0] = s0 * (Zr[0] + Zr[1]);
+      yr[N] = s0 * (Zr[0] - Zr[1]);
+      int64_t k = 1;
+      for (; k < W && k < N; ++k) {  // peel to k = W: then the Z_k loads and y stores are aligned
+        const T ar = Zr[2 * k], ai = Zr[2 * k + 1], br = Zr[2 * (N - k)], bi = Zr[2 * (N - k) + 1];
+        const T sr = ar + br, di = ai - bi, si = ai + bi, dr = br - ar;
+        yr[k] = h * sr + P[k] * si - Q[k] * dr;
+        yr[N + k] = h * di + P[k] * dr + Q[k] * si;
+      }
+      // Explicit vectors: the compiler does not vectorize the reversed, interleaved read of Z_{N-k}.
+      for (; k + W <= N; k += W) {
+        V ar, ai, br, bi;
+        load_complex<false>(Zr + 2 * k, ar, ai);
+        load_complex<true>(Zr + 2 * (N - k - W + 1), br, bi);
+        const V sr = ar + br, di = ai - bi, si = ai + bi, dr = br - ar;
+        const V p = vload<V>(P + k), q = vload<V>(Q + k);
+        vstore(yr + k, h * sr + p * si - q * dr);
+        vstore(yr + N + k, h * di + p * dr + q * si);
+      }
+      for (; k < N; ++k) {
+        const T ar = Zr[2 * k], ai = Zr[2 * k + 1], br = Zr[2 * (N - k)], bi = Zr[2 * (N - k) + 1];
+        const T sr = ar + br, di = ai - bi, si = ai + bi, dr = br - ar;
+        yr[k] = h * sr + P[k] * si - Q[k] * dr;
+        yr[N + k] = h * di + P[k] * dr + Q[k] * si;
+      }
+    }
+  }
+
+  // Inverse of fft_split_pack: Z_k = g [(A + conj B) + i conj(w) (A - conj B)], A = X_k, B = X_{N-k},
+  // X read back from y; then z = ifft_N(Z) without scaling (norm="forward") is x as complex pairs.
+  // Tables: Cw = cos(2 pi k/n), Sw = sin(2 pi k/n); g0 scales the real-only bins, g the others.
+  static void fft_unsplit_unpack(const T* y, T* Z, const T* Cw, const T* Sw, int64_t rows,
+                                 int64_t n, T g0, T g, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t N = n / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* yr = y + r * n;
+      T* Zr = Z + r * n;
+      Zr[0] = g0 * (yr[0] + yr[N]);
+      Zr[1] = g0 * (yr[0] - yr[N]);
+      for (int64_t k = 1; k < N; ++k) {
+        const T ar = yr[k], ai = yr[N + k], br = yr[N - k], bi = yr[n - k];
+        const T Dr = ar - br, Di = ai + bi;
+        Zr[2 * k] = g * ((ar + br) - Sw[k] * Dr - Cw[k] * Di);
+        Zr[2 * k + 1] = g * ((ai - bi) - Sw[k] * Di + Cw[k] * Dr);
+      }
+    }
+  }
+
+  // DCT-II from Z = fft_N(v as complex pairs): V_k by the split (Hr, Hi = Re w/2, Im w/2), then
+  // y_k = C_k Re V_k + S_k Im V_k, y_{n-k} = S_k Re V_k - C_k Im V_k.
+  static void dct_split_post(const T* Z, T* y, const T* Hr, const T* Hi, const T* C, const T* S,
+                             int64_t rows, int64_t n, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t N = n / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* Zr = Z + r * n;
+      T* yr = y + r * n;
+      yr[0] = C[0] * (Zr[0] + Zr[1]);
+      yr[N] = C[N] * (Zr[0] - Zr[1]);
+      int64_t k = 1;
+      for (; k < W && k < N; ++k) {  // peel to k = W (aligned loads of Z_k)
+        const T ar = Zr[2 * k], ai = Zr[2 * k + 1], br = Zr[2 * (N - k)], bi = Zr[2 * (N - k) + 1];
+        const T sr = ar + br, di = ai - bi, si = ai + bi, dr = br - ar;
+        const T vr = T(0.5) * sr + Hr[k] * si - Hi[k] * dr;
+        const T vi = T(0.5) * di + Hr[k] * dr + Hi[k] * si;
+        yr[k] = C[k] * vr + S[k] * vi;
+        yr[n - k] = S[k] * vr - C[k] * vi;
+      }
+      for (; k + W <= N; k += W) {
+        V ar, ai, br, bi;
+        load_complex<false>(Zr + 2 * k, ar, ai);
+        load_complex<true>(Zr + 2 * (N - k - W + 1), br, bi);
+        const V sr = ar + br, di = ai - bi, si = ai + bi, dr = br - ar;
+        const V hr = vload<V>(Hr + k), hi = vload<V>(Hi + k), c = vload<V>(C + k), sn = vload<V>(S + k);
+        const V vr = T(0.5) * sr + hr * si - hi * dr;
+        const V vi = T(0.5) * di + hr * dr + hi * si;
+        vstore(yr + k, c * vr + sn * vi);
+        vstore(yr + n - k - W + 1, reversed(sn * vr - c * vi));
+      }
+      for (; k < N; ++k) {
+        const T ar = Zr[2 * k], ai = Zr[2 * k + 1], br = Zr[2 * (N - k)], bi = Zr[2 * (N - k) + 1];
+        const T sr = ar + br, di = ai - bi, si = ai + bi, dr = br - ar;
+        const T vr = T(0.5) * sr + Hr[k] * si - Hi[k] * dr;
+        const T vi = T(0.5) * di + Hr[k] * dr + Hi[k] * si;
+        yr[k] = C[k] * vr + S[k] * vi;
+        yr[n - k] = S[k] * vr - C[k] * vi;
+      }
+    }
+  }
+
+  // Inverse of dct_split_post: V from y (IC/IS tables, 1/n folded in), then the inverse split
+  // Z_k = (V_k + conj V_{N-k}) + i conj(w)(V_k - conj V_{N-k}); ifft_N(Z) unscaled gives v.
+  static void dct3_unsplit_pre(const T* y, T* Z, const T* IC, const T* IS, const T* Cw,
+                               const T* Sw, int64_t rows, int64_t n, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+    const int64_t N = n / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* yr = y + r * n;
+      T* Zr = Z + r * n;
+      const T v0 = IC[0] * yr[0], vN = IC[N] * yr[N];  // V_0, V_N are real
+      Zr[0] = v0 + vN;
+      Zr[1] = v0 - vN;
+      for (int64_t k = 1; k < N; ++k) {
+        const int64_t m = N - k;
+        const T ar = IC[k] * yr[k] + IS[k] * yr[n - k], ai = IS[k] * yr[k] - IC[k] * yr[n - k];
+        const T br = IC[m] * yr[m] + IS[m] * yr[n - m], bi = IS[m] * yr[m] - IC[m] * yr[n - m];
+        const T Dr = ar - br, Di = ai + bi;
+        Zr[2 * k] = (ar + br) - Sw[k] * Dr - Cw[k] * Di;
+        Zr[2 * k + 1] = (ai - bi) - Sw[k] * Di + Cw[k] * Dr;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+#define FB_EXPORT extern "C" __attribute__((visibility("default")))
+
+FB_EXPORT int fb_abi_version() { return FB_ABI_VERSION; }
+FB_EXPORT int fb_vector_bytes() { return FB_VBYTES; }
+
+#define FB_DEFINE(SUF, T)                                                                          \
+  FB_EXPORT void fb_wht_##SUF(const T* src, T* dst, int64_t rows, int64_t n, double scale, int nt) { \
+    Kern<T>::wht(src, dst, rows, n, (T)scale, nt);                                                 \
+  }                                                                                                \
+  FB_EXPORT void fb_dct_pre_##SUF(const T* x, T* v, int64_t rows, int64_t n, int nt) {             \
+    Kern<T>::dct_pre(x, v, rows, n, nt);                                                           \
+  }                                                                                                \
+  FB_EXPORT void fb_dct_post_##SUF(const T* V, T* y, const T* C, const T* S, int64_t rows,         \
+                                   int64_t n, int nt) {                                            \
+    Kern<T>::dct_post(V, y, C, S, rows, n, nt);                                                    \
+  }                                                                                                \
+  FB_EXPORT void fb_dct3_pre_##SUF(const T* y, T* V, const T* IC, const T* IS, int64_t rows,       \
+                                   int64_t n, int nt) {                                            \
+    Kern<T>::dct3_pre(y, V, IC, IS, rows, n, nt);                                                  \
+  }                                                                                                \
+  FB_EXPORT void fb_dct3_post_##SUF(const T* v, T* x, int64_t rows, int64_t n, int nt) {           \
+    Kern<T>::dct3_post(v, x, rows, n, nt);                                                         \
+  }                                                                                                \
+  FB_EXPORT void fb_fft_pack_##SUF(const T* X, T* y, int64_t rows, int64_t n, double s, int nt) {  \
+    Kern<T>::fft_pack(X, y, rows, n, (T)s, nt);                                                    \
+  }                                                                                                \
+  FB_EXPORT void fb_fft_unpack_##SUF(const T* y, T* X, int64_t rows, int64_t n, double s, int nt) { \
+    Kern<T>::fft_unpack(y, X, rows, n, (T)s, nt);                                                  \
+  } \
+  FB_EXPORT void fb_fft_split_pack_##SUF(const T* Z, T* y, const T* P, const T* Q, int64_t rows,   \
+                                         int64_t n, double h, double s0, int nt) {                \
+    Kern<T>::fft_split_pack(Z, y, P, Q, rows, n, (T)h, (T)s0, nt);                                 \
+  }                                                                                                \
+  FB_EXPORT void fb_fft_unsplit_unpack_##SUF(const T* y, T* Z, const T* Cw, const T* Sw,           \
+                                             int64_t rows, int64_t n, double g0, double g, int nt) { \
+    Kern<T>::fft_unsplit_unpack(y, Z, Cw, Sw, rows, n, (T)g0, (T)g, nt);                           \
+  }                                                                                                \
+  FB_EXPORT void fb_dct_split_post_##SUF(const T* Z, T* y, const T* Hr, const T* Hi, const T* C,   \
+                                         const T* S, int64_t rows, int64_t n, int nt) {            \
+    Kern<T>::dct_split_post(Z, y, Hr, Hi, C, S, rows, n, nt);                                      \
+  }                                                                                                \
+  FB_EXPORT void fb_dct3_unsplit_pre_##SUF(const T* y, T* Z, const T* IC, const T* IS,             \
+                                           const T* Cw, const T* Sw, int64_t rows, int64_t n,      \
+                                           int nt) {                                               \
+    Kern<T>::dct3_unsplit_pre(y, Z, IC, IS, Cw, Sw, rows, n, nt);                                  \
+  }
+
+FB_DEFINE(f32, float)
+FB_DEFINE(f64, double)

@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from frozen_bench import threads
+
+
+@pytest.fixture(autouse=True)
+def restore_threads(monkeypatch):
+    for var in ("FROZEN_BENCH_THREADS", "OMP_NUM_THREADS", "FROZEN_BENCH_WORKERS", "SLURM_CPUS_PER_TASK"):
+        monkeypatch.delenv(var, raising=False)
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_defaults_to_available_cores():
+    assert threads.configure_threads() == threads.available_cores() == torch.get_num_threads()
+
+
+def test_explicit_and_env_override():
+    assert threads.configure_threads(1) == 1 and torch.get_num_threads() == 1
+
+
+def test_env_var(monkeypatch):
+    monkeypatch.setenv("FROZEN_BENCH_THREADS", "1")
+    assert threads.configure_threads() == 1
+    assert threads.thread_info()["source"] == "FROZEN_BENCH_THREADS"
+
+
+def test_workers_split_the_cores(monkeypatch):
+    monkeypatch.setattr(threads, "available_cores", lambda: 16)
+    assert threads.configure_threads(workers=4) == 4
+    assert threads.configure_threads(workers=3) == 5
+    assert threads.configure_threads(workers=64) == 1  # never 0
+
+
+def test_launcher_env_is_respected(monkeypatch):
+    # joblib's loky backend sets OMP_NUM_THREADS = cores // n_jobs in each worker
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads.configure_threads() == 1
+    assert threads.thread_info()["source"] == "OMP_NUM_THREADS"
+
+
+def test_joblib_worker_without_env_gets_its_share(monkeypatch):
+    monkeypatch.setattr(threads, "available_cores", lambda: 8)
+    monkeypatch.setattr(threads, "in_joblib_worker", lambda: True)
+    monkeypatch.setenv("FROZEN_BENCH_WORKERS", "2")
+    assert threads.configure_threads() == 4
+
+
+def test_slurm_allocation_limits_cores(monkeypatch):
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    assert threads.available_cores() == 1
+
+
+def test_real_joblib_workers_do_not_oversubscribe():
+    joblib = pytest.importorskip("joblib")
+    cores = threads.available_cores()
+    got = joblib.Parallel(n_jobs=2, backend="loky")(
+        joblib.delayed(threads.configure_threads)() for _ in range(2)
+    )
+    assert all(g == max(1, cores // 2) for g in got)
