@@ -67,9 +67,8 @@ def execute(cfg: dict, config_yaml: str, log=print) -> dict:
     metrics.json last. A checkpoint (trainer.checkpoint_every) is the one file written during
     training; it is removed once the record is complete.
     """
-    import torch
-
     from frozen_bench.checkpoint import FILENAME as CHECKPOINT
+    from frozen_bench.threads import configure_threads
     from frozen_bench.train import train
 
     validate(cfg)
@@ -80,9 +79,9 @@ def execute(cfg: dict, config_yaml: str, log=print) -> dict:
         log(f"[frozen-bench] skip {sig}: finished record in {path} (force=true re-runs it)")
         return {**json.loads((path / "metrics.json").read_text()), "skipped": True}
     check_writable(results_dir)
-    threads = cfg.get("trainer", {}).get("threads")
-    if threads:
-        torch.set_num_threads(int(threads))
+    # cores for this run: trainer.threads, else split between parallel workers (joblib sets
+    # OMP_NUM_THREADS in each), else all the cores this process may use
+    configure_threads(cfg.get("trainer", {}).get("threads"))
     with R.claim(path) as mine:
         if not mine:  # an overlapping sweep is training this very config: never run it twice
             log(f"[frozen-bench] skip {sig}: another process is running it now ({path})")

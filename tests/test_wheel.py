@@ -18,6 +18,7 @@ def test_wheel_ships_configs_and_cli_finds_them(tmp_path):
     names = zipfile.ZipFile(whl).namelist()
     assert "frozen_bench/conf/config.yaml" in names
     assert "frozen_bench/conf/exp/digits_wht.yaml" in names
+    assert "frozen_bench/nn/csrc/fastmix.cpp" in names  # the kernel source, built at first use
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(whl)],
                    check=True, capture_output=True)
