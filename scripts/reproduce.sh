@@ -17,6 +17,16 @@ fb=.venv/bin/frozen-bench
 launcher=()
 [ "${LAUNCHER:-}" = joblib ] && launcher=(hydra/launcher=joblib hydra.launcher.n_jobs=2)
 
+# the synthetic keyword set of the speech sweep (offline: espeak-ng/flite voices), made once
+speech_root="${FROZEN_BENCH_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/frozen-bench/data}/speech_commands_synth"
+if [ ! -f "$speech_root/testing_list.txt" ]; then
+  if command -v espeak-ng >/dev/null || command -v flite >/dev/null; then
+    .venv/bin/python scripts/make_synthetic_speech.py --out "$speech_root" --words all --per-word 60 --seed 0 || exit 1
+  else
+    echo "=== no espeak-ng/flite: the speech sweep will fail (apt-get install espeak-ng flite)"
+  fi
+fi
+
 # every sweep of the paper, in conf/sweep/ (the lr_search preset is an optuna search, not a figure)
 sweeps=$(ls conf/sweep/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | grep -v '^lr_search$')
 failed=0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 from frozen_bench.data.bundle import DataBundle, DatasetError
@@ -36,13 +37,25 @@ def dataset_names() -> list[str]:
     return sorted(_LOADERS)
 
 
+# The last loaded bundle, so the jobs of a sweep (one process, many configs) decode a dataset once.
+_last: tuple[str, DataBundle] | None = None
+
+
 def load_dataset(cfg: dict, seed: int = 0) -> DataBundle:
-    """Load ``cfg['name']`` into tensors, then keep ``cfg['subset']`` training samples if set."""
+    """Load ``cfg['name']`` into tensors, then keep ``cfg['subset']`` training samples if set.
+    Tensors are shared with the cached bundle: callers must not modify them in place."""
+    global _last
     _builtin()
     name = cfg["name"]
     if name not in _LOADERS:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(_LOADERS))}")
-    bundle = _LOADERS[name](cfg)
+    key = json.dumps({k: v for k, v in cfg.items() if k != "subset"}, sort_keys=True, default=str)
+    if _last is not None and _last[0] == key:
+        bundle = _last[1]
+    else:
+        _last = None  # free the previous dataset before loading the next
+        bundle = _LOADERS[name](cfg)
+        _last = (key, bundle)
     return bundle.subset(cfg.get("subset"), seed=seed)
 
 

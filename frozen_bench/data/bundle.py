@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -30,13 +30,13 @@ class DataBundle:
         return tuple(self.x_train.shape[1:])
 
     def subset(self, n: int | None, seed: int = 0) -> "DataBundle":
-        """Keep n training samples (a seeded random choice) for quick runs; val/test unchanged."""
+        """A copy keeping n training samples (a seeded random choice) for quick runs; val/test
+        unchanged. The bundle itself is not modified (loaded bundles are shared, see load_dataset)."""
         if not n or n >= len(self.x_train):
             return self
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(self.x_train), generator=g)[:n]
-        self.x_train, self.y_train = self.x_train[idx], self.y_train[idx]
-        return self
+        return replace(self, x_train=self.x_train[idx], y_train=self.y_train[idx])
 
 
 def split_train_val(x: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int = 0):
