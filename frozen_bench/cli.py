@@ -68,14 +68,20 @@ def cmd_collect(argv: list[str]) -> int:
 
 
 def cmd_figures(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="frozen-bench figures", description="Draw every paper figure from all.csv (PNG and PDF).")
+    p = argparse.ArgumentParser(prog="frozen-bench figures",
+                                description="Draw every paper figure (PNG and PDF) and the tables from all.csv.")
     p.add_argument("--csv", default="results/all.csv", help="the collected runs (default: results/all.csv)")
     p.add_argument("--out", default="results/figures", help="output folder (default: results/figures)")
+    p.add_argument("--tables", default=None, help="markdown tables to write (default: tables.md beside --csv)")
     a = p.parse_args(argv)
     from frozen_bench.figures import make_all
+    from frozen_bench.results import read_all_csv
+    from frozen_bench.tables import write_tables
 
     written, skipped = make_all(a.csv, a.out)
-    print(f"[frozen-bench] figures: {len(written)} files in {a.out}" + (f", {len(skipped)} figure(s) skipped" if skipped else ""))
+    tables = write_tables(read_all_csv(a.csv), a.tables or Path(a.csv).with_name("tables.md"), log=lambda *_: None)
+    print(f"[frozen-bench] figures: {len(written)} files in {a.out}" + (f", {len(skipped)} figure(s) skipped" if skipped else "")
+          + f"; tables in {tables}")
     return 0
 
 

@@ -72,7 +72,7 @@ def validate(cfg: dict) -> None:
     _int(cfg, "model.budget", 1, optional=True)
     adapter = _get(cfg, "adapter")
     if isinstance(adapter, dict) and adapter.get("name") not in (None, "none"):
-        _int(cfg, "adapter.rank", 1, hint=f"adapter={adapter['name']} needs a rank; adapter=none has none")
+        _int(cfg, "adapter.rank", 0, hint="0 means no adapter (PAct only)")
     _int(cfg, "dataset.subset", 1, optional=True, hint="null keeps all training samples")
     _float(cfg, "dataset.val_fraction", 0.0, 1.0, high_open=True, optional=True)
 

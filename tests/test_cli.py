@@ -82,3 +82,13 @@ def test_cfg_job_prints_config_without_running(tmp_path, monkeypatch, capsys):
     run_cli(monkeypatch, "run", "--cfg", "job", f"results_dir={tmp_path}", "transform=dct")
     out = capsys.readouterr().out
     assert "name: dct" in out and not (tmp_path / "runs").exists()
+
+
+def test_lora_rank_zero_runs_as_pact_only(tmp_path, monkeypatch):
+    """The adapter sweep starts at rank 0: a LoRA of rank 0 is no adapter, not an error."""
+    res = tmp_path / "results"
+    assert run_cli(monkeypatch, "run", "adapter=lora", "adapter.rank=0", f"results_dir={res}", "trainer.epochs=1",
+                   "trainer.latency_reps=2") == 0
+    [mfile] = records(res)
+    m = json.loads(mfile.read_text())
+    assert m["status"] == "ok" and m["adapter_rank"] == 0 and m["trainable_params"] == 1290

@@ -49,6 +49,17 @@ def test_every_core_figure_is_written_as_png_and_pdf(tmp_path):
     assert not core_skips
 
 
+def test_figures_command_writes_tables_with_mean_and_ci(tmp_path, capsys):
+    from frozen_bench.cli import main
+
+    fake_all_csv(tmp_path / "all.csv")
+    assert main(["figures", "--csv", str(tmp_path / "all.csv"), "--out", str(tmp_path / "figs")]) == 0
+    text = (tmp_path / "tables.md").read_text()
+    assert "## Transforms" in text and "| random_orth |" in text and " ± " in text
+    assert "fashion_mnist (real data)" in text
+    assert "skipped" in capsys.readouterr().out  # the companion sweeps are not in this csv
+
+
 def test_missing_sweep_is_one_skip_line_naming_the_sweep(tmp_path):
     fake_all_csv(tmp_path / "all.csv", drop_exp="sweep_transforms")
     lines = []

@@ -52,7 +52,7 @@ def run_bad(args, rd, capsys):
     (["transform=foo"], "unknown transform option 'foo'; choose one of dct, fft, identity, random_orth, wht"),
     (["-m", "transform=wht,nope"], "unknown transform option 'nope'"),
     (["+exp=nope"], "unknown +exp option 'nope'; choose one of"),
-    (["adapter=lora", "adapter.rank=-1"], "adapter.rank must be an integer >= 1, got -1"),
+    (["adapter=lora", "adapter.rank=-1"], "adapter.rank must be an integer >= 0, got -1"),
     (["adapter=lora", "adapter.rank=1000"], "adapter.rank=1000 is larger than the width"),
     (["trainer.epochs=0"], "trainer.epochs must be an integer >= 1, got 0"),
     (["optim.lr=-1"], "optim.lr must be a number in (0.0, )"),
