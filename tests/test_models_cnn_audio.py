@@ -93,3 +93,20 @@ def test_model_input_shape_errors_name_the_fix():
     for name, hint in (("frozen_cnn", "frozen_mlp"), ("cnn", "dense_mlp"), ("frozen_audio", "speech_commands")):
         with pytest.raises(ValueError, match=hint):
             build_model(_cfg({"name": name}, {}), flat)
+
+
+@pytest.mark.parametrize("transform", ["dct", "wht", "random_orth"])
+def test_frozen_cnn_fused_is_the_same_map_with_no_trainable_fixed_part(transform):
+    # model.fused=true folds filter bank + channel mixing into one fixed conv kernel: the same
+    # features, the same trainable count, and the kernel is a buffer counted as fixed.
+    from frozen_bench.models.frozen_cnn import FrozenCNN, FusedFilterMix
+    torch.manual_seed(0)
+    a = FrozenCNN((1, 12, 12), 3, widths=[8, 12], transform=transform)
+    b = FrozenCNN((1, 12, 12), 3, widths=[8, 12], transform=transform, fused=True)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(5, 1, 12, 12)
+    assert torch.allclose(a.features(x), b.features(x), atol=1e-5)
+    assert M.trainable_params(a) == M.trainable_params(b)
+    fused = [m for m in b.modules() if isinstance(m, FusedFilterMix)]
+    assert len(fused) == 2 and all(sum(p.numel() for p in m.parameters()) == 0 for m in fused)
+    assert M.total_params(b) - M.trainable_params(b) == sum(m.kernel.numel() for m in fused)

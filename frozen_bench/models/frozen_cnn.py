@@ -18,7 +18,7 @@ from frozen_bench.models import register_model
 from frozen_bench.models.frozen_mlp import make_head
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
-from frozen_bench.nn.filters import make_filter_bank
+from frozen_bench.nn.filters import FixedFilterBank, make_filter_bank
 from frozen_bench.nn.norms import make_norm
 from frozen_bench.nn.transforms import make_transform
 
@@ -45,12 +45,47 @@ class ChannelMix(nn.Module):
         return h.movedim(-1, 1)
 
 
+class FusedFilterMix(nn.Module):
+    """The filter bank followed by the channel mixing, folded into one fixed dense k×k kernel.
+
+    Both steps are fixed and linear, so their composition is a single (width, C, k, k) kernel: the
+    same map, computed once at build from the bank and the transform (a non-persistent buffer, never
+    a parameter), applied as one dense conv instead of a depthwise conv, a channels-last transform
+    and a truncation (several times faster on CPU). Stored size: that of its recipe (the bank's and
+    the transform's seeds, 0 for dct/hadamard/wht); in-memory size: the kernel (``fixed_numel``).
+    """
+
+    def __init__(self, filters: FixedFilterBank, mix: ChannelMix, in_channels: int):
+        super().__init__()
+        ck = filters.out_channels(in_channels)
+        with torch.no_grad():
+            m = mix(torch.eye(ck).view(ck, ck, 1, 1)).flatten(1)  # (C*K, width): row c*K+j = image of channel c*K+j
+            m = m.view(in_channels, filters.n_filters, mix.width)  # (C, K, width)
+            bank = filters.bank[:, 0].to(m.dtype)  # (K, k, k)
+            kernel = torch.einsum("cjo,jxy->ocxy", m, bank)  # (width, C, k, k)
+        self.register_buffer("kernel", kernel.contiguous(), persistent=False)
+        self._bytes = filters.frozen_bytes() + mix.mix.frozen_bytes()
+
+    def forward(self, x):  # (B, C, H, W) -> (B, width, H, W)
+        return F.conv2d(x, self.kernel.to(x.dtype), padding="same")
+
+    def fixed_numel(self) -> int:
+        return self.kernel.numel()
+
+    def frozen_bytes(self) -> int:
+        return self._bytes
+
+
 class FrozenStage(nn.Module):
     def __init__(self, in_channels, width, filters, kernel_size, n_filters, transform, seed,
-                 activation, act_kwargs, adapter, rank, norm, pool):
+                 activation, act_kwargs, adapter, rank, norm, pool, fused=False):
         super().__init__()
-        self.filters = make_filter_bank(filters, kernel_size, n_filters, seed=seed)
-        self.mix = ChannelMix(transform, self.filters.out_channels(in_channels), width, seed=seed)
+        bank = make_filter_bank(filters, kernel_size, n_filters, seed=seed)
+        mix = ChannelMix(transform, bank.out_channels(in_channels), width, seed=seed)
+        if fused:  # one fixed dense conv, the same map
+            self.filters, self.mix = FusedFilterMix(bank, mix, in_channels), nn.Identity()
+        else:
+            self.filters, self.mix = bank, mix
         self.norm = make_norm2d(norm, width)
         self.act = make_activation(activation, width, **act_kwargs)
         self.adapter = make_adapter(adapter, width, rank)
@@ -68,7 +103,7 @@ class FrozenCNN(nn.Module):
     def __init__(self, input_shape, num_classes, widths=(32, 64, 128), filters="dct", kernel_size=3,
                  n_filters=None, transform="wht", transform_seed=0, activation="bislope", act_kwargs=None,
                  adapter="none", rank=0, norm="batch", pool="max", head="linear", head_hidden=64,
-                 global_pool=False, dropout=0.0):
+                 global_pool=False, dropout=0.0, fused=False):
         super().__init__()
         if len(input_shape) != 3:
             raise ValueError(f"model=frozen_cnn needs image inputs (C, H, W), got shape {tuple(input_shape)}; "
@@ -79,7 +114,7 @@ class FrozenCNN(nn.Module):
         stages = []
         for i, width in enumerate(widths):
             stages.append(FrozenStage(c, int(width), filters, kernel_size, n_filters, transform, transform_seed + i,
-                                      activation, act_kwargs or {}, adapter, rank, norm, pool))
+                                      activation, act_kwargs or {}, adapter, rank, norm, pool, fused))
             c = int(width)
             if pool != "none":
                 h, w = h // 2, w // 2
@@ -110,4 +145,5 @@ def build(cfg: dict, data) -> FrozenCNN:
         rank=int(ad.get("rank", 0) or 0), norm=m.get("norm", "batch"), pool=m.get("pool", "max"),
         head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)),
         global_pool=bool(m.get("global_pool", False)), dropout=float(m.get("dropout", 0.0)),
+        fused=bool(m.get("fused", False)),
     )
