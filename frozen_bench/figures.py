@@ -143,17 +143,16 @@ def fig_pareto(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     paths = []
     for ds, g in sub.groupby("dataset"):
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
-        for family, fam, marker in (("frozen", g[g["model"] != "dense_mlp"], "o"), ("dense_mlp", g[g["model"] == "dense_mlp"], "s")):
+        for i, (family, fam) in enumerate(g.groupby("model")):
             pts = []
             for b, gb in fam.groupby("budget_name"):
                 m, c = mean_ci(gb["test_accuracy"])
                 pts.append((gb["trainable_params"].mean(), m, c, b))
             pts.sort()
-            if pts:
-                x, m, c, names = zip(*pts)
-                ax.errorbar(x, 100 * np.array(m), yerr=100 * np.array(c), marker=marker, capsize=3, label=family)
-                for xi, mi, n in zip(x, m, names):
-                    ax.annotate(n, (xi, 100 * mi), textcoords="offset points", xytext=(4, -10), fontsize=7)
+            x, m, c, names = zip(*pts)
+            ax.errorbar(x, 100 * np.array(m), yerr=100 * np.array(c), marker="os^D"[i % 4], capsize=3, label=family)
+            for xi, mi, n in zip(x, m, names):
+                ax.annotate(n, (xi, 100 * mi), textcoords="offset points", xytext=(4, -10), fontsize=7)
         ax.set_xscale("log")
         ax.set_xlabel("trainable parameters (log scale)")
         ax.set_ylabel("test accuracy (%)")

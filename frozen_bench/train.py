@@ -220,6 +220,8 @@ def train(cfg: dict, out_dir=None, log=print) -> dict:
         "steps": result["steps"],
         "train_seconds": result["train_seconds"],
     }
+    if isinstance(getattr(model, "width", None), int):  # the width built (padded, or sized to a budget)
+        m["width"] = model.width
     if hasattr(model, "record_metrics"):  # model-specific numbers (mask density, regions, ...)
         m.update(model.record_metrics())
     higher = data.task != "regression"

@@ -164,8 +164,8 @@ def test_failing_job_is_recorded_and_sweep_goes_on(tmp_path, capsys):
     code = main(["run", "-m", *QUICK, "trainer.epochs=1", "adapter=lora", "adapter.rank=abc,4", f"results_dir={tmp_path}"])
     err = capsys.readouterr().err
     assert code == 1
-    assert "1 failed, 1 ok of 2 jobs" in err and "adapter.rank must be an integer >= 1, got 'abc'" in err
+    assert "1 failed, 1 ok of 2 jobs" in err and "adapter.rank must be an integer >= 0, got 'abc'" in err
     df = R.read_all_csv(tmp_path / "all.csv")
     assert sorted(df["status"]) == ["failed", "ok"]
     failed = df[df["status"] == "failed"].iloc[0]
-    assert failed["error"].startswith("adapter.rank must be an integer >= 1, got 'abc'")
+    assert failed["error"].startswith("adapter.rank must be an integer >= 0, got 'abc'")

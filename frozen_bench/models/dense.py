@@ -25,6 +25,7 @@ def width_for_budget(budget: int, in_dim: int, depth: int, num_classes: int) -> 
 class DenseMLP(nn.Module):
     def __init__(self, in_dim: int, num_classes: int, width: int = 64, depth: int = 1, dropout: float = 0.0):
         super().__init__()
+        self.width = width
         layers, d = [], in_dim
         for _ in range(depth):
             layers += [nn.Linear(d, width), nn.ReLU()]
