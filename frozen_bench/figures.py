@@ -106,13 +106,25 @@ def fig_transforms(df: pd.DataFrame, out_dir: Path) -> list[Path]:
 @figure("activations")
 def fig_activations(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     sub = rows(df, "sweep_activations")
-    labels, m, c = bar_by(sub, "activation", ["relu", "prelu", "bislope", "pwl3", "spline", "glu"])
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.bar(labels, 100 * m, yerr=100 * c, capsize=4, color="C2")
-    ax.set_ylim(max(0, 100 * np.nanmin(m - c) - 3), min(100, 100 * np.nanmax(m + c) + 2))
+    order = ["relu", "prelu", "bislope", "pwl3", "spline", "glu"]
+    mults = sorted(sub["act_lr_mult"].dropna().unique()) if "act_lr_mult" in sub else [None]
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    width = 0.8 / len(mults)
+    lows, highs = [], []
+    for i, mult in enumerate(mults):
+        part = sub if mult is None else sub[sub["act_lr_mult"] == mult]
+        labels, m, c = bar_by(part, "activation", order)
+        x = np.arange(len(labels)) + (i - (len(mults) - 1) / 2) * width
+        ax.bar(x, 100 * m, width, yerr=100 * c, capsize=3, label=f"act_lr_mult={mult:g}" if mult is not None else None)
+        ax.set_xticks(np.arange(len(labels)), labels)
+        lows.append(np.nanmin(m - c))
+        highs.append(np.nanmax(m + c))
+    ax.set_ylim(max(0, 100 * min(lows) - 3), min(100, 100 * max(highs) + 2))
     ax.set_xlabel("activation (per-channel PAct)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("PAct complexity (frozen WHT MLP)")
+    if mults != [None]:
+        ax.legend(fontsize=8)
     return save(fig, out_dir, "activations", data_label(sub))
 
 
@@ -186,6 +198,9 @@ def fig_act_shapes(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     sub = sub[sub["act_shapes"].notna()] if "act_shapes" in sub else sub.iloc[0:0]
     if sub.empty:
         raise MissingRows("no act_shapes column in the activation sweep rows; re-run: " + SWEEP_COMMAND.format(sweep="activations"))
+    if "act_lr_mult" in sub:  # the most-trained activations: the largest activation lr
+        sub = sub[sub["act_lr_mult"] == sub["act_lr_mult"].max()]
+    mult = sub["act_lr_mult"].iloc[0] if "act_lr_mult" in sub else None
     sub = sub.sort_values("seed").groupby("activation").head(1)
     order = [a for a in ["relu", "prelu", "bislope", "pwl3", "spline", "glu"] if a in set(sub["activation"])]
     shapes = {r["activation"]: json.loads(r["act_shapes"]) for _, r in sub.iterrows()}
@@ -204,7 +219,8 @@ def fig_act_shapes(df: pd.DataFrame, out_dir: Path) -> list[Path]:
             if i == len(order) - 1:
                 ax.set_xlabel(f"input (ch {j})", fontsize=6)
     fig.suptitle("Learned per-channel activations, first block (grey: identity)", fontsize=9)
-    return save(fig, out_dir, "act_shapes", data_label(sub) + " (seed 0 shown)")
+    caption = data_label(sub).split("; ")[:2] + ["seed 0 of each activation"] + ([f"act_lr_mult={mult:g}"] if mult is not None else [])
+    return save(fig, out_dir, "act_shapes", "; ".join(caption))
 
 
 # companion figure -> (exp of the sweep that feeds it, sweep name)

@@ -27,7 +27,7 @@ STATUSES = ("ok", "diverged", "failed")
 # the columns of all.csv that lead; any other metric follows in alphabetical order
 COLUMNS = [
     "signature", "status", "error", "exp", "profile", "budget_name", "dataset", "synthetic", "model", "transform",
-    "activation", "adapter",    "adapter_rank", "width", "depth", "seed", "test_accuracy", "test_f1_macro", "test_mse",
+    "activation", "adapter",    "adapter_rank", "width", "depth", "seed", "lr", "act_lr_mult", "test_accuracy", "test_f1_macro", "test_mse",
     "train_loss_final", "trainable_params", "total_params", "frozen_bytes", "model_bytes",
     "latency_ms_b1_p50", "latency_ms_b1_p95", "latency_ms_b256_p50", "latency_ms_b256_p95",
     "steps_to_converge", "steps", "train_seconds", "diverged_step", "torch_version", "git_commit",

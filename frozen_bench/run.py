@@ -48,6 +48,8 @@ def record_fields(cfg: dict) -> dict:
         "width": model.get("width"),
         "depth": model.get("depth"),
         "seed": cfg.get("seed"),
+        "lr": (cfg.get("optim") or {}).get("lr"),
+        "act_lr_mult": (cfg.get("optim") or {}).get("act_lr_mult"),
     }
 
 

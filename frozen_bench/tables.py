@@ -18,7 +18,7 @@ PARAMS = ("trainable_params", "trainable params", 1, 0)
 TABLES = {
     "sweep_transforms": ("Transforms (frozen WHT-MLP recipe, bislope)", ["transform"],
                          [ACC, PARAMS, ("latency_ms_b256_p50", "latency b256 (ms)", 1, 3)]),
-    "sweep_activations": ("PAct complexity", ["activation"], [ACC, PARAMS, ("train_seconds", "train time (s)", 1, 1)]),
+    "sweep_activations": ("PAct complexity", ["activation", "act_lr_mult"], [ACC, PARAMS, ("train_seconds", "train time (s)", 1, 1)]),
     "sweep_adapters": ("PAct only (rank 0) vs PAct + LoRA", ["adapter_rank"], [ACC, PARAMS]),
     "sweep_budget": ("Parameter budget: frozen vs dense", ["budget_name", "model"], [PARAMS, ACC]),
     "sweep_latency": ("Inference latency vs width (CPU, fp32, depth 2)", ["width", "model"],
@@ -54,7 +54,7 @@ def table(sub: pd.DataFrame, by: list[str], metrics: list[tuple]) -> list[str]:
     groups = sub.groupby(by, dropna=False, sort=True) if by else [((), sub)]
     for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)
-        cells = [str(k) for k in key] + [fmt(*mean_ci(g[col]), scale, dec) for col, _, scale, dec in metrics]
+        cells = [str(int(k)) if isinstance(k, float) and k.is_integer() else str(k) for k in key] + [fmt(*mean_ci(g[col]), scale, dec) for col, _, scale, dec in metrics]
         lines.append("| " + " | ".join(cells + [str(len(g))]) + " |")
     return lines
 

@@ -24,7 +24,8 @@ def fake_all_csv(path, drop_exp=None):
         add("sweep_transforms", transform=t, activation="bislope")
     shapes = json.dumps({"x": [-1, 0, 1], "y": [[-0.01, 0, 1], [0, 0, 2]]})
     for a in ["relu", "prelu", "bislope", "pwl3", "spline", "glu"]:
-        add("sweep_activations", transform="wht", activation=a, act_shapes=shapes)
+        for mult in (0.1, 1.0):
+            add("sweep_activations", transform="wht", activation=a, act_shapes=shapes, act_lr_mult=mult)
     for r in [0, 2, 8]:
         add("sweep_adapters", adapter="lora", adapter_rank=r, trainable_params=20000 + 4096 * r)
     for b, p in [("f1k", 1290), ("f20k", 19500), ("d1k", 800), ("d20k", 19900)]:
