@@ -151,7 +151,16 @@ def fig_adapters(df: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 @figure("pareto")
 def fig_pareto(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    sub = rows(df, "sweep_budget", "budget")
+    return pareto(rows(df, "sweep_budget", "budget"), out_dir, "pareto", "Accuracy vs trainable budget")
+
+
+@figure("frontier")
+def fig_frontier(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    return pareto(rows(df, "sweep_frontier", "frontier"), out_dir, "frontier", "Frozen frontier, full training set")
+
+
+def pareto(sub: pd.DataFrame, out_dir: Path, stem: str, title: str) -> list[Path]:
+    """Accuracy vs trainable parameters, one line per model family, one figure per dataset."""
     paths = []
     for ds, g in sub.groupby("dataset"):
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -168,9 +177,9 @@ def fig_pareto(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.set_xscale("log")
         ax.set_xlabel("trainable parameters (log scale)")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"Accuracy vs trainable budget: frozen vs dense ({ds})")
+        ax.set_title(f"{title}: frozen vs dense ({ds})")
         ax.legend(fontsize=8)
-        paths += save(fig, out_dir, f"pareto_{ds}", data_label(g))
+        paths += save(fig, out_dir, f"{stem}_{ds}", data_label(g))
     return paths
 
 

@@ -21,6 +21,7 @@ TABLES = {
     "sweep_activations": ("PAct complexity", ["activation", "act_lr_mult"], [ACC, PARAMS, ("train_seconds", "train time (s)", 1, 1)]),
     "sweep_adapters": ("PAct only (rank 0) vs PAct + LoRA", ["adapter_rank"], [ACC, PARAMS]),
     "sweep_budget": ("Parameter budget: frozen vs dense", ["budget_name", "model"], [PARAMS, ACC]),
+    "sweep_frontier": ("Frozen frontier: full training set, 5 epochs", ["budget_name", "model"], [PARAMS, ACC]),
     "sweep_latency": ("Inference latency vs width (CPU, fp32, depth 2)", ["width", "model"],
                       [("latency_ms_b1_p50", "batch 1 p50 (ms)", 1, 3), ("latency_ms_b256_p50", "batch 256 p50 (ms)", 1, 2),
                        ("total_params", "total params", 1, 0)]),

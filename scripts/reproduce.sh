@@ -6,11 +6,13 @@
 #                                (Fashion-MNIST subsets, digits, synthetic speech, 1-D functions)
 #   scripts/reproduce.sh full    whole training sets, more epochs; CIFAR and real Speech Commands
 #                                need to be online (download) or placed under $FROZEN_BENCH_DATA
+#   scripts/reproduce.sh frontier  only the frozen-frontier sweep (full Fashion-MNIST, ~12 min),
+#                                then collect + figures; `full` runs it too
 #
 # Set LAUNCHER=joblib to run each sweep's jobs on 2 local workers.
 set -uo pipefail
 profile=${1:-quick}
-case "$profile" in quick|full) ;; *) echo "usage: scripts/reproduce.sh quick|full" >&2; exit 2;; esac
+case "$profile" in quick|full|frontier) ;; *) echo "usage: scripts/reproduce.sh quick|full|frontier" >&2; exit 2;; esac
 cd "$(dirname "$0")/.."
 make -s setup || exit 1
 fb=.venv/bin/frozen-bench
@@ -27,8 +29,13 @@ if [ ! -f "$speech_root/testing_list.txt" ]; then
   fi
 fi
 
-# every sweep of the paper, in conf/sweep/ (the lr_search preset is an optuna search, not a figure)
-sweeps=$(ls conf/sweep/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | grep -v '^lr_search$')
+# every sweep of the paper, in conf/sweep/ (lr_search is an optuna search, not a figure; the
+# frontier sweep trains on whole training sets, so the quick profile leaves it out)
+sweeps=$(ls conf/sweep/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | grep -v -x -e lr_search -e frontier)
+case "$profile" in
+  full) sweeps="$sweeps frontier" ;;
+  frontier) sweeps=frontier; profile=full ;;
+esac
 failed=0
 start=$(date +%s)
 for s in $sweeps; do
