@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 # keys that change where/how results are written, not what is computed (dotted: nested keys)
@@ -157,8 +158,10 @@ def _read_record(mfile: Path) -> dict:
 def collect(results_dir: str | Path, out_csv: str | Path | None = None, log=print):
     """Rebuild ``<results_dir>/all.csv`` from every run record. A corrupt or partial record
     (unreadable JSON, no status) is reported and left out, never fatal; run folders without a
-    metrics.json (running now, killed, or interrupted before a record) are counted. Returns the
-    DataFrame; all.csv is replaced by rename, so a reader never sees half a file."""
+    metrics.json (running now, killed, or interrupted before a record) are counted. Rows of the
+    existing all.csv whose run has no folder here (e.g. the committed paper's runs, in a fresh
+    clone) are kept: collecting never loses a row. Returns the DataFrame; all.csv is replaced by
+    rename, so a reader never sees half a file."""
     import pandas as pd
 
     results_dir = Path(results_dir)
@@ -177,16 +180,40 @@ def collect(results_dir: str | Path, out_csv: str | Path | None = None, log=prin
         rows.append(rec)
     for b in bad:
         log(f"[frozen-bench] collect: skipped corrupt record {b}; delete that folder to re-run it")
-    df = pd.DataFrame(rows)
+    out_csv = Path(out_csv) if out_csv else results_dir / "all.csv"
+    local = {d.name for d in (results_dir / "runs").glob("*") if d.is_dir()}
+    kept = _rows_without_local_run(out_csv, local, log)
+    df = pd.concat([pd.DataFrame(rows), kept], ignore_index=True) if len(kept) else pd.DataFrame(rows)
     lead = [c for c in COLUMNS if c in df.columns] or COLUMNS
     df = df.reindex(columns=lead + sorted(c for c in df.columns if c not in COLUMNS))
-    out_csv = Path(out_csv) if out_csv else results_dir / "all.csv"
     atomic_write_text(out_csv, df.to_csv(index=False))
     notes = [f"{len(bad)} corrupt skipped"] if bad else []
+    if len(kept):
+        notes.append(f"{len(kept)} rows kept from the previous all.csv (no run folder here)")
     if unfinished:
         notes.append(f"{len(unfinished)} without a record yet (running or killed; re-run to finish)")
     log(f"[frozen-bench] collect: {len(df)} runs -> {out_csv}" + (f" ({'; '.join(notes)})" if notes else ""))
     return df
+
+
+def _rows_without_local_run(out_csv: Path, local: set[str], log=print):
+    """Rows of an existing all.csv whose signature has no run folder under runs/. An all.csv that
+    cannot be read as such is moved aside (never deleted) and the rebuild starts from the records."""
+    import pandas as pd
+
+    if not out_csv.exists():
+        return pd.DataFrame()
+    try:
+        old = pd.read_csv(out_csv)
+        if "signature" not in old.columns:
+            raise ValueError("no signature column")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        aside = out_csv.with_name(f"{out_csv.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}{out_csv.suffix}")
+        os.replace(out_csv, aside)
+        log(f"[frozen-bench] collect: {out_csv} was not a readable all.csv ({' '.join(str(e).split())[:80]}); "
+            f"moved to {aside.name}, rebuilding from the records")
+        return pd.DataFrame()
+    return old[old["signature"].notna() & ~old["signature"].astype(str).isin(local)]
 
 
 @contextlib.contextmanager

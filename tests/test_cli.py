@@ -92,3 +92,27 @@ def test_lora_rank_zero_runs_as_pact_only(tmp_path, monkeypatch):
     [mfile] = records(res)
     m = json.loads(mfile.read_text())
     assert m["status"] == "ok" and m["adapter_rank"] == 0 and m["trainable_params"] == 1290
+
+
+def test_collect_keeps_rows_whose_runs_are_not_here(tmp_path, monkeypatch):
+    """A fresh clone has the committed all.csv but not its run folders: a new run must add its
+    row, not wipe the others; a row whose run folder is here is replaced by its record."""
+    res = tmp_path / "results"
+    res.mkdir()
+    pd.DataFrame([{"signature": "paper0001", "status": "ok", "dataset": "fashion_mnist", "model": "frozen_cnn",
+                   "seed": 0, "test_accuracy": 0.89}]).to_csv(res / "all.csv", index=False)
+    run_cli(monkeypatch, "run", f"results_dir={res}", "trainer.epochs=1", "trainer.latency_reps=2")
+    df = pd.read_csv(res / "all.csv")
+    assert "paper0001" in set(df["signature"]) and len(df) == 2
+    assert main(["collect", "--results-dir", str(res)]) == 0
+    assert len(pd.read_csv(res / "all.csv")) == 2  # idempotent: the record and the kept row, once each
+
+
+def test_collect_moves_an_unreadable_all_csv_aside(tmp_path, monkeypatch):
+    res = tmp_path / "results"
+    run_cli(monkeypatch, "run", f"results_dir={res}", "trainer.epochs=1", "trainer.latency_reps=2")
+    (res / "all.csv").write_text("this,is\nnot,a results table\n")
+    assert main(["collect", "--results-dir", str(res)]) == 0
+    assert len(pd.read_csv(res / "all.csv")) == 1
+    [aside] = res.glob("all.unreadable-*.csv")
+    assert "not,a results table" in aside.read_text()
