@@ -25,7 +25,11 @@ commands:
                       frozen-bench run --help                    # Hydra's help: groups and options
   collect           rebuild results/all.csv from every run record (--results-dir DIR)
   figures           draw every paper figure from results/all.csv into results/figures (--csv, --out)
-  list              the options of each config group and the exp presets
+  list              the options of each config group, the exp presets and the sweeps
+
+sweeps and the paper:
+  frozen-bench run -m +profile=quick +sweep=transforms   # one ablation (conf/sweep/), 3 seeds
+  scripts/reproduce.sh quick                             # every sweep, collect, figures (~13 min)
   --help            this text
 
 Records: results/runs/<signature>/{config.yaml,metrics.json,history.csv,curve.png}; a finished
@@ -39,12 +43,17 @@ def _conf_dir() -> Path:
     return Path(conf_dir())
 
 
+# groups that are not in the root defaults list: chosen with a leading + (`+exp=NAME`); budget and
+# fnvariant are the points of the budget / function sweeps (`budget=f20k` inside `+sweep=budget`)
+APPENDED = ("exp", "sweep", "profile")
+
+
 def cmd_list(argv: list[str]) -> int:
     argparse.ArgumentParser(prog="frozen-bench list", description="List config groups, options and exp presets.").parse_args(argv)
     conf = _conf_dir()
     for group in sorted(p for p in conf.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
         options = sorted(f.stem for f in group.glob("*.yaml"))
-        label = "+exp" if group.name == "exp" else group.name
+        label = f"+{group.name}" if group.name in APPENDED else group.name
         print(f"{label}: {', '.join(options)}")
     return 0
 

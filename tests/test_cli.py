@@ -68,6 +68,7 @@ def test_list_shows_groups_and_presets(capsys):
     out = capsys.readouterr().out
     assert "transform: dct, fft, identity, random_orth, wht" in out
     assert "+exp:" in out and "digits_wht" in out
+    assert "+sweep: " in out and "transforms" in out and "+profile: full, quick" in out
     assert "activation: bislope, glu, leaky_relu, prelu, pwl3, relu, spline" in out
 
 
