@@ -58,15 +58,16 @@ def mean_ci(values) -> tuple[float, float]:
     return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
 
 
-def data_label(sub: pd.DataFrame) -> str:
-    """'Fashion-MNIST (real)' style caption fragment for the datasets in ``sub``."""
+def data_label(sub: pd.DataFrame, stat: str = "mean ± 95% CI") -> str:
+    """The caption: the datasets in ``sub`` (real or SYNTHETIC), profile, seeds, and what the
+    marks show (``stat``)."""
     parts = []
     for ds, g in sub.groupby("dataset"):
         synth = bool(g["synthetic"].astype(str).str.lower().eq("true").any()) if "synthetic" in g else False
         parts.append(f"{ds} ({'SYNTHETIC' if synth else 'real'} data)")
     prof = ", ".join(sorted(str(p) for p in sub["profile"].dropna().unique())) if "profile" in sub else ""
     seeds = sub["seed"].nunique() if "seed" in sub else 1
-    return f"Data: {'; '.join(parts)}" + (f"; profile {prof}" if prof else "") + f"; {seeds} seed(s), mean ± 95% CI"
+    return f"Data: {'; '.join(parts)}" + (f"; profile {prof}" if prof else "") + f"; {seeds} seed(s), {stat}"
 
 
 def save(fig, out_dir: Path, name: str, caption: str) -> list[Path]:

@@ -1,6 +1,7 @@
 """Figures of the companion experiments, each ``(df, out_dir) -> [png, pdf]`` reading only all.csv
 columns (a figure whose columns are absent returns []). ``frozen_bench.figures`` feeds each the
-rows of its sweep and turns [] into the skip line.
+rows of its sweep and turns [] into the skip line; its ``save`` and ``data_label`` give every
+figure the same caption (real or SYNTHETIC data, profile, seeds).
 
 - ``fig_fn_segments``: learned 1-D function (each exact linear piece coloured) over the synthetic target
 - ``fig_fn_shift``: validation MSE through the phases of a distribution shift (synthetic targets)
@@ -17,27 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from frozen_bench.figures import data_label, plt, save
+
 COLORS = ["tab:red", "tab:green", "tab:blue", "tab:cyan", "black"]  # the blog's r, g, b, c, k cycle
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, out_dir: Path, name: str) -> list[Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    fig.tight_layout()
-    for p in paths:
-        fig.savefig(p, dpi=120)
-    _plt().close(fig)
-    return paths
 
 
 def _rows(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
@@ -62,7 +45,6 @@ def fig_fn_segments(df: pd.DataFrame, out_dir: Path, max_panels: int = 6) -> lis
     if rows.empty:
         return []
     rows = rows.sort_values(["function", "activation", "mixing", "seed"]).drop_duplicates(["function", "activation", "mixing"]).head(max_panels)
-    plt = _plt()
     fig, axes = plt.subplots(len(rows), 1, figsize=(9, 2.6 * len(rows)), squeeze=False)
     for ax, (_, r) in zip(axes[:, 0], rows.iterrows()):
         lo, hi = float(r["fn_lo"]), float(r["fn_hi"])
@@ -88,14 +70,13 @@ def fig_fn_segments(df: pd.DataFrame, out_dir: Path, max_panels: int = 6) -> lis
         ax.set_title(f"synthetic data: {_label(r, ['function', 'activation', 'mixing'])}: {int(r['linear_regions'])} linear regions "
                      f"on [{lo:g}, {hi:g}), test MSE {r['test_mse']:.3g}", fontsize=9)
         ax.legend(fontsize=7, loc="upper left")
-    return _save(fig, out_dir, "fn_segments")
+    return save(fig, Path(out_dir), "fn_segments", data_label(rows, "first seed of each configuration shown"))
 
 
 def fig_fn_shift(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     rows = _rows(df, "shift_curve", "shift_pair")
     if rows.empty:
         return []
-    plt = _plt()
     pairs = sorted(rows["shift_pair"].unique())
     fig, axes = plt.subplots(2, len(pairs), figsize=(5 * len(pairs), 6.5), squeeze=False)
     for j, pair in enumerate(pairs):
@@ -121,14 +102,13 @@ def fig_fn_shift(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.set_xticks(list(xs), labels, rotation=30, ha="right", fontsize=6)
         ax.set_ylabel("test MSE on the 2nd target")
         ax.legend(fontsize=6)
-    return _save(fig, out_dir, "fn_shift")
+    return save(fig, Path(out_dir), "fn_shift", data_label(rows, "curves: first seed; bars: mean over seeds"))
 
 
 def fig_mask_density(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     rows = _rows(df, "mask_density", "test_accuracy")
     if rows.empty:
         return []
-    plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     for (init, ds), sub in rows.groupby(["mask_init", "dataset"]):
         ax.scatter(sub["mask_density"], sub["test_accuracy"], label=f"mask_init={init}, dataset={ds}", s=30)
@@ -137,17 +117,15 @@ def fig_mask_density(df: pd.DataFrame, out_dir: Path) -> list[Path]:
                         xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("mask density (fraction of frozen weights kept)")
     ax.set_ylabel("test accuracy (fraction)")
-    real = "synthetic" if rows["synthetic"].astype(str).str.lower().eq("true").any() else "real"
-    ax.set_title(f"Masks over frozen weights ({real} data)", fontsize=9)
+    ax.set_title("Masks over frozen weights", fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, out_dir, "mask_density")
+    return save(fig, Path(out_dir), "mask_density", data_label(rows, "one point per run"))
 
 
 def fig_weight_feedback(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     rows = _rows(df, "feedback", "test_accuracy")
     if rows.empty:
         return []
-    plt = _plt()
     dsets = sorted(rows["dataset"].unique())
     fig, axes = plt.subplots(1, len(dsets), figsize=(4.5 * len(dsets), 3.6), squeeze=False)
     for ax, ds in zip(axes[0], dsets):
@@ -161,8 +139,8 @@ def fig_weight_feedback(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         lo = max(0.0, float(g["mean"].min()) - 0.05)
         ax.set_ylim(lo, min(1.0, float(g["mean"].max()) + 0.03))
         ax.set_ylabel("test accuracy (fraction)")
-        ax.set_title(f"Weight feedback vs plain CNN, {ds} (real data)", fontsize=9)
-    return _save(fig, out_dir, "weight_feedback")
+        ax.set_title(f"Weight feedback vs plain CNN, {ds}", fontsize=9)
+    return save(fig, Path(out_dir), "weight_feedback", data_label(rows, "mean ± std"))
 
 
 def fig_frozen_layer_grads(df: pd.DataFrame, out_dir: Path) -> list[Path]:
@@ -173,7 +151,6 @@ def fig_frozen_layer_grads(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     layers = sorted(int(c[len("grad_norm_layer"):-len("_mean")]) for c in rows.columns
                     if c.startswith("grad_norm_layer") and c.endswith("_mean") and pd.notna(r[c]))
     frozen = {int(i) for i in str(r["frozen_layers"]).replace(".0", "").split(",") if i.strip() not in ("", "nan")}
-    plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     vals = [float(r[f"grad_norm_layer{i}_mean"]) for i in layers]
     ax.bar(layers, vals, color=["tab:gray" if i in frozen else "tab:blue" for i in layers])
@@ -181,8 +158,8 @@ def fig_frozen_layer_grads(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.text(i, v, f"{v:.3g}" + ("\nFrozen" if i in frozen else ""), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(layers, [f"Linear {i}" for i in layers])
     ax.set_ylabel("mean gradient L2 norm per step (before clipping)")
-    ax.set_title(f"Frozen(layer): per-layer gradient norms, {r['dataset']} ({'synthetic' if str(r['synthetic']).lower() == 'true' else 'real'} data)", fontsize=9)
-    return _save(fig, out_dir, "frozen_layer_grads")
+    ax.set_title(f"Frozen(layer): per-layer gradient norms, {r['dataset']}", fontsize=9)
+    return save(fig, Path(out_dir), "frozen_layer_grads", data_label(rows.iloc[[-1]], "one run shown"))
 
 
 FIGURES = {"fn_segments": fig_fn_segments, "fn_shift": fig_fn_shift, "mask_density": fig_mask_density,
