@@ -38,7 +38,7 @@ signature is skipped on re-run unless force=true.
 
 
 def _conf_dir() -> Path:
-    from frozen_bench.run import conf_dir
+    from frozen_bench.config import conf_dir
 
     return Path(conf_dir())
 
@@ -63,7 +63,7 @@ def cmd_collect(argv: list[str]) -> int:
     p.add_argument("--results-dir", default="results", help="folder holding runs/ (default: results)")
     p.add_argument("--out", default=None, help="CSV to write (default: <results-dir>/all.csv)")
     a = p.parse_args(argv)
-    from frozen_bench.results import collect
+    from frozen_bench.record.table import collect
 
     if not (Path(a.results_dir) / "runs").is_dir():
         print(f"frozen-bench collect: error: no runs in {a.results_dir}/runs; run something first (frozen-bench run)", file=sys.stderr)
@@ -83,9 +83,9 @@ def cmd_figures(argv: list[str]) -> int:
     p.add_argument("--out", default="results/figures", help="output folder (default: results/figures)")
     p.add_argument("--tables", default=None, help="markdown tables to write (default: tables.md beside --csv)")
     a = p.parse_args(argv)
-    from frozen_bench.figures import make_all
-    from frozen_bench.results import read_all_csv
-    from frozen_bench.tables import write_tables
+    from frozen_bench.report.figures import make_all
+    from frozen_bench.record.table import read_all_csv
+    from frozen_bench.report.tables import write_tables
 
     written, skipped = make_all(a.csv, a.out)
     tables = write_tables(read_all_csv(a.csv), a.tables or Path(a.csv).with_name("tables.md"), log=lambda *_: None)

@@ -17,48 +17,15 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from frozen_bench import results as R
+from frozen_bench.config import check_overrides, conf_dir
 from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UserError, is_user_error, one_line
+from frozen_bench.record.identity import provenance, record_fields
+from frozen_bench.record.signature import signature
+from frozen_bench.record.store import claim, is_done, run_dir, write_failed_record, write_record
+from frozen_bench.record.table import update_all_csv
 from frozen_bench.validate import check_writable, validate
 
 LEDGER_ENV = "FROZEN_BENCH_LEDGER"
-
-
-def conf_dir() -> str:
-    """The installed wheel carries the configs as ``frozen_bench/conf``; a source checkout keeps
-    them in the top-level ``conf/``."""
-    here = Path(__file__).resolve().parent
-    shipped = here / "conf"
-    return str(shipped if (shipped / "config.yaml").exists() else here.parent / "conf")
-
-
-def record_fields(cfg: dict) -> dict:
-    """The identity columns of a run: what was trained, as named in the configs."""
-    model = cfg.get("model", {})
-    adapter = cfg.get("adapter", {})
-    return {
-        "exp": cfg.get("exp_name"),
-        "profile": cfg.get("profile"),
-        "budget_name": cfg.get("budget_name"),
-        "model": model.get("name"),
-        "transform": cfg.get("transform", {}).get("name") if "frozen" in str(model.get("name")) else None,
-        "activation": cfg.get("activation", {}).get("name") if "frozen" in str(model.get("name")) else None,
-        "adapter": adapter.get("name"),
-        "adapter_rank": _int_or_raw(adapter.get("rank")) if adapter.get("name") != "none" else 0,
-        "width": model.get("width"),
-        "depth": model.get("depth"),
-        "seed": cfg.get("seed"),
-        "lr": (cfg.get("optim") or {}).get("lr"),
-        "act_lr_mult": (cfg.get("optim") or {}).get("act_lr_mult"),
-    }
-
-
-def _int_or_raw(v):
-    """An int where the value is one; a failed record of a bad value (rank=abc) keeps it as given."""
-    try:
-        return int(v or 0)
-    except (TypeError, ValueError):
-        return v
 
 
 def execute(cfg: dict, config_yaml: str, log=print) -> dict:
@@ -69,26 +36,26 @@ def execute(cfg: dict, config_yaml: str, log=print) -> dict:
     metrics.json last. A checkpoint (trainer.checkpoint_every) is the one file written during
     training; it is removed once the record is complete.
     """
-    from frozen_bench.checkpoint import FILENAME as CHECKPOINT
-    from frozen_bench.threads import configure_threads
+    from frozen_bench.train.checkpoint import FILENAME as CHECKPOINT
+    from frozen_bench.train.threads import configure_threads
     from frozen_bench.train import train
 
     validate(cfg)
-    sig = R.signature(cfg)
+    sig = signature(cfg)
     results_dir = cfg.get("results_dir", "results")
-    path = R.run_dir(results_dir, sig)
-    if R.is_done(path) and not cfg.get("force", False):
+    path = run_dir(results_dir, sig)
+    if is_done(path) and not cfg.get("force", False):
         log(f"[frozen-bench] skip {sig}: finished record in {path} (force=true re-runs it)")
         return {**json.loads((path / "metrics.json").read_text()), "skipped": True}
     check_writable(results_dir)
     # cores for this run: trainer.threads, else split between parallel workers (joblib sets
     # OMP_NUM_THREADS in each), else all the cores this process may use
     configure_threads(cfg.get("trainer", {}).get("threads"))
-    with R.claim(path) as mine:
+    with claim(path) as mine:
         if not mine:  # an overlapping sweep is training this very config: never run it twice
             log(f"[frozen-bench] skip {sig}: another process is running it now ({path})")
             return {"signature": sig, "status": "busy", "skipped": True}
-        if R.is_done(path) and not cfg.get("force", False):  # it finished while we waited
+        if is_done(path) and not cfg.get("force", False):  # it finished while we waited
             log(f"[frozen-bench] skip {sig}: finished record in {path}")
             return {**json.loads((path / "metrics.json").read_text()), "skipped": True}
         for stale in path.glob(".*.tmp"):  # half-written files of a killed attempt; never read
@@ -98,7 +65,7 @@ def execute(cfg: dict, config_yaml: str, log=print) -> dict:
         metrics = {"signature": sig, **record_fields(cfg), **out["metrics"]}
         metrics["dataset"] = out["metrics"]["dataset"]
         metrics.update(provenance(started))
-        R.write_record(path, config_yaml, metrics, out["history"])
+        write_record(path, config_yaml, metrics, out["history"])
         (path / CHECKPOINT).unlink(missing_ok=True)
     summary = (f"test_accuracy={metrics['test_accuracy']:.4f}" if metrics.get("test_accuracy") is not None
                else f"test_mse={metrics['test_mse']:.4g}" if metrics.get("test_mse") is not None
@@ -108,19 +75,8 @@ def execute(cfg: dict, config_yaml: str, log=print) -> dict:
     log(f"[frozen-bench] {metrics['status']}: {summary} trainable_params={metrics['trainable_params']:,}"
         + (f" latency_b1={metrics['latency_ms_b1_p50']:.3f}ms latency_b256={lat:.3f}ms" if lat is not None else "")
         + f" -> {path}")
-    R.update_all_csv(results_dir, log=log)
+    update_all_csv(results_dir, log=log)
     return metrics
-
-
-def provenance(started: float) -> dict:
-    import torch
-
-    return {
-        "torch_version": torch.__version__,
-        "git_commit": R.git_commit(),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-        "command": " ".join(["frozen-bench", "run", *sys.argv[1:]]),
-    }
 
 
 def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = "", log=print) -> tuple[int, dict]:
@@ -135,8 +91,8 @@ def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = ""
     never replaced by a failure. Every outcome is appended to the sweep ledger for the summary.
     """
     started = time.time()
-    sig = R.signature(cfg)
-    path = R.run_dir(cfg.get("results_dir", "results"), sig)
+    sig = signature(cfg)
+    path = run_dir(cfg.get("results_dir", "results"), sig)
     status, error, code, m = "failed", None, 0, {}
     try:
         m = execute(cfg, config_yaml, log=log)
@@ -155,9 +111,9 @@ def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = ""
     if error is not None and (multirun or code != EXIT_BAD_INPUT):
         fields = {"signature": sig, **record_fields(cfg), "dataset": (cfg.get("dataset") or {}).get("name"),
                   **provenance(started)}
-        if R.write_failed_record(path, config_yaml, fields, error, log=log):
+        if write_failed_record(path, config_yaml, fields, error, log=log):
             try:
-                R.update_all_csv(cfg.get("results_dir", "results"), log=lambda *_: None)
+                update_all_csv(cfg.get("results_dir", "results"), log=lambda *_: None)
             except OSError:
                 pass
     _ledger_append({"signature": sig, "status": status, "error": error, "label": label})
@@ -180,75 +136,6 @@ def _ledger_append(entry: dict) -> None:
             os.close(fd)
     except OSError:
         pass  # the summary is a convenience; the records are the truth
-
-
-def check_overrides(overrides: list[str], conf: str | Path | None = None) -> None:
-    """Unknown config-group options (``transform=foo``, ``+exp=bar``, also inside a sweep
-    ``transform=wht,foo``) as one ``UserError`` line listing the valid options, before Hydra
-    composes (its own message spans a dozen lines)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    conf = Path(conf or conf_dir())
-    if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in overrides):
-        return  # another config source: Hydra checks it
-    # overrides are key=value words; flags (-m, --cfg job, --info ...) and their values are Hydra's
-    words = [a for a in overrides if "=" in a and not a.startswith("-")]
-    parser, parsed = OverridesParser.create(), []
-    for word in words:
-        try:
-            parsed += parser.parse_overrides([word])
-        except HydraException as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UserError(f"cannot parse the override {word!r} ({first}); write key=value, e.g. "
-                            f"trainer.epochs=5 or a sweep seed=0,1,2 (Hydra's override grammar)") from None
-    for o in parsed:
-        group = o.key_or_group
-        if o.is_hydra_override() or o.is_delete() or "." in group or o.package is not None:
-            continue
-        folder = conf / group
-        if not folder.is_dir():
-            continue
-        options = sorted(f.stem for f in folder.glob("*.yaml"))
-        if o.is_sweep_override():
-            if not o.is_discrete_sweep() or o.value_type.name == "GLOB_CHOICE_SWEEP":
-                continue
-            values = list(o.sweep_string_iterator())
-        else:
-            values = [str(o.value())]
-        for v in values:
-            if v not in options:
-                key = f"+{group}" if group == "exp" else group
-                raise UserError(f"unknown {key} option {v!r}; choose one of {', '.join(options)} (frozen-bench list)")
-    _compose_check(parsed, conf)
-
-
-def _compose_check(parsed: list, conf: Path, limit: int = 64) -> None:
-    """Compose the config as Hydra will (each sweep value once, the others at their first value)
-    so that an unknown key or a bad type is one line before the first job starts, not a
-    multi-line report after some jobs of a sweep already ran."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    choices = []
-    for o in parsed:
-        if o.is_hydra_override() or (o.is_sweep_override() and (not o.is_discrete_sweep() or o.value_type.name == "GLOB_CHOICE_SWEEP")):
-            continue
-        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
-        choices.append((o.get_key_element(), values or [""]))
-    first = [f"{k}={v[0]}" for k, v in choices]
-    variants = [first] + [first[:i] + [f"{k}={v}"] + first[i + 1:] for i, (k, vals) in enumerate(choices) for v in vals[1:]]
-    with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
-        for overrides in variants[:limit]:
-            try:
-                compose("config", overrides=overrides)
-            except (HydraException, OmegaConfBaseException) as e:
-                msg = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith(("full_key", "object_type")))
-                cause = e.__cause__
-                if cause is not None and str(cause).strip():
-                    msg += f" ({str(cause).strip().splitlines()[0]})"
-                raise UserError(f"{msg}; `frozen-bench run --cfg job` prints the valid keys") from None
 
 
 def main(argv: list[str]) -> int:

@@ -34,8 +34,8 @@ from torch import nn
 from benchlib import ROOT, machine_info, paired_ratio, timed_rounds, write_csv
 from frozen_bench.data import load_dataset
 from frozen_bench.models import build_model
-from frozen_bench.threads import configure_malloc, configure_threads
-from frozen_bench.train import cosine_with_warmup, param_groups
+from frozen_bench.train.threads import configure_malloc, configure_threads
+from frozen_bench.train.loop import cosine_with_warmup, param_groups
 
 CONF = ROOT / "conf"
 
@@ -137,7 +137,7 @@ def main():
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: configure_threads())")
     ap.add_argument("--latency-width", type=int, default=4096)
     ap.add_argument("--tune-malloc", action="store_true",
-                    help="call frozen_bench.threads.configure_malloc() first (fewer page faults)")
+                    help="call frozen_bench.train.threads.configure_malloc() first (fewer page faults)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "pipeline.csv")
     args = ap.parse_args()
     configure_threads(args.threads)

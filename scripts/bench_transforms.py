@@ -24,7 +24,7 @@ import torch
 
 from benchlib import ROOT, machine_info, paired_ratio, timed_rounds, write_csv
 from frozen_bench.nn import fast
-from frozen_bench.threads import configure_threads
+from frozen_bench.train.threads import configure_threads
 
 
 def optional_peers():

@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from frozen_bench.nn import _native  # noqa: E402
-from frozen_bench.threads import available_cores  # noqa: E402
+from frozen_bench.train.threads import available_cores  # noqa: E402
 
 
 def machine_info() -> dict:

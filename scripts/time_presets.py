@@ -19,8 +19,8 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from frozen_bench.data import DataBundle  # noqa: E402
 from frozen_bench.models import build_model  # noqa: E402
-from frozen_bench.run import conf_dir  # noqa: E402
-from frozen_bench.train import param_groups  # noqa: E402
+from frozen_bench.config import conf_dir  # noqa: E402
+from frozen_bench.train.loop import param_groups  # noqa: E402
 
 # dataset -> (input shape, classes, training samples after the validation split)
 SHAPES = {

@@ -4,7 +4,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from frozen_bench.run import conf_dir
+from frozen_bench.config import conf_dir
 
 CONF = Path(conf_dir())
 EXPS = sorted(p.stem for p in (CONF / "exp").glob("*.yaml"))

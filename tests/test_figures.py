@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from frozen_bench.figures import FIGURES, make_all
+from frozen_bench.report.figures import FIGURES, make_all
 
 
 def fake_all_csv(path, drop_exp=None):

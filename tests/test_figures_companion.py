@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from frozen_bench.cli import main
-from frozen_bench.figures import COMPANION, make_all
+from frozen_bench.report.figures import COMPANION, make_all
 
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 TINY = ["+profile=quick", "trainer.latency_reps=2", "seed=0"]

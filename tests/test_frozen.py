@@ -5,11 +5,11 @@ import copy
 import torch
 from torch import nn
 
-from frozen_bench import metrics as M
+from frozen_bench.train import measure as M
 from frozen_bench.data.bundle import DataBundle
 from frozen_bench.models.frozen_layer import FrozenLayerMLP
 from frozen_bench.nn.frozen import Frozen
-from frozen_bench.train import fit, param_groups
+from frozen_bench.train.loop import fit, param_groups
 
 torch.set_num_threads(1)
 

@@ -9,7 +9,7 @@ from torch import nn
 from frozen_bench.data.bundle import DataBundle
 from frozen_bench.models.masked import MaskedNet
 from frozen_bench.nn.masks import MaskedLinear, WeightMask, gumbel_sigmoid_ste
-from frozen_bench.train import fit, param_groups
+from frozen_bench.train.loop import fit, param_groups
 
 torch.set_num_threads(1)
 

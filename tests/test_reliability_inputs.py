@@ -12,7 +12,7 @@ import json
 import pytest
 
 from frozen_bench import data as D
-from frozen_bench import results as R
+from frozen_bench.record.table import collect, read_all_csv
 from frozen_bench.cli import main
 from frozen_bench.errors import UserError
 
@@ -28,7 +28,7 @@ def results(tmp_path):
     (run / "metrics.json").write_text(json.dumps({"signature": "0123456789ab", "status": "ok", "dataset": "digits",
                                                   "model": "frozen_mlp", "seed": 0, "test_accuracy": 0.5}))
     (run / "config.yaml").write_text("seed: 0\n")
-    R.collect(rd, log=lambda *_: None)
+    collect(rd, log=lambda *_: None)
     return rd
 
 
@@ -146,14 +146,14 @@ def test_read_all_csv_rejects_hand_edited_shapes(tmp_path, text, expect):
     path = tmp_path / "all.csv"
     path.write_text(text)
     with pytest.raises(UserError) as e:
-        R.read_all_csv(path)
+        read_all_csv(path)
     msg = str(e.value)
     assert expect in msg and "frozen-bench collect" in msg and "\n" not in msg
     assert path.read_text() == text  # reading never rewrites it
 
 
 def test_read_all_csv_accepts_collect_output(results):
-    df = R.read_all_csv(results / "all.csv")
+    df = read_all_csv(results / "all.csv")
     assert list(df["signature"]) == ["0123456789ab"] and list(df["status"]) == ["ok"]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from frozen_bench import results as R
+from frozen_bench.record.table import read_all_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def test_sigkill_mid_sweep_then_rerun_gives_each_run_once_ok(tmp_path):
         assert "resumed from" in out
     assert "skipped corrupt record" in out and "badbadbadbad" in out  # reported, not fatal
     # all.csv as left by the parallel workers: whole, every run exactly once, all ok
-    df = R.read_all_csv(rd / "all.csv")
+    df = read_all_csv(rd / "all.csv")
     assert len(df) == 3 and df["signature"].is_unique and set(df["status"]) == {"ok"}
     assert sorted(df["seed"]) == [0, 1, 2]
     assert df["test_accuracy"].notna().all()
@@ -93,5 +93,5 @@ def test_ctrl_c_marks_run_failed_interrupted_and_keeps_others(tmp_path):
     (sig, rec), = recs.items()
     assert rec["status"] == "failed" and rec["error"] == "interrupted"
     assert (rd / "runs" / sig / "checkpoint.pt").exists()  # the next run resumes from here
-    df = R.read_all_csv(rd / "all.csv")
+    df = read_all_csv(rd / "all.csv")
     assert set(df["status"]) == {"ok", "failed"} and len(df) == 2

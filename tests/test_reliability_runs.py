@@ -10,10 +10,13 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from frozen_bench import checkpoint as C
-from frozen_bench import results as R
+from frozen_bench.train import checkpoint as C
+from frozen_bench.record.signature import signature
+from frozen_bench.record.store import claim, run_dir
+from frozen_bench.record.table import collect, read_all_csv
 from frozen_bench.cli import main
-from frozen_bench.run import conf_dir, execute
+from frozen_bench.config import conf_dir
+from frozen_bench.run import execute
 from frozen_bench.train import train
 
 QUICK = ["trainer.epochs=2", "dataset.subset=160", "trainer.latency_reps=1"]
@@ -36,7 +39,7 @@ def test_divergence_is_recorded_and_sweep_continues(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0, err  # a diverged run is a finished result, not a failure
     assert "1 diverged, 1 ok of 2 jobs" in err
-    df = R.read_all_csv(rd / "all.csv")
+    df = read_all_csv(rd / "all.csv")
     assert sorted(df["status"]) == ["diverged", "ok"]
     div = df[df["status"] == "diverged"].iloc[0]
     assert div["diverged_step"] >= 0
@@ -108,7 +111,7 @@ def test_unreadable_or_foreign_checkpoint_is_ignored(tmp_path):
     assert any("ignoring unreadable checkpoint" in ln for ln in logs)
     assert untimed(out["metrics"]) == untimed(ref["metrics"])
     # a checkpoint of another config (other seed) in this folder is not resumed either
-    other = C.Checkpointer(run / C.FILENAME, 2, key=R.signature(config(*QUICK, "seed=1")))
+    other = C.Checkpointer(run / C.FILENAME, 2, key=signature(config(*QUICK, "seed=1")))
     other.save({"step": 2})
     logs.clear()
     train(copy.deepcopy(cfg), run, log=logs.append)
@@ -118,9 +121,9 @@ def test_unreadable_or_foreign_checkpoint_is_ignored(tmp_path):
 def test_execute_removes_checkpoint_and_signature_ignores_checkpoint_every(tmp_path):
     a = config(*QUICK, f"results_dir={tmp_path}", "trainer.checkpoint_every=2")
     b = config(*QUICK, f"results_dir={tmp_path}")
-    assert R.signature(a) == R.signature(b)  # turning checkpoints on must not start a new run
+    assert signature(a) == signature(b)  # turning checkpoints on must not start a new run
     m = execute(a, "", log=lambda *_: None)
-    run = R.run_dir(tmp_path, m["signature"])
+    run = run_dir(tmp_path, m["signature"])
     assert m["status"] == "ok" and (run / "metrics.json").exists() and not (run / C.FILENAME).exists()
     assert execute(b, "", log=lambda *_: None).get("skipped")
 
@@ -138,18 +141,18 @@ def test_collect_reports_corrupt_and_partial_records(tmp_path):
     (runs / "eeeeeeeeeeee" / "config.yaml").write_text("seed: 0\n")  # killed before its record
     (good / ".metrics.json.x.tmp").write_text("{")  # a killed atomic write
     logs: list[str] = []
-    df = R.collect(tmp_path, log=logs.append)
+    df = collect(tmp_path, log=logs.append)
     assert list(df["signature"]) == ["aaaaaaaaaaaa"]
     assert sum("skipped corrupt record" in ln for ln in logs) == 3
     assert "3 corrupt skipped" in logs[-1] and "1 without a record yet" in logs[-1]
-    assert list(R.read_all_csv(tmp_path / "all.csv")["signature"]) == ["aaaaaaaaaaaa"]
+    assert list(read_all_csv(tmp_path / "all.csv")["signature"]) == ["aaaaaaaaaaaa"]
 
 
 def test_a_config_running_elsewhere_is_not_run_twice(tmp_path):
     """Two overlapping sweeps on one results folder: the second skips what the first is training."""
     cfg = config(*QUICK, f"results_dir={tmp_path}")
-    path = R.run_dir(tmp_path, R.signature(cfg))
-    with R.claim(path) as mine:  # stands in for the other process's claim (flock per open file)
+    path = run_dir(tmp_path, signature(cfg))
+    with claim(path) as mine:  # stands in for the other process's claim (flock per open file)
         assert mine
         logs: list[str] = []
         out = execute(cfg, "", log=logs.append)
@@ -165,7 +168,7 @@ def test_failing_job_is_recorded_and_sweep_goes_on(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert "1 failed, 1 ok of 2 jobs" in err and "adapter.rank must be an integer >= 0, got 'abc'" in err
-    df = R.read_all_csv(tmp_path / "all.csv")
+    df = read_all_csv(tmp_path / "all.csv")
     assert sorted(df["status"]) == ["failed", "ok"]
     failed = df[df["status"] == "failed"].iloc[0]
     assert failed["error"].startswith("adapter.rank must be an integer >= 0, got 'abc'")

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from frozen_bench.run import conf_dir
+from frozen_bench.config import conf_dir
 
 CONF = Path(conf_dir())
 EXPECTED_JOBS = {"transforms": 15, "activations": 36, "adapters": 18, "budget": 30, "latency": 18,

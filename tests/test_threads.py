@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from frozen_bench import threads
+from frozen_bench.train import threads
 
 
 @pytest.fixture(autouse=True)

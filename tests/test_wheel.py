@@ -25,7 +25,7 @@ def test_wheel_ships_configs_and_cli_finds_them(tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target)}
-    code = "import frozen_bench.run as r; print(r.conf_dir())"
+    code = "import frozen_bench.config as c; print(c.conf_dir())"
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=work, capture_output=True, text=True, check=True).stdout
     assert out.strip().startswith(str(target))
     cfg = subprocess.run([sys.executable, "-m", "frozen_bench", "run", "--cfg", "job", "+exp=digits_wht"],

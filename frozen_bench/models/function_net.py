@@ -57,7 +57,7 @@ class FunctionNet(nn.Module):
         return list(self.net)
 
     def record_metrics(self) -> dict:
-        from frozen_bench.regions import linear_pieces
+        from frozen_bench.nn.regions import linear_pieces
 
         if not self.domain:
             return {}

@@ -62,7 +62,7 @@ def build(cfg: dict, data) -> MaskedNet:
                                      "budget": None, "dropout": 0.0}}
         base = build_model(base_cfg, data)
     else:
-        from frozen_bench.saved_model import load_run
+        from frozen_bench.models.saved import load_run
 
         src_cfg, state = load_run(init)
         if src_cfg.get("model", {}).get("name") == "masked":

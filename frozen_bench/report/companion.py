@@ -1,5 +1,5 @@
 """Figures of the companion experiments, each ``(df, out_dir) -> [png, pdf]`` reading only all.csv
-columns (a figure whose columns are absent returns []). ``frozen_bench.figures`` feeds each the
+columns (a figure whose columns are absent returns []). ``frozen_bench.report.figures`` feeds each the
 rows of its sweep and turns [] into the skip line; its ``save`` and ``data_label`` give every
 figure the same caption (real or SYNTHETIC data, profile, seeds).
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from frozen_bench.figures import data_label, plt, save
+from frozen_bench.report.figures import data_label, plt, save
 
 COLORS = ["tab:red", "tab:green", "tab:blue", "tab:cyan", "black"]  # the blog's r, g, b, c, k cycle
 

@@ -16,12 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frozen_bench import metrics as M
-from frozen_bench.checkpoint import capture_rng, make_checkpointer, restore_rng
-from frozen_bench.checkpoint import load_states as load_checkpoint_states
-from frozen_bench.data import DataBundle, load_dataset
-from frozen_bench.errors import explain_dataset_errors
-from frozen_bench.models import build_model
+from frozen_bench.train import measure as M
+from frozen_bench.train.checkpoint import capture_rng, restore_rng
+from frozen_bench.train.checkpoint import load_states as load_checkpoint_states
+from frozen_bench.data import DataBundle
 from frozen_bench.nn.activations import PAct
 
 
@@ -102,7 +100,7 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
         checkpointer=None) -> dict:
     """Train ``model`` in place; returns history, final train loss, status and step counts.
 
-    With a ``checkpointer`` (frozen_bench.checkpoint) the loop saves its whole state every
+    With a ``checkpointer`` (frozen_bench.train.checkpoint) the loop saves its whole state every
     ``checkpointer.every`` steps and, if a checkpoint of this run exists, continues from it, so the
     result equals an uninterrupted run's."""
     tr, optim = cfg["trainer"], cfg["optim"]
@@ -183,61 +181,3 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
     return {"history": history, "status": status, "diverged_step": diverged_step, "steps": step,
             "train_seconds": time.perf_counter() - t0,
             "train_loss_final": history[-1]["train_loss"] if history else float("nan")}
-
-
-def train(cfg: dict, out_dir=None, log=print) -> dict:
-    """Load data, build the model, train, evaluate. Returns {'metrics': {...}, 'history': [...]}."""
-    if cfg.get("shift"):  # a sequence of training phases on shifting targets (+exp=fn_shift)
-        from frozen_bench.shift import train_shift
-
-        return train_shift(cfg, out_dir, log=log)
-    seed = int(cfg["seed"])
-    torch.manual_seed(seed)
-    device = resolve_device(cfg["trainer"].get("device", "auto"))
-    with explain_dataset_errors(cfg["dataset"].get("name")):  # a corrupt file: one clear line
-        data = load_dataset(cfg["dataset"], seed=seed)
-    torch.manual_seed(seed)
-    model = build_model(cfg, data).to(device)
-    checkpointer = make_checkpointer(cfg, out_dir, log)
-    log(f"[frozen-bench] {cfg['model']['name']} on {data.name}{' (synthetic)' if data.synthetic else ''}: "
-        f"{M.trainable_params(model):,} trainable / {M.total_params(model):,} total params, "
-        f"{len(data.x_train)} train samples, device {device}")
-    result = fit(model, data, cfg, device, log=log, checkpointer=checkpointer)
-    if cfg["trainer"].get("save_model") and out_dir is not None:  # opt-in, for model=masked model.init=<run dir>
-        from frozen_bench.saved_model import save_model
-
-        save_model(model, out_dir)
-    m: dict = {
-        "status": result["status"],
-        "diverged_step": result["diverged_step"],
-        "dataset": data.name,
-        "synthetic": data.synthetic,
-        "train_loss_final": result["train_loss_final"],
-        "trainable_params": M.trainable_params(model),
-        "total_params": M.total_params(model),
-        "frozen_bytes": M.frozen_bytes(model),
-        "model_bytes": M.model_bytes(model),
-        "steps": result["steps"],
-        "train_seconds": result["train_seconds"],
-    }
-    if isinstance(getattr(model, "width", None), int):  # the width built (padded, or sized to a budget)
-        m["width"] = model.width
-    if hasattr(model, "record_metrics"):  # model-specific numbers (mask density, regions, ...)
-        m.update(model.record_metrics())
-    higher = data.task != "regression"
-    key = "val_accuracy" if higher else "val_mse"
-    m["steps_to_converge"] = M.steps_to_converge(result["history"], key, higher_is_better=higher)
-    finals = [r[key] for r in result["history"] if r.get(key) is not None]
-    m[key] = finals[-1] if finals else None  # final validation metric (the objective of searches)
-    if result["status"] == "ok":
-        test = evaluate(model, data.x_test, data.y_test, data, device)
-        if data.task == "regression":
-            m["test_mse"] = test["mse"]
-        else:
-            m["test_accuracy"], m["test_f1_macro"] = test["accuracy"], test["f1_macro"]
-        m["act_shapes"] = M.activation_shapes(model)
-        reps = int(cfg["trainer"].get("latency_reps", 30))
-        for b in (1, 256):
-            p50, p95 = M.latency_ms(model, data.input_shape, b, reps=reps, device=device)
-            m[f"latency_ms_b{b}_p50"], m[f"latency_ms_b{b}_p95"] = p50, p95
-    return {"metrics": m, "history": result["history"], "model": model, "data": data}

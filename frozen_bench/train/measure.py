@@ -106,7 +106,7 @@ def activation_shapes(model: nn.Module, channels: int = 8, points: int = 25, lo:
 
 def linear_regions(model: nn.Module, lo: float, hi: float) -> int:
     """Exact number of linear regions of a 1-D piecewise-linear network on [lo, hi]
-    (breakpoints from the weights; see ``frozen_bench.regions``)."""
-    from frozen_bench.regions import linear_regions as _count
+    (breakpoints from the weights; see ``frozen_bench.nn.regions``)."""
+    from frozen_bench.nn.regions import linear_regions as _count
 
     return _count(model, lo, hi)

@@ -244,9 +244,9 @@ COMPANION = {
 
 
 def companion_figures() -> dict[str, Callable]:
-    """The companion experiments' figures (frozen_bench.figures_companion), each fed the rows of
+    """The companion experiments' figures (frozen_bench.report.companion), each fed the rows of
     its own sweep, with the same skip line as the others when they are missing."""
-    from frozen_bench import figures_companion
+    from frozen_bench.report import companion as figures_companion
 
     def on_sweep(fn, exp, sweep):
         def draw(df, out_dir):
@@ -262,7 +262,7 @@ def companion_figures() -> dict[str, Callable]:
 
 def make_all(csv_path: str | Path, out_dir: str | Path, log=print) -> tuple[list[Path], list[str]]:
     """Draw every figure; returns (written files, skip lines)."""
-    from frozen_bench.results import read_all_csv
+    from frozen_bench.record.table import read_all_csv
 
     df = read_all_csv(csv_path)
     out_dir = Path(out_dir)

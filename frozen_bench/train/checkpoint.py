@@ -96,10 +96,9 @@ def load_states(state: dict, path: Path, **objects) -> None:
 
 
 def make_checkpointer(cfg: dict, out_dir, log=print) -> Checkpointer | None:
-    """The run's checkpointer when ``trainer.checkpoint_every`` > 0 and it has a run directory."""
-    from frozen_bench.results import signature
-
+    """The run's checkpointer when ``trainer.checkpoint_every`` > 0 and it has a run directory.
+    Its key is the run folder's name, which is the run's signature (``runs/<signature>/``)."""
     every = int(cfg.get("trainer", {}).get("checkpoint_every") or 0)
     if out_dir is None or every <= 0:
         return None
-    return Checkpointer(Path(out_dir) / FILENAME, every, key=signature(cfg), log=log)
+    return Checkpointer(Path(out_dir) / FILENAME, every, key=Path(out_dir).name, log=log)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from frozen_bench.figures import MissingRows, data_label, mean_ci, rows
+from frozen_bench.report.figures import MissingRows, data_label, mean_ci, rows
 
 # sweep exp -> (title, group-by columns, [(metric column, header, scale, decimals)])
 ACC = ("test_accuracy", "test accuracy (%)", 100, 2)

@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from frozen_bench import metrics as M
+from frozen_bench.train import measure as M
 from frozen_bench.data import load_dataset
 from frozen_bench.models import build_model
-from frozen_bench.regions import linear_regions
+from frozen_bench.nn.regions import linear_regions
 
 # shift.pair -> (targets in order, default cycles)
 PAIRS = {"exp": (["exp", "exp_neg"], 1), "inv": (["inv", "inv_shift"], 1), "step": (["step", "step_shift"], 4)}
@@ -43,7 +43,7 @@ def phases(shift: dict) -> list[str]:
 
 
 def train_shift(cfg: dict, out_dir=None, log=print) -> dict:
-    from frozen_bench.train import evaluate, fit, resolve_device
+    from frozen_bench.train.loop import evaluate, fit, resolve_device
 
     seed = int(cfg["seed"])
     device = resolve_device(cfg["trainer"].get("device", "auto"))

@@ -1,0 +1,139 @@
+"""``collect``: every run record → one row of ``results/all.csv``; and the checked reader of it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+from frozen_bench.errors import UserError
+from frozen_bench.record.store import STATUSES, _locked, atomic_write_text
+
+# the columns of all.csv that lead; any other metric follows in alphabetical order
+COLUMNS = [
+    "signature", "status", "error", "exp", "profile", "budget_name", "dataset", "synthetic", "model", "transform",
+    "activation", "adapter",    "adapter_rank", "width", "depth", "seed", "lr", "act_lr_mult", "test_accuracy", "test_f1_macro", "test_mse",
+    "train_loss_final", "trainable_params", "total_params", "frozen_bytes", "model_bytes",
+    "latency_ms_b1_p50", "latency_ms_b1_p95", "latency_ms_b256_p50", "latency_ms_b256_p95",
+    "steps_to_converge", "steps", "train_seconds", "diverged_step", "torch_version", "git_commit",
+]
+
+# all.csv columns a reader (figures, notebooks) relies on
+REQUIRED_COLUMNS = ("signature", "status", "dataset", "model", "seed")
+
+
+def _read_record(mfile: Path) -> dict:
+    rec = json.loads(mfile.read_text())
+    if not isinstance(rec, dict):
+        raise ValueError("not a JSON object")
+    if rec.get("status") not in STATUSES:
+        raise ValueError(f"status {rec.get('status')!r} is not one of {', '.join(STATUSES)}")
+    return rec
+
+
+def collect(results_dir: str | Path, out_csv: str | Path | None = None, log=print):
+    """Rebuild ``<results_dir>/all.csv`` from every run record. A corrupt or partial record
+    (unreadable JSON, no status) is reported and left out, never fatal; run folders without a
+    metrics.json (running now, killed, or interrupted before a record) are counted. Rows of the
+    existing all.csv whose run has no folder here (e.g. the committed paper's runs, in a fresh
+    clone) are kept: collecting never loses a row. Returns the DataFrame; all.csv is replaced by
+    rename, so a reader never sees half a file."""
+    import pandas as pd
+
+    results_dir = Path(results_dir)
+    rows, bad, unfinished = [], [], []
+    for d in sorted(p for p in (results_dir / "runs").glob("*") if p.is_dir() and not p.name.startswith(".")):
+        mfile = d / "metrics.json"
+        if not mfile.exists():
+            unfinished.append(d.name)
+            continue
+        try:
+            rec = _read_record(mfile)
+        except (OSError, ValueError) as e:
+            bad.append(f"{mfile} ({' '.join(str(e).split())[:120]})")
+            continue
+        rec.setdefault("signature", d.name)
+        rows.append(rec)
+    for b in bad:
+        log(f"[frozen-bench] collect: skipped corrupt record {b}; delete that folder to re-run it")
+    out_csv = Path(out_csv) if out_csv else results_dir / "all.csv"
+    local = {d.name for d in (results_dir / "runs").glob("*") if d.is_dir()}
+    kept = _rows_without_local_run(out_csv, local, log)
+    df = pd.concat([pd.DataFrame(rows), kept], ignore_index=True) if len(kept) else pd.DataFrame(rows)
+    lead = [c for c in COLUMNS if c in df.columns] or COLUMNS
+    df = df.reindex(columns=lead + sorted(c for c in df.columns if c not in COLUMNS))
+    atomic_write_text(out_csv, df.to_csv(index=False))
+    notes = [f"{len(bad)} corrupt skipped"] if bad else []
+    if len(kept):
+        notes.append(f"{len(kept)} rows kept from the previous all.csv (no run folder here)")
+    if unfinished:
+        notes.append(f"{len(unfinished)} without a record yet (running or killed; re-run to finish)")
+    log(f"[frozen-bench] collect: {len(df)} runs -> {out_csv}" + (f" ({'; '.join(notes)})" if notes else ""))
+    return df
+
+
+def _rows_without_local_run(out_csv: Path, local: set[str], log=print):
+    """Rows of an existing all.csv whose signature has no run folder under runs/. An all.csv that
+    cannot be read as such is moved aside (never deleted) and the rebuild starts from the records."""
+    import pandas as pd
+
+    if not out_csv.exists():
+        return pd.DataFrame()
+    try:
+        old = pd.read_csv(out_csv)
+        if "signature" not in old.columns:
+            raise ValueError("no signature column")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        aside = out_csv.with_name(f"{out_csv.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}{out_csv.suffix}")
+        os.replace(out_csv, aside)
+        log(f"[frozen-bench] collect: {out_csv} was not a readable all.csv ({' '.join(str(e).split())[:80]}); "
+            f"moved to {aside.name}, rebuilding from the records")
+        return pd.DataFrame()
+    return old[old["signature"].notna() & ~old["signature"].astype(str).isin(local)]
+
+
+def update_all_csv(results_dir: str | Path, log=print):
+    """``collect`` after each run, serialised between parallel workers: each scan starts after the
+    previous write, and every worker collects after writing its own record, so the last all.csv
+    written holds every record (and each one is whole: written by rename)."""
+    results_dir = Path(results_dir)
+    with _locked(results_dir / ".all.csv.lock"):
+        return collect(results_dir, log=log)
+
+
+def read_all_csv(path: str | Path):
+    """Read an all.csv written by ``collect`` and check its shape; a file edited into a bad shape
+    is one clear error (``ValueError``) naming the problem and the fix, never a deep KeyError."""
+    import pandas as pd
+
+    path = Path(path)
+    fix = f"rebuild it from the run records with `frozen-bench collect --results-dir {path.parent}`"
+    if not path.is_file():
+        raise UserError(f"{path} not found; {fix}")
+    try:
+        with open(path, newline="") as f:
+            rows = csv.reader(f)
+            header = next(rows, None)
+            if not header:
+                raise ValueError("the file is empty")
+            for line, row in enumerate(rows, start=2):
+                # pandas would silently turn surplus leading cells into an index
+                if row and len(row) != len(header):
+                    raise ValueError(f"line {line} has {len(row)} cells, the header {len(header)}")
+        df = pd.read_csv(path)
+    except (csv.Error, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
+        raise UserError(f"{path} is not a readable CSV ({' '.join(str(e).split())[:150]}); {fix}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise UserError(f"{path} lacks the column(s) {', '.join(missing)}; {fix}")
+    if df["signature"].isna().any() or df["signature"].duplicated().any():
+        raise UserError(f"{path} has empty or repeated signatures (each run must appear once); {fix}")
+    bad = sorted(set(df["status"].astype(str)) - set(STATUSES))
+    if bad:
+        raise UserError(f"{path} has unknown status value(s) {', '.join(bad)} (expected {', '.join(STATUSES)}); {fix}")
+    if "seed" in df and not pd.api.types.is_numeric_dtype(df["seed"]):
+        raise UserError(f"{path}: column seed holds non-numbers; {fix}")
+    return df
+

@@ -1,0 +1,1 @@
+"""The report: figures, tables and statistics drawn from all.csv alone (no torch, no datasets)."""
