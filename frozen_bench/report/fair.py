@@ -1,0 +1,182 @@
+"""Stage 4 of the fair protocol: the table that decides "frozen ahead, tie or behind", from all.csv.
+
+For each dataset and budget every family is listed (mean ± 95% CI over seeds); then the best frozen
+family meets the best trained family. "Best" is chosen on mean VALIDATION accuracy: choosing on
+test would pick the luckiest seed draw and bias the comparison towards whichever side has more
+families. Controls (random filters, identity mixing, ...) explain what the frozen structure buys;
+they are listed but never stand in for "frozen". The difference is paired by seed (same data order
+and split on both sides) and the verdict word is read off its 95% CI alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from frozen_bench.report.stats import Paired, mean_ci, paired, verdict
+
+FINAL_EXP, SMALL_EXP = "fair_final", "fair_small"
+KINDS = ("frozen", "trained", "control")
+COMMAND = "scripts/reproduce.sh fair"
+NEEDED = ("dataset", "family", "family_kind", "budget", "seed", "status", "val_accuracy", "test_accuracy")
+
+
+class NoFairRows(LookupError):
+    """all.csv holds no finished rows of a fair-protocol stage; the message names the command."""
+
+
+def stage_rows(df: pd.DataFrame, exp: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(finished rows, all rows) of one stage; when both profiles ran it, the full profile's only,
+    so quick and full seeds never pool."""
+    sub = df[df["exp"] == exp] if "exp" in df.columns else df.iloc[0:0]
+    if "profile" in sub.columns and sub["profile"].nunique() > 1:
+        sub = sub[sub["profile"] == ("full" if (sub["profile"] == "full").any() else sub["profile"].dropna().iloc[0])]
+    ok = sub[sub["status"].astype(str) == "ok"]
+    if ok.empty:
+        raise NoFairRows(f"no finished {exp} rows in all.csv; run: {COMMAND}")
+    missing = [c for c in NEEDED if c not in ok.columns]
+    if missing:
+        raise NoFairRows(f"{exp} rows lack the column(s) {', '.join(missing)}; re-collect them with a current frozen-bench")
+    return ok, sub
+
+
+def best_family(g: pd.DataFrame, kind: str) -> str | None:
+    """The family of ``kind`` with the best mean validation accuracy (ties: name order)."""
+    val = g[g["family_kind"] == kind].groupby("family")["val_accuracy"].mean().dropna()
+    if val.empty:
+        return None
+    return sorted(val.index, key=lambda f: (-round(float(val[f]), 12), str(f)))[0]
+
+
+def compare(g: pd.DataFrame, a: str, b: str, metric: str = "test_accuracy", method: str = "t") -> Paired:
+    """Paired ``a − b`` of ``metric`` in percentage points over the seeds both families ran."""
+    per = g[g["family"].isin([a, b])].groupby(["family", "seed"])[metric].mean().unstack("family")
+    per = per.dropna()
+    return paired(per[a] * 100, per[b] * 100, method=method)
+
+
+def _pct(values) -> str:
+    m, h = mean_ci(pd.to_numeric(values, errors="coerce") * 100)
+    if pd.isna(m):
+        return "–"
+    return f"{m:.2f} ± {h:.2f}" if not pd.isna(h) else f"{m:.2f} ± –"
+
+
+def _p(p: float) -> str:
+    return "–" if pd.isna(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _int(x) -> str:
+    return "–" if pd.isna(x) else f"{float(x):,.0f}"
+
+
+def _diff_cells(c: Paired) -> list[str]:
+    ci = "–" if pd.isna(c.ci_low) else f"[{c.ci_low:+.2f}, {c.ci_high:+.2f}]"
+    return [f"{c.mean_diff:+.2f}" if not pd.isna(c.mean_diff) else "–", ci, _p(c.p_value), str(c.n), f"**{verdict(c)}**"]
+
+
+def _label(sub: pd.DataFrame) -> str:
+    from frozen_bench.report.figures import data_label
+
+    return data_label(sub, "mean ± 95% CI (Student t)")
+
+
+def _notes(g: pd.DataFrame, every: pd.DataFrame, budget) -> list[str]:
+    """What a reviewer would check before trusting the row: equal steps, budget met, lost seeds."""
+    notes = []
+    if "steps" in g.columns and g.groupby("family")["steps"].mean().round().nunique() > 1:
+        steps = g.groupby("family")["steps"].mean().round().astype(int).to_dict()
+        notes.append(f"UNEQUAL optimizer steps across families: {steps}")
+    if "trainable_params" in g.columns and not pd.isna(budget):
+        tp = g.groupby("family")["trainable_params"].mean()
+        off = tp[(tp > float(budget)) | (tp < 0.9 * float(budget))]
+        if len(off):
+            notes.append(f"outside [0.9·B, B]: {', '.join(f'{f} ({v:,.0f})' for f, v in off.items())}")
+    lost = every[every["status"].astype(str) != "ok"]
+    if len(lost):
+        notes.append("runs not ok (left out): " + ", ".join(f"{f} {s}×{n}" for (f, s), n in lost.groupby(["family", "status"]).size().items()))
+    return [f"> ⚠ {n}" for n in notes]
+
+
+HEAD = ["best frozen (by val)", "test acc (%)", "best trained (by val)", "test acc (%)",
+        "Δ frozen − trained (pp)", "95% CI (pp)", "p (paired t)", "seeds", "verdict"]
+
+
+def _head(cols: list[str]) -> list[str]:
+    return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+
+
+def _versus(g: pd.DataFrame) -> list[str] | None:
+    fz, tr = best_family(g, "frozen"), best_family(g, "trained")
+    if fz is None or tr is None:
+        return None
+    c = compare(g, fz, tr)
+    return [fz, _pct(g[g["family"] == fz]["test_accuracy"]), tr, _pct(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]
+
+
+def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
+    """Markdown lines: the verdict summary, then per (dataset, budget) every family's numbers."""
+    ok, every = stage_rows(final_df, exp)
+    out = [f"## Fair comparison: frozen vs trained at equal trainable budget (`{exp}`)", "", _label(ok), "",
+           "Each family tuned on validation only (same lr × weight-decay grid), then run with the seeds below; "
+           "\"best\" = best mean validation accuracy; Δ is paired by seed; the verdict is *ahead*/*behind* only "
+           "when the 95% CI of Δ excludes 0.", "", *_head(["dataset", "budget", *HEAD])]
+    groups = list(ok.groupby(["dataset", "budget"], sort=True))
+    for (ds, b), g in groups:
+        row = _versus(g)
+        if row is not None:
+            out.append("| " + " | ".join([str(ds), _int(b), *row]) + " |")
+    for (ds, b), g in groups:
+        fz, tr = best_family(g, "frozen"), best_family(g, "trained")
+        out += ["", f"### {ds}, budget {_int(b)}", "",
+                *_head(["family", "kind", "val acc (%)", "test acc (%)", "seeds", "trainable", "steps", "lr", "weight decay"])]
+        order = sorted(g["family"].unique(), key=lambda f: (KINDS.index(k) if (k := g[g["family"] == f]["family_kind"].iloc[0]) in KINDS else 9, str(f)))
+        for f in order:
+            r = g[g["family"] == f]
+            kind = str(r["family_kind"].iloc[0]) + (" ★" if f in (fz, tr) else "")
+            hp = [(f"{r[c].iloc[0]:g}" if c in r and r[c].nunique() == 1 else ("varies" if c in r else "–")) for c in ("lr", "weight_decay")]
+            out.append("| " + " | ".join([str(f), kind, _pct(r["val_accuracy"]), _pct(r["test_accuracy"]), str(r["seed"].nunique()),
+                                           _int(r["trainable_params"].mean() if "trainable_params" in r else float("nan")),
+                                           _int(r["steps"].mean() if "steps" in r else float("nan")), *hp]) + " |")
+        notes = _notes(g, every[(every["dataset"] == ds) & (every["budget"] == b)], b)
+        out += ["", *notes] if notes else []
+    return out + [""]
+
+
+def _size(s) -> str:
+    return "full" if pd.isna(s) or str(s) == "" else _int(s)
+
+
+def small_data_table(df: pd.DataFrame, exp: str = SMALL_EXP) -> list[str]:
+    """Markdown lines: by training-set size, best frozen vs best trained at a fixed budget."""
+    ok, _ = stage_rows(df, exp)
+    if "subset" not in ok.columns:
+        raise NoFairRows(f"{exp} rows lack the subset column")
+    ok = ok.assign(_size=pd.to_numeric(ok["subset"], errors="coerce").fillna(float("inf")))
+    out = [f"## Small data: frozen vs trained by training-set size (`{exp}`)", "", _label(ok), "",
+           *_head(["dataset", "budget", "train size", *HEAD])]
+    for (ds, b, _s), g in ok.groupby(["dataset", "budget", "_size"], sort=True):
+        row = _versus(g)
+        if row is not None:
+            out.append("| " + " | ".join([str(ds), _int(b), _size(g["subset"].iloc[0]), *row]) + " |")
+    return out + [""]
+
+
+def fair_section(df: pd.DataFrame, log=print) -> list[str]:
+    """Both tables, each skipped with one line when its rows are missing (for tables.md)."""
+    out = []
+    for fn in (fair_table, small_data_table):
+        try:
+            out += fn(df)
+        except NoFairRows as e:
+            log(f"[frozen-bench] tables: skipped {fn.__name__}: {e}")
+    return out
+
+
+def write_fair_tables(df: pd.DataFrame, path: str | Path, log=print) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# Fair comparison", "", "Generated from `results/all.csv` by frozen-bench (report/fair.py).", "", *fair_section(df, log)]
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,187 @@
+"""The fair protocol's report side: validation-only selection, paired statistics, the verdict table."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from frozen_bench.report import fair, select as sel_mod, stats
+from frozen_bench.report.select import final_overrides, read_selection, select, write_selection
+
+
+def tune_rows(val, test=None, families=("frozen_cnn", "trained_cnn"), seeds=(0, 1)):
+    """A 3 lr × 2 wd grid per family; ``val(family, lr, wd, seed)`` gives its validation accuracy."""
+    rows = []
+    for fam, lr, wd, s in itertools.product(families, (0.001, 0.003, 0.01), (0.0, 0.01), seeds):
+        rows.append(dict(exp="fair_tune", profile="quick", dataset="fashion_mnist", family=fam,
+                         family_kind="frozen" if fam.startswith("frozen") else "trained", budget=8000, subset=10000,
+                         lr=lr, weight_decay=wd, seed=s, status="ok", val_accuracy=val(fam, lr, wd, s),
+                         test_accuracy=test(fam, lr, wd, s) if test else 0.5, steps=400))
+    return pd.DataFrame(rows)
+
+
+def peak(fam, lr, wd, s):
+    # frozen_cnn peaks at (0.01, 0.0), trained_cnn at (0.001, 0.01); seeds add a small wobble
+    best = {"frozen_cnn": (0.01, 0.0), "trained_cnn": (0.001, 0.01)}[fam]
+    return 0.85 + (0.03 if (lr, wd) == best else 0.0) + 0.001 * s
+
+
+def test_select_picks_argmax_mean_val():
+    out = select(tune_rows(peak))
+    got = {r.family: (r.lr, r.weight_decay) for r in out.itertuples()}
+    assert got == {"frozen_cnn": (0.01, 0.0), "trained_cnn": (0.001, 0.01)}
+    assert set(out["selected_on"]) == {"val"} and set(out["configs_tried"]) == {6} and set(out["val_seeds"]) == {2}
+    assert out.loc[out.family == "frozen_cnn", "best_val_accuracy"].item() == pytest.approx(0.8805)
+    assert list(out["family_kind"]) == ["frozen", "trained"]
+    assert not [c for c in out.columns if c.startswith("test_")]
+
+
+def test_changing_test_labels_leaves_every_selection_unchanged():
+    df = tune_rows(peak)
+    base = select(df)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        shuffled = df.assign(test_accuracy=rng.permutation(df["test_accuracy"].to_numpy()),
+                             test_f1_macro=rng.random(len(df)))
+        pd.testing.assert_frame_equal(select(shuffled), base)
+        pd.testing.assert_frame_equal(select(df.assign(test_accuracy=rng.random(len(df)))), base)
+
+
+def test_selection_ignores_test_even_when_test_would_pick_otherwise():
+    # test accuracy peaks at the smallest lr for every family: a test-based selection would differ
+    df = tune_rows(peak, test=lambda f, lr, wd, s: 0.99 if lr == 0.001 and wd == 0.0 else 0.1)
+    out = select(df)
+    assert out.loc[out.family == "frozen_cnn", ["lr", "weight_decay"]].values.tolist() == [[0.01, 0.0]]
+
+    class Poison:  # any arithmetic, comparison or conversion on a test value fails
+        def __getattr__(self, name):
+            raise AssertionError("the selection path read a test metric")
+        __eq__ = __lt__ = __gt__ = __float__ = __hash__ = __add__ = __radd__ = __getattr__
+    poisoned = df.assign(test_accuracy=pd.Series([Poison() for _ in range(len(df))], dtype=object))
+    pd.testing.assert_frame_equal(select(poisoned), out)
+
+
+def test_ties_go_to_smaller_lr_then_smaller_weight_decay_whatever_the_row_order():
+    df = tune_rows(lambda f, lr, wd, s: 0.9 if lr >= 0.003 else 0.8)  # 4 tied configs
+    for seed in range(3):
+        out = select(df.sample(frac=1, random_state=seed))
+        assert out[["lr", "weight_decay"]].drop_duplicates().values.tolist() == [[0.003, 0.0]]
+
+
+def test_diverged_seed_counts_as_zero_failed_run_is_left_out():
+    df = tune_rows(lambda f, lr, wd, s: 0.9 if lr == 0.01 else 0.85)
+    df.loc[(df.lr == 0.01) & (df.weight_decay == 0.0) & (df.seed == 1), "status"] = "diverged"
+    df.loc[(df.lr == 0.01) & (df.weight_decay == 0.01) & (df.seed == 1), ["status", "val_accuracy"]] = ["failed", np.nan]
+    out = select(df)
+    r = out[out.family == "frozen_cnn"].iloc[0]
+    assert (r.lr, r.weight_decay, r.val_seeds, r.best_val_accuracy) == (0.01, 0.01, 1, 0.9)
+
+
+def test_selection_file_and_final_overrides(tmp_path):
+    out = select(tune_rows(peak))
+    path = write_selection(out, tmp_path / "fair" / "selected.csv")
+    back = read_selection(path)
+    assert back[["family", "lr", "weight_decay"]].values.tolist() == out[["family", "lr", "weight_decay"]].values.tolist()
+    assert final_overrides(back.iloc[0]) == ["+family=frozen_cnn", "model.budget=8000", "optim.lr=0.01",
+                                            "optim.weight_decay=0.0", "dataset=fashion_mnist"]
+    assert final_overrides(back.iloc[0], keep_subset=True)[-1] == "dataset.subset=10000"
+    with pytest.raises(ValueError, match="test"):
+        write_selection(out.assign(test_accuracy=0.5), tmp_path / "bad.csv")
+    assert sel_mod.without_test(pd.DataFrame(columns=["test_x", "val_x"])).columns.tolist() == ["val_x"]
+
+
+A = np.array([90.1, 91.3, 89.8, 90.6, 90.9])
+B = np.array([89.0, 90.9, 88.7, 89.9, 90.1])
+
+
+def test_paired_t_matches_scipy():
+    p = stats.paired(A, B)
+    d = A - B
+    lo, hi = sps.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=sps.sem(d))
+    assert (p.n, p.method) == (5, "t")
+    assert p.mean_diff == pytest.approx(0.82)
+    assert (p.ci_low, p.ci_high) == (pytest.approx(lo), pytest.approx(hi))
+    assert p.p_value == pytest.approx(sps.ttest_rel(A, B).pvalue)
+    assert p.p_value == pytest.approx(0.003408, abs=1e-5)
+    m, h = stats.mean_ci(A)
+    assert m == pytest.approx(A.mean()) and h == pytest.approx(sps.t.ppf(0.975, 4) * sps.sem(A))
+
+
+def test_paired_bootstrap_is_reproducible_and_small_n_is_nan():
+    b1, b2 = stats.paired(A, B, method="bootstrap", seed=3), stats.paired(A, B, method="bootstrap", seed=3)
+    assert b1 == b2 and b1.ci_low < b1.mean_diff < b1.ci_high and 0 <= b1.p_value < 0.1
+    one = stats.paired([0.9], [0.8])
+    assert one.n == 1 and np.isnan(one.ci_low) and np.isnan(one.p_value) and stats.verdict(one) == "tie"
+    assert np.isnan(stats.mean_ci([0.9])[1]) and np.isnan(stats.paired([], []).mean_diff)
+    assert stats.paired([1, 2, np.nan], [0, 1, 5]).n == 2  # a nan drops its pair
+    with pytest.raises(ValueError):
+        stats.paired([1, 2], [1])
+
+
+def test_verdict_reads_the_ci_alone():
+    mk = lambda m, lo, hi: stats.Paired(5, m, lo, hi, 0.01, "t")  # noqa: E731
+    assert stats.verdict(mk(0.5, 0.1, 0.9)) == "ahead"
+    assert stats.verdict(mk(-0.5, -0.9, -0.1)) == "behind"
+    assert stats.verdict(mk(0.5, -0.1, 1.1)) == "tie"
+    assert stats.verdict(stats.paired(A, A)) == "tie"
+    assert stats.verdict(stats.paired(B, A)) == "behind"
+
+
+def final_rows(exp="fair_final", subset=None):
+    acc = {  # family: (kind, val, test per seed)
+        "frozen_cnn": ("frozen", 0.905, A / 100),
+        "frozen_mlp": ("frozen", 0.880, A / 100 + 0.02),   # best frozen on TEST, not on val
+        "trained_cnn": ("trained", 0.900, B / 100),
+        "dense_mlp1": ("trained", 0.870, B / 100 + 0.03),  # best trained on test, not on val
+        "frozen_cnn_random_filters": ("control", 0.950, A / 100 + 0.05),  # a control is never "best frozen"
+    }
+    rows = [dict(exp=exp, profile="full", dataset="fashion_mnist", synthetic=False, family=f, family_kind=k,
+                 budget=8000, trainable_params=7900, subset=subset, lr=0.003, weight_decay=0.0, seed=s, status="ok",
+                 val_accuracy=v, test_accuracy=t[s], steps=4300, batch_size=128, epochs=10)
+            for f, (k, v, t) in acc.items() for s in range(5)]
+    return pd.DataFrame(rows)
+
+
+def test_fair_table_renders_the_expected_numbers():
+    df = final_rows()
+    df = pd.concat([df, df.head(1).assign(status="diverged", seed=9, test_accuracy=np.nan)], ignore_index=True)
+    text = "\n".join(fair.fair_table(df))
+    d = A - B
+    h = sps.t.ppf(0.975, 4) * sps.sem(d)
+    summary = next(line for line in text.splitlines() if line.startswith("| fashion_mnist | 8,000 |"))
+    cells = [c.strip() for c in summary.strip("|").split("|")]
+    assert cells[2] == "frozen_cnn" and cells[4] == "trained_cnn"
+    assert cells[3] == f"{A.mean():.2f} ± {sps.t.ppf(0.975, 4) * sps.sem(A):.2f}"
+    assert cells[6:] == ["+0.82", f"[{0.82 - h:+.2f}, {0.82 + h:+.2f}]", "0.003", "5", "**ahead**"]
+    assert "fashion_mnist (real data); profile full; 5 seed(s)" in text
+    assert "| frozen_cnn_random_filters | control |" in text and "| frozen_cnn | frozen ★ |" in text
+    assert "| 7,900 | 4,300 | 0.003 | 0 |" in text
+    assert "frozen_cnn diverged×1" in text and "UNEQUAL" not in text
+
+    # unequal steps are flagged; a synthetic dataset says so
+    df2 = final_rows().assign(synthetic=True)
+    df2.loc[df2.family == "trained_cnn", "steps"] = 2150
+    text2 = "\n".join(fair.fair_table(df2))
+    assert "UNEQUAL optimizer steps" in text2 and "SYNTHETIC" in text2
+
+
+def test_best_is_chosen_on_val_so_flipping_val_flips_the_verdict():
+    df = final_rows()
+    df.loc[df.family == "trained_cnn", "val_accuracy"] = 0.5  # now dense_mlp1 is the best trained family
+    row = next(line for line in fair.fair_table(df) if line.startswith("| fashion_mnist | 8,000 |"))
+    assert "| dense_mlp1 |" in row and row.endswith("**behind** |")
+
+
+def test_small_data_table_and_written_file(tmp_path):
+    small = pd.concat([final_rows("fair_small", s) for s in (1000.0, np.nan, 100.0)], ignore_index=True)
+    lines = fair.small_data_table(small)
+    body = [line for line in lines if line.startswith("| fashion_mnist")]
+    assert [line.split("|")[3].strip() for line in body] == ["100", "1,000", "full"]
+    assert all(line.endswith("**ahead** |") for line in body)
+    logged = []
+    path = fair.write_fair_tables(final_rows(), tmp_path / "fair.md", log=logged.append)
+    assert "## Fair comparison" in path.read_text() and "fair_small" in logged[0]
+    with pytest.raises(fair.NoFairRows, match="reproduce.sh fair"):
+        fair.fair_table(final_rows("other"))
