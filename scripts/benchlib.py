@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from frozen_bench.atomic import atomic_open  # noqa: E402
 from frozen_bench.nn import _native  # noqa: E402
 from frozen_bench.train.threads import available_cores  # noqa: E402
 
@@ -83,14 +84,11 @@ def paired_ratio(a: list[float], b: list[float]) -> float:
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fields: list[str] = []
     for r in rows:
         fields += [k for k in r if k not in fields]
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(path)
     print(f"\nwrote {os.path.relpath(path, ROOT)}")

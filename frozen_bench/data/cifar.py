@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frozen_bench.atomic import atomic_open
 from frozen_bench.data.bundle import DataBundle, DatasetError, split_train_val
 from frozen_bench.data.paths import cache_dir, data_root
 
@@ -83,10 +84,8 @@ def load_cifar_bundle(cfg: dict) -> DataBundle:
             raise DatasetError(f"dataset={name}: cannot read the batches in {folder} ({type(e).__name__}: {e}); "
                                f"delete them and download again") from None
         blob = {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te, "stamp": [list(s) for s in stamp]}
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        torch.save(blob, tmp)
-        tmp.replace(cache)
+        with atomic_open(cache, "wb") as f:
+            torch.save(blob, f)
     m = torch.tensor(mean).view(1, 3, 1, 1)
     s = torch.tensor(std).view(1, 3, 1, 1)
 

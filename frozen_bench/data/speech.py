@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frozen_bench.atomic import atomic_open
 from frozen_bench.data.bundle import DataBundle, DatasetError
 from frozen_bench.data.paths import cache_dir, data_root
 
@@ -211,10 +212,8 @@ def load_speech_bundle(cfg: dict, log=print) -> DataBundle:
                 blob[f"y_{part}"] = torch.tensor([lab for _, lab in split[part]], dtype=torch.long)
         except (OSError, RuntimeError) as e:  # soundfile raises LibsndfileError (a RuntimeError)
             raise DatasetError(f"dataset={name}: cannot decode the WAV files in {folder} ({type(e).__name__}: {e})") from None
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        torch.save(blob, tmp)
-        tmp.replace(cache)
+        with atomic_open(cache, "wb") as f:
+            torch.save(blob, f)
     if len(blob["x_train"]) == 0:
         raise DatasetError(f"dataset={name}: no training clips in {folder}; every file is in a split list")
     x_tr = blob["x_train"].float()

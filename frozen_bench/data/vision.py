@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from frozen_bench.atomic import atomic_open
 from frozen_bench.data.bundle import DataBundle, DatasetError, split_train_val
 from frozen_bench.data.paths import data_root
 
@@ -34,10 +35,8 @@ def _adopt_system_copy(raw: Path, system_dirs: tuple[str, ...]) -> None:
             raw.mkdir(parents=True, exist_ok=True)
             for f in _FILES:
                 if not (raw / f).exists():
-                    tmp = raw / f"{f}.tmp"
-                    with gzip.open(src / f"{f}.gz", "rb") as fin, open(tmp, "wb") as fout:
+                    with gzip.open(src / f"{f}.gz", "rb") as fin, atomic_open(raw / f, "wb") as fout:
                         shutil.copyfileobj(fin, fout)
-                    tmp.replace(raw / f)
             return
 
 

@@ -26,6 +26,8 @@ import threading
 import warnings
 from pathlib import Path
 
+from frozen_bench.atomic import atomic_path
+
 ABI_VERSION = 2  # must match FB_ABI_VERSION in csrc/fastmix.cpp
 SOURCE = Path(__file__).with_name("csrc") / "fastmix.cpp"
 
@@ -111,17 +113,11 @@ def _cpu_id() -> str:
 
 def _compile(cxx: str, flags: list[str], out: Path) -> None:
     # Build under a temporary name, then rename: concurrent workers never load a half-written file.
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
-    os.close(fd)
-    try:
-        cmd = [cxx, *flags, *_BASE_FLAGS, str(SOURCE), "-o", tmp]
+    with atomic_path(out) as tmp:
+        cmd = [cxx, *flags, *_BASE_FLAGS, str(SOURCE), "-o", str(tmp)]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if r.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr.strip()[-500:]}")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _load() -> ctypes.CDLL:

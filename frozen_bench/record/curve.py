@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from frozen_bench.atomic import atomic_open
 
 
 def plot_curve(history: list[dict], out: Path, title: str = "") -> None:
@@ -29,8 +30,9 @@ def plot_curve(history: list[dict], out: Path, title: str = "") -> None:
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    tmp = out.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, out)
+    try:
+        with atomic_open(out, "wb") as f:
+            fig.savefig(f, dpi=90, format="png")
+    finally:
+        plt.close(fig)
 

@@ -12,11 +12,10 @@ import csv
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from frozen_bench.atomic import atomic_write_text
 from frozen_bench.record.curve import plot_curve
 
 FINISHED = ("ok", "diverged")
@@ -39,20 +38,6 @@ def read_status(path: Path) -> str | None:
 
 def is_done(path: Path) -> bool:
     return read_status(path) in FINISHED
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_safe(v):

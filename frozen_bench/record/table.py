@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from frozen_bench.errors import UserError
-from frozen_bench.record.store import STATUSES, _locked, atomic_write_text
+from frozen_bench.atomic import atomic_write_text
+from frozen_bench.record.store import STATUSES, _locked
 
 # the columns of all.csv that lead; any other metric follows in alphabetical order
 COLUMNS = [

@@ -14,12 +14,11 @@ its record is written.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from frozen_bench.atomic import atomic_open
 from frozen_bench.errors import UserError
 
 FILENAME = "checkpoint.pt"
@@ -38,17 +37,8 @@ class Checkpointer:
 
     def save(self, state: dict) -> None:
         state = {"format": FORMAT, "key": self.key, **state}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(self.path, "wb") as f:
+            torch.save(state, f)
         self.saves += 1
 
     def load(self) -> dict | None:

@@ -1,0 +1,39 @@
+"""The one atomic write (frozen_bench.atomic): complete or absent, never half-written."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from frozen_bench.atomic import atomic_open, atomic_path, atomic_write_bytes, atomic_write_text
+
+
+def test_write_creates_folders_and_a_plain_file(tmp_path):
+    p = tmp_path / "a" / "b" / "x.txt"
+    atomic_write_text(p, "hello")
+    assert p.read_text() == "hello"
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~mask  # like open(), not mkstemp's 0600
+    atomic_write_bytes(p, b"\x00\x01")
+    assert p.read_bytes() == b"\x00\x01" and os.listdir(p.parent) == ["x.txt"]
+
+
+def test_an_error_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    p = tmp_path / "x.txt"
+    p.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_open(p, "w") as f:
+            f.write("half")
+            raise RuntimeError("killed mid-write")
+    assert p.read_text() == "old" and os.listdir(tmp_path) == ["x.txt"]
+
+
+def test_atomic_path_lets_a_tool_write_the_file(tmp_path):
+    p = tmp_path / "out.bin"
+    with atomic_path(p) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".out.bin.") and tmp.name.endswith(".tmp")
+        subprocess.run([sys.executable, "-c", f"open({str(tmp)!r}, 'wb').write(b'ok')"], check=True)
+        assert not p.exists()
+    assert p.read_bytes() == b"ok" and os.listdir(tmp_path) == ["out.bin"]
