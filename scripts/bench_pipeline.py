@@ -158,10 +158,10 @@ def main():
     import torchvision
     from torchvision import transforms as T
 
-    from frozen_bench.data.vision import _SOURCES  # the same mean/std the project normalizes with
+    from frozen_bench.data.vision import SOURCES  # the same mean/std the project normalizes with
 
-    _, mean, std, _ = _SOURCES[data.name]
-    tv_ds = getattr(torchvision.datasets, _SOURCES[data.name][0])(
+    _, mean, std, _ = SOURCES[data.name]
+    tv_ds = getattr(torchvision.datasets, SOURCES[data.name][0])(
         data.info["root"], train=True, download=False,
         transform=T.Compose([T.ToTensor(), T.Normalize((mean,), (std,))]))
     loader = torch.utils.data.DataLoader(tv_ds, batch_size=bs, shuffle=True, num_workers=args.workers,

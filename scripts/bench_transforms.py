@@ -24,6 +24,7 @@ import torch
 
 from benchlib import ROOT, machine_info, paired_ratio, timed_rounds, write_csv
 from frozen_bench.nn import fast
+from frozen_bench.nn.matrices import sylvester_hadamard
 from frozen_bench.train.threads import configure_threads
 
 
@@ -117,9 +118,9 @@ def run(args, rounds, sample_s) -> list[dict]:
             fns["wht (graph recorded)"] = lambda: fast.wht(xg)
             g = torch.randn_like(x)
             fns["wht backward kernel"] = lambda: fast.wht(g)  # what the backward node runs
-            fns["wht (torch fallback)"] = lambda: fast._wht_torch(x)
+            fns["wht (torch fallback)"] = lambda: fast.wht_torch(x)
             if n <= args.dense_max:
-                H = fast._hadamard(n, torch.float32, x.device) / math.sqrt(n)
+                H = sylvester_hadamard(n, torch.float32) / math.sqrt(n)
                 fns["dense x@H"] = lambda: x @ H
                 notes["dense x@H"] = "torch matmul (BLAS)"
             else:

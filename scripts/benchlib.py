@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from frozen_bench.atomic import atomic_open  # noqa: E402
-from frozen_bench.nn import _native  # noqa: E402
+from frozen_bench.nn import fast  # noqa: E402
 from frozen_bench.train.threads import available_cores  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def machine_info() -> dict:
         "cores": available_cores(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "backend": _native.status(),
+        "backend": fast.backend_status(),
         "load_avg_1min": load,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "git_commit": commit,

@@ -86,7 +86,7 @@ def test_truncated_gz_dataset_file(results, tmp_path, capsys, monkeypatch):
     for f in vision._FILES:
         blob = gzip.compress(b"\x00\x00\x08\x03" + bytes(4000))
         (sysdir / f"{f}.gz").write_bytes(blob[: len(blob) // 2])
-    monkeypatch.setitem(vision._SOURCES, "fashion_mnist", ("FashionMNIST", 0.286, 0.353, (str(sysdir),)))
+    monkeypatch.setitem(vision.SOURCES, "fashion_mnist", ("FashionMNIST", 0.286, 0.353, (str(sysdir),)))
     line = run_bad(["dataset=fashion_mnist", f"dataset.root={tmp_path / 'root'}", "dataset.download=false", *QUICK],
                    results, capsys)
     assert "dataset=fashion_mnist: could not decompress" in line

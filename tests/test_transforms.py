@@ -4,7 +4,8 @@ import scipy.fft
 import scipy.linalg
 import torch
 
-from frozen_bench.nn.transforms import TRANSFORMS, make_transform
+from frozen_bench.nn.matrices import haar_orthogonal, sylvester_hadamard
+from frozen_bench.nn.transforms import TRANSFORMS, make_transform, transform_out_dim
 
 
 @pytest.mark.parametrize("n", [1, 2, 16, 64, 256])
@@ -65,3 +66,21 @@ def test_random_orth_regenerated_from_seed_not_stored():
 def test_unknown_transform_lists_choices():
     with pytest.raises(ValueError, match="wht, dct, fft, random_orth, identity"):
         make_transform("hadamardish", 8)
+
+
+@pytest.mark.parametrize("name", TRANSFORMS)
+@pytest.mark.parametrize("n", [1, 5, 64, 100])
+def test_out_dim_without_building_the_transform(name, n):
+    assert transform_out_dim(name, n) == make_transform(name, n).out_dim
+    with pytest.raises(ValueError, match="positive"):
+        transform_out_dim(name, 0)
+
+
+def test_the_fixed_matrices():
+    for n in (1, 2, 8, 64):
+        np.testing.assert_array_equal(sylvester_hadamard(n).numpy(), scipy.linalg.hadamard(n))
+    with pytest.raises(ValueError, match="power-of-two"):
+        sylvester_hadamard(6)
+    q = haar_orthogonal(16, seed=4)
+    torch.testing.assert_close(q @ q.T, torch.eye(16, dtype=torch.float64))
+    assert torch.equal(q, haar_orthogonal(16, seed=4)) and not torch.equal(q, haar_orthogonal(16, seed=5))

@@ -18,7 +18,7 @@ from frozen_bench.data.bundle import DataBundle, DatasetError, split_train_val
 from frozen_bench.data.paths import data_root
 
 # name -> (torchvision class name, mean, std, folders where a system package keeps the .gz files)
-_SOURCES = {
+SOURCES = {
     "mnist": ("MNIST", 0.1307, 0.3081, ()),
     "fashion_mnist": ("FashionMNIST", 0.2860, 0.3530, ("/usr/share/datasets/fashion-mnist",)),
 }
@@ -44,7 +44,7 @@ def load_vision_bundle(cfg: dict) -> DataBundle:
     import torchvision
 
     name = cfg["name"]
-    cls_name, mean, std, system_dirs = _SOURCES[name]
+    cls_name, mean, std, system_dirs = SOURCES[name]
     root = data_root(cfg.get("root"))
     raw = root / cls_name / "raw"
     download = bool(cfg.get("download", True))

@@ -181,12 +181,11 @@ def _self_test(lb: ctypes.CDLL) -> None:
     """A miscompiled kernel must not silently corrupt results: check WHT against H_n itself."""
     import torch
 
+    from frozen_bench.nn.matrices import sylvester_hadamard
+
     for n in (1, 8, 64, 1024):
         x = torch.randn(3, n, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
-        h = torch.ones(1, 1, dtype=torch.float64)
-        while h.shape[0] < n:
-            h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
-        want = x @ h / n**0.5
+        want = x @ sylvester_hadamard(n) / n**0.5
         for dt, fn in ((torch.float64, lb.fb_wht_f64), (torch.float32, lb.fb_wht_f32)):
             xi = x.to(dt).contiguous()
             out = torch.empty_like(xi)

@@ -25,6 +25,7 @@ import math
 import torch
 
 from frozen_bench.nn import _native
+from frozen_bench.nn.matrices import sylvester_hadamard
 
 # ---------------------------------------------------------------- helpers
 
@@ -35,6 +36,11 @@ def is_power_of_two(n: int) -> bool:
 
 def next_power_of_two(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
+
+
+def backend_status() -> str:
+    """One line for logs and benchmark tables: which backend the CPU transforms use and why."""
+    return _native.status()
 
 
 def backend(x: torch.Tensor | None = None) -> str:
@@ -145,15 +151,11 @@ def _hadamard(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     key = (n, dtype, device)
     h = _factor_cache.get(key)
     if h is None:
-        h = torch.ones(1, 1, dtype=dtype)
-        while h.shape[0] < n:
-            h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
-        h = h.to(device)
-        _factor_cache[key] = h
+        h = _factor_cache[key] = sylvester_hadamard(n, dtype).to(device)
     return h
 
 
-def _wht_torch(x: torch.Tensor) -> torch.Tensor:
+def wht_torch(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
     lead = x.shape[:-1]
     y = x.reshape(-1, n)
@@ -202,7 +204,7 @@ def wht(x: torch.Tensor) -> torch.Tensor:
         if x.requires_grad and torch.is_grad_enabled():
             return _WHTFn.apply(x)
         return _wht_native(x)  # skip autograd.Function's overhead when no graph is recorded
-    return _wht_torch(x)
+    return wht_torch(x)
 
 
 # ---------------------------------------------------------------- DCT-II (Makhoul: one real FFT)

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from frozen_bench.nn.matrices import haar_orthogonal, sylvester_hadamard
+
 FILTERS = ("dct", "hadamard", "random_orth")
 
 
@@ -35,9 +37,7 @@ def _dct_basis(k: int) -> torch.Tensor:
 
 def _hadamard_sequency(k: int) -> torch.Tensor:
     """(k, k) orthonormal Walsh matrix, rows sorted by number of sign changes."""
-    h = torch.ones(1, 1, dtype=torch.float64)
-    while h.shape[0] < k:
-        h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
+    h = sylvester_hadamard(k)
     changes = (h[:, 1:] != h[:, :-1]).sum(1)
     return h[torch.argsort(changes, stable=True)] / math.sqrt(k)
 
@@ -45,10 +45,7 @@ def _hadamard_sequency(k: int) -> torch.Tensor:
 def filter_bank(name: str, k: int, seed: int = 0) -> torch.Tensor:
     """All k² orthonormal k×k filters of a bank, (k², k, k), lowest frequency first."""
     if name == "random_orth":
-        g = torch.Generator().manual_seed(seed)
-        q, r = torch.linalg.qr(torch.randn(k * k, k * k, generator=g, dtype=torch.float64))
-        q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
-        return q.T.reshape(k * k, k, k).float()
+        return haar_orthogonal(k * k, seed).T.reshape(k * k, k, k).float()
     if name == "dct":
         b = _dct_basis(k)
     elif name == "hadamard":

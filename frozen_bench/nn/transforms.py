@@ -4,6 +4,8 @@
 None of them has a trainable parameter. Inputs narrower than the transform's size are zero-padded
 on the right (``out_dim`` says the padded width): WHT pads to the next power of two; DCT, FFT,
 random_orth and identity work at any width, so for them ``out_dim == dim``.
+``transform_out_dim(name, dim)`` gives that width without building the transform (a random_orth
+build is a full QR).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from frozen_bench.nn import fast
+from frozen_bench.nn.matrices import haar_orthogonal
 
 TRANSFORMS = ("wht", "dct", "fft", "random_orth", "identity")
 
@@ -21,6 +24,11 @@ class FixedTransform(nn.Module):
     """Base: pads to ``out_dim`` then applies a norm-preserving map along the last axis."""
 
     name = "base"
+
+    @staticmethod
+    def width_for(dim: int) -> int:
+        """The padded width this transform works at for inputs of width ``dim``."""
+        return dim
 
     def __init__(self, dim: int, out_dim: int):
         super().__init__()
@@ -52,8 +60,12 @@ class FixedTransform(nn.Module):
 class WHT(FixedTransform):
     name = "wht"
 
+    @staticmethod
+    def width_for(dim: int) -> int:
+        return fast.next_power_of_two(dim)
+
     def __init__(self, dim: int, seed: int = 0):
-        super().__init__(dim, fast.next_power_of_two(dim))
+        super().__init__(dim, self.width_for(dim))
 
     def mix(self, x):
         return fast.wht(x)
@@ -89,10 +101,7 @@ class RandomOrth(FixedTransform):
     def __init__(self, dim: int, seed: int = 0):
         super().__init__(dim, dim)
         self.seed = seed
-        g = torch.Generator().manual_seed(seed)
-        a = torch.randn(dim, dim, generator=g, dtype=torch.float64)
-        q, r = torch.linalg.qr(a)
-        q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)  # unique Haar-distributed Q
+        q = haar_orthogonal(dim, seed)
         self.register_buffer("matrix", q, persistent=False)  # float64: exact for float64 inputs
         self._cast: dict = {}
 
@@ -127,9 +136,18 @@ class Identity(FixedTransform):
 _REGISTRY = {"wht": WHT, "dct": DCT, "fft": FFT, "random_orth": RandomOrth, "identity": Identity}
 
 
-def make_transform(name: str, dim: int, seed: int = 0) -> FixedTransform:
+def _transform_class(name: str, dim: int) -> type[FixedTransform]:
     if name not in _REGISTRY:
         raise ValueError(f"unknown transform {name!r}; choose one of {', '.join(TRANSFORMS)}")
     if dim < 1:
         raise ValueError(f"transform width must be positive, got {dim}")
-    return _REGISTRY[name](dim, seed=seed)
+    return _REGISTRY[name]
+
+
+def make_transform(name: str, dim: int, seed: int = 0) -> FixedTransform:
+    return _transform_class(name, dim)(dim, seed=seed)
+
+
+def transform_out_dim(name: str, dim: int) -> int:
+    """``make_transform(name, dim).out_dim`` without building it (e.g. the next power of two for WHT)."""
+    return _transform_class(name, dim).width_for(dim)
