@@ -6,6 +6,15 @@ files missing, torchvision fetches and extracts them. The batches are then read 
 with ``pickle`` rather than through ``torchvision.datasets.CIFAR10``, whose md5 check would reject
 any file but the official one (so small fixtures in the real format exercise this same path).
 The decoded uint8 tensors are cached once under ``<root>/frozen_bench_cache/``.
+
+``dataset.source`` picks where the images come from: ``official`` (the batches above, downloaded
+if missing), ``imagefolder`` (a class-folder tree or its tar archives at ``dataset.path``, read by
+frozen_bench.data.imagefolder: e.g. the JPEG re-encoding ``cifar10-jpeg/{train,test}.tar.gz``), or
+``auto`` (the default): the official batches when present in ``dataset.root``, else an image folder
+at ``dataset.path`` (null: ``<root>/cifar10-jpeg``, else ``../shared/data/cifar10-jpeg`` next to the
+checkout), else the official download. Both sources are normalized with the same per-channel
+mean/std and split 45k/5k (seeded) + 10k test. A bundle from JPEG files is named ``cifar10_jpeg``
+(``cifar10_imagefolder`` for other formats), so records and figures say which pixels they saw.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import torch
 
 from frozen_bench.atomic import atomic_open
 from frozen_bench.data.bundle import DataBundle, DatasetError, split_train_val
-from frozen_bench.data.paths import cache_dir, data_root
+from frozen_bench.data.paths import cache_dir, data_root, first_existing, shared_data_dir
 
 # name -> (folder, train files, test files, label key, classes, torchvision class, mean, std)
 _SOURCES = {
@@ -46,15 +55,57 @@ def _read_batches(folder: Path, files: list[str], label_key: bytes) -> tuple[tor
     return torch.from_numpy(np.concatenate(xs)), torch.tensor(ys, dtype=torch.long)
 
 
+SOURCES = ("auto", "official", "imagefolder")
+
+
+def _imagefolder_path(cfg: dict, name: str, root: Path) -> Path | None:
+    if cfg.get("path"):
+        return Path(cfg["path"]).expanduser()
+    return first_existing(root / f"{name}-jpeg", shared_data_dir() / f"{name}-jpeg")
+
+
+def _load_from_imagefolder(cfg: dict, name: str, path: Path | None, log=print) -> DataBundle:
+    from frozen_bench.data.imagefolder import normalize, read_imagefolder
+
+    _, _, _, _, classes, _, mean, std = _SOURCES[name]
+    if path is None:
+        raise DatasetError(f"dataset={name} dataset.source=imagefolder: set dataset.path to a folder with "
+                           f"train/ and test/ class folders (or train.tar.gz and test.tar.gz)")
+    blob = read_imagefolder(path, root=cfg.get("root"), image_size=32, channels=3, train_split="train",
+                            val_split=None, test_split="test", what=name, log=log)
+    if len(blob["classes"]) != classes:
+        raise DatasetError(f"dataset={name}: {path} has {len(blob['classes'])} class folders, expected {classes}")
+    x_tr, y_tr, x_va, y_va = split_train_val(blob["x"]["train"], blob["y"]["train"],
+                                             float(cfg.get("val_fraction", 0.1)), seed=1)
+    fmt = blob["formats"]
+    bname = f"{name}_jpeg" if fmt == ["jpeg"] else f"{name}_imagefolder"
+    info = {"source": "imagefolder", "path": blob["path"], "cache": blob["cache"], "formats": fmt,
+            "classes": blob["classes"]}
+    if fmt == ["jpeg"]:
+        info["note"] = (f"{name} re-encoded as JPEG: pixels differ slightly from the official batches, "
+                        f"accuracies are not bit-comparable with published numbers")
+    return DataBundle(bname, normalize(x_tr, mean, std), y_tr, normalize(x_va, mean, std), y_va,
+                      normalize(blob["x"]["test"], mean, std), blob["y"]["test"], num_classes=classes, info=info)
+
+
 def load_cifar_bundle(cfg: dict) -> DataBundle:
     name = cfg["name"]
     folder_name, train_files, test_files, label_key, classes, _, mean, std = _SOURCES[name]
     root = data_root(cfg.get("root"))
     folder = root / folder_name
     files = train_files + test_files
+    source = cfg.get("source") or "auto"
+    if source not in SOURCES:
+        raise ValueError(f"dataset.source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if source == "auto" and not all((folder / f).exists() for f in files):
+        path = _imagefolder_path(cfg, name, root)
+        if path is not None and path.exists():
+            source = "imagefolder"
+    if source == "imagefolder":
+        return _load_from_imagefolder(cfg, name, _imagefolder_path(cfg, name, root))
     missing = lambda: [f for f in files if not (folder / f).exists()]  # noqa: E731
     fixes = (f"go online and run with dataset.download=true, or place {', '.join(files)} there "
-             f"(or set dataset.root / FROZEN_BENCH_DATA)")
+             f"(or set dataset.root / FROZEN_BENCH_DATA), or point dataset.path at a class-folder copy")
     if missing():
         if not cfg.get("download", True):
             raise DatasetError(f"dataset={name}: files not found in {folder}; {fixes}")
@@ -96,4 +147,4 @@ def load_cifar_bundle(cfg: dict) -> DataBundle:
     x_te, y_te = prep(blob["x_test"]), blob["y_test"]
     x_tr, y_tr, x_va, y_va = split_train_val(x_tr, y_tr, float(cfg.get("val_fraction", 0.1)), seed=1)
     return DataBundle(name, x_tr, y_tr, x_va, y_va, x_te, y_te, num_classes=classes,
-                      info={"root": str(root), "folder": str(folder)})
+                      info={"source": "official", "root": str(root), "folder": str(folder)})

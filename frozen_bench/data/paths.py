@@ -19,3 +19,19 @@ def data_root(root: str | None = None) -> Path:
 def cache_dir(root: Path) -> Path:
     """Decoded tensors are cached here, next to the raw files."""
     return root / "frozen_bench_cache"
+
+
+def shared_data_dir() -> Path:
+    """Read-only real data next to a checkout (``<checkout>/../shared/data``), or $FROZEN_BENCH_SHARED_DATA.
+    Used only as a fallback location to read from; nothing is ever written there."""
+    env = os.environ.get("FROZEN_BENCH_SHARED_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def first_existing(*candidates: Path | None) -> Path | None:
+    for c in candidates:
+        if c is not None and c.exists():
+            return c
+    return None
