@@ -24,13 +24,14 @@ def _builtin() -> None:
     from frozen_bench.data.functions import load_functions_bundle
     from frozen_bench.data.imagefolder import load_imagefolder_bundle
     from frozen_bench.data.speech import load_speech_bundle
+    from frozen_bench.data.speech_test12 import load_test12_bundle
     from frozen_bench.data.vision import load_vision_bundle
 
     for name, loader in (("digits", load_digits_bundle), ("mnist", load_vision_bundle),
                          ("fashion_mnist", load_vision_bundle), ("functions", load_functions_bundle),
                          ("cifar10", load_cifar_bundle), ("cifar100", load_cifar_bundle),
                          ("speech_commands", load_speech_bundle), ("speech_commands_synth", load_speech_bundle),
-                         ("imagefolder", load_imagefolder_bundle)):
+                         ("speech_commands_test12", load_test12_bundle), ("imagefolder", load_imagefolder_bundle)):
         _LOADERS.setdefault(name, loader)
 
 

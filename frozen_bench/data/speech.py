@@ -9,7 +9,8 @@ validation/test, the rest train.
 ``classes=35``: one class per word folder. ``classes=12``: yes no up down left right on off stop go,
 ``_unknown_`` (every other word, downsampled to the mean keyword-class size with a fixed seed) and
 ``_silence_`` (1 s crops of the background-noise files at random volume, as many as a mean keyword
-class). WAVs are decoded with soundfile, resampled to 16 kHz if needed, right-padded with zeros or
+class). WAV and FLAC files are decoded with soundfile (a FLAC copy matches the split lists' .wav
+names by stem), resampled to 16 kHz if needed, right-padded with zeros or
 cropped to 1 s, then turned into log features by a fixed torchaudio front end:
 
 - ``fft``: log power spectrum, (n_fft/2+1) × frames
@@ -41,6 +42,11 @@ WORDS35 = ("backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "fo
 KEYWORDS12 = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 FRONTENDS = ("fft", "logmel", "mfcc")
 NOISE_DIR = "_background_noise_"
+AUDIO_EXTS = (".wav", ".flac")
+
+
+def audio_files(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.suffix.lower() in AUDIO_EXTS and not f.name.startswith("."))
 
 
 def dataset_folder(name: str, root: Path) -> Path:
@@ -78,11 +84,12 @@ def _ensure_files(cfg: dict, name: str, root: Path, folder: Path) -> None:
         raise DatasetError(f"dataset={name}: download finished but {folder} lacks the split lists; place {need} there")
 
 
-def read_wav(path: Path) -> np.ndarray:
-    """Mono float32 at 16 kHz, exactly 1 s (right zero-padding or cropping)."""
+def read_wav(path) -> np.ndarray:
+    """Mono float32 at 16 kHz, exactly 1 s (right zero-padding or cropping). WAV or FLAC; a path or
+    a binary file object (e.g. a tar member)."""
     import soundfile as sf
 
-    wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    wav, sr = sf.read(path if hasattr(path, "read") else str(path), dtype="float32", always_2d=True)
     wav = wav.mean(1)
     if sr != SAMPLE_RATE:
         import torchaudio.functional as AF
@@ -111,9 +118,9 @@ def _index(folder: Path, classes: int, seed: int = 0) -> tuple[dict, list[str]]:
         raise ValueError(f"dataset.classes must be 35 or 12, got {classes}")
     split: dict[str, list] = {"train": [], "val": [], "test": []}
     for w in words:
-        for f in sorted((folder / w).glob("*.wav")):
-            rel = f"{w}/{f.name}"
-            part = "val" if rel in val else "test" if rel in test else "train"
+        for f in audio_files(folder / w):
+            rel, listed = f"{w}/{f.name}", f"{w}/{f.stem}.wav"  # the lists name .wav files
+            part = "val" if rel in val or listed in val else "test" if rel in test or listed in test else "train"
             lab = labels.index(w) if w in labels else labels.index("_unknown_")
             split[part].append((rel, lab))
     if classes == 12:
@@ -136,7 +143,7 @@ def _silence(folder: Path, n: int, seed: int) -> np.ndarray:
 
     rng = np.random.default_rng(seed)
     noises = []
-    for f in sorted((folder / NOISE_DIR).glob("*.wav")) if (folder / NOISE_DIR).is_dir() else []:
+    for f in audio_files(folder / NOISE_DIR) if (folder / NOISE_DIR).is_dir() else []:
         wav, sr = sf.read(str(f), dtype="float32", always_2d=True)
         wav = wav.mean(1)
         if sr == SAMPLE_RATE and len(wav) >= SAMPLE_RATE:
@@ -211,7 +218,7 @@ def load_speech_bundle(cfg: dict, log=print) -> DataBundle:
                 blob[f"x_{part}"] = _features(folder, split[part], frontend, seed=100 + i, log=log)
                 blob[f"y_{part}"] = torch.tensor([lab for _, lab in split[part]], dtype=torch.long)
         except (OSError, RuntimeError) as e:  # soundfile raises LibsndfileError (a RuntimeError)
-            raise DatasetError(f"dataset={name}: cannot decode the WAV files in {folder} ({type(e).__name__}: {e})") from None
+            raise DatasetError(f"dataset={name}: cannot decode the audio files in {folder} ({type(e).__name__}: {e})") from None
         with atomic_open(cache, "wb") as f:
             torch.save(blob, f)
     if len(blob["x_train"]) == 0:
