@@ -5,9 +5,8 @@ import torch
 from torch import nn
 
 from frozen_bench.data import DatasetError, load_dataset
-from frozen_bench.train.measure import linear_regions
 from frozen_bench.models.function_net import FunctionNet
-from frozen_bench.nn.regions import breakpoints, linear_pieces
+from frozen_bench.nn.regions import breakpoints, linear_pieces, linear_regions
 
 torch.set_num_threads(1)
 

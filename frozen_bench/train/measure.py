@@ -103,10 +103,3 @@ def activation_shapes(model: nn.Module, channels: int = 8, points: int = 25, lo:
     y = act(x)[:, :c].T.cpu()  # (c, P)
     return json.dumps({"x": [round(v, 4) for v in grid.tolist()], "y": [[round(v, 4) for v in row] for row in y.tolist()]})
 
-
-def linear_regions(model: nn.Module, lo: float, hi: float) -> int:
-    """Exact number of linear regions of a 1-D piecewise-linear network on [lo, hi]
-    (breakpoints from the weights; see ``frozen_bench.nn.regions``)."""
-    from frozen_bench.nn.regions import linear_regions as _count
-
-    return _count(model, lo, hi)

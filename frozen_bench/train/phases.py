@@ -1,33 +1,38 @@
-"""Distribution shift on 1-D function fits (the blog's "network exhaustion" experiments).
+"""The phases of a run: one fit for a plain run, several for a distribution shift.
 
-One model is trained on a sequence of synthetic targets on the same interval, e.g. exp(x) then
-exp(-x), 1/x then 1/(x-2), or step at 0 ↔ step at 2 alternating. Each phase is an ordinary
-``fit()`` (a fresh optimizer and schedule, as the blog makes a new Adam per call). Per phase we
-record the test MSE on the *new* target just before and after training on it and the exact linear
-region count before/after, so "frozen" (a net that cannot move its kinks) shows up as a large
-``mse_after`` with an unchanged region count.
-
-Enabled by a ``shift:`` config section (``+exp=fn_shift``); ``train()`` hands such configs here.
+A shift (the blog's "network exhaustion" experiments, ``+exp=fn_shift``) trains one model on a
+sequence of synthetic targets on the same interval, e.g. exp(x) then exp(-x), 1/x then 1/(x-2), or
+step at 0 ↔ step at 2 alternating. ``train()`` fits each phase with an ordinary ``fit()`` (a fresh
+optimizer and schedule, as the blog makes a new Adam per call); this module says what the phases
+are and adds the shift's own numbers: per phase, the test MSE on the *new* target just before and
+after training on it and the exact linear-region count before/after, so "frozen" (a net that
+cannot move its kinks) shows up as a large ``mse_after`` with an unchanged region count.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import time
+from dataclasses import dataclass, field
 
-import torch
-
-from frozen_bench.train import measure as M
-from frozen_bench.data import load_dataset
-from frozen_bench.models import build_model
 from frozen_bench.nn.regions import linear_regions
+from frozen_bench.train.loop import evaluate
 
 # shift.pair -> (targets in order, default cycles)
 PAIRS = {"exp": (["exp", "exp_neg"], 1), "inv": (["inv", "inv_shift"], 1), "step": (["step", "step_shift"], 4)}
 
 
-def phases(shift: dict) -> list[str]:
+@dataclass
+class Phase:
+    """One fit of a run: the config it trains with (its dataset, its epochs) and the columns its
+    history rows carry (none for a plain run)."""
+
+    cfg: dict
+    tags: dict = field(default_factory=dict)
+
+
+def sequence(shift: dict) -> list[str]:
+    """The targets of a shift in training order (``shift.pair`` or ``shift.functions``, cycled)."""
     fns = shift.get("functions")
     if fns:
         seq, cycles = list(fns), int(shift.get("cycles") or 1)
@@ -42,54 +47,67 @@ def phases(shift: dict) -> list[str]:
     return seq * cycles
 
 
-def train_shift(cfg: dict, out_dir=None, log=print) -> dict:
-    from frozen_bench.train.loop import evaluate, fit, resolve_device
-
-    seed = int(cfg["seed"])
-    device = resolve_device(cfg["trainer"].get("device", "auto"))
-    seq = phases(cfg["shift"])
-    datas = [load_dataset({**cfg["dataset"], "function": fn}, seed=seed) for fn in seq]
-    torch.manual_seed(seed)
-    model = build_model({**cfg, "dataset": {**cfg["dataset"], "function": seq[0]}}, datas[0]).to(device)
-    lo, hi = datas[0].info["lo"], datas[0].info["hi"]
+def plan(cfg: dict) -> list[Phase]:
+    """The phases ``train()`` fits in order: the config itself, or one phase per shift target."""
+    if not cfg.get("shift"):
+        return [Phase(cfg)]
     first_epochs = cfg["shift"].get("first_epochs")
-    m: dict = {"shift_pair": "->".join(dict.fromkeys(seq)) + (f" x{len(seq) // len(dict.fromkeys(seq))}" if len(seq) > 2 else ""),
-               "shift_phases": len(seq)}
-    history, curve, status, steps, t0 = [], [], "ok", 0, time.perf_counter()
-    for i, (fn, data) in enumerate(zip(seq, datas)):
-        phase_cfg = copy.deepcopy(cfg)
+    out = []
+    for i, fn in enumerate(sequence(cfg["shift"])):
+        c = copy.deepcopy(cfg)
+        c["dataset"]["function"] = fn
         if i == 0 and first_epochs:
-            phase_cfg["trainer"]["epochs"] = int(first_epochs)
-        before = evaluate(model, data.x_test, data.y_test, data, device)["mse"]
-        regions_before = linear_regions(model, lo, hi)
-        log(f"[frozen-bench] shift phase {i + 1}/{len(seq)}: {fn} (mse before {before:.4g}, {regions_before} regions)")
-        res = fit(model, data, phase_cfg, device, log=log)
-        for r in res["history"]:
-            r = {**r, "phase": i, "function": fn, "step": r["step"] + steps}
-            history.append(r)
-            if r.get("val_mse") is not None:
-                curve.append([r["step"], i, float(f"{r['val_mse']:.6g}")])
-        steps += res["steps"]
-        after = evaluate(model, data.x_test, data.y_test, data, device)["mse"] if res["status"] == "ok" else float("nan")
-        m.update({f"phase{i}_function": fn, f"phase{i}_mse_before": before, f"phase{i}_mse_after": after,
-                  f"phase{i}_regions_before": regions_before, f"phase{i}_regions_after": linear_regions(model, lo, hi)})
-        if res["status"] != "ok":
-            status = res["status"]
-            m["diverged_step"] = (res["diverged_step"] or 0) + steps
-            break
-    last = len([k for k in m if k.endswith("_mse_after")]) - 1
-    model.domain = {"function": seq[last], "lo": lo, "hi": hi}
-    m.update(model.record_metrics() if hasattr(model, "record_metrics") else {})
-    m.update({
-        "status": status, "dataset": f"synthetic_fn_shift_{cfg['shift'].get('pair') or '_'.join(dict.fromkeys(seq))}",
-        "synthetic": True, "train_loss_final": history[-1]["train_loss"] if history else float("nan"),
-        "trainable_params": M.trainable_params(model), "total_params": M.total_params(model),
-        "frozen_bytes": M.frozen_bytes(model), "model_bytes": M.model_bytes(model), "steps": steps,
-        "train_seconds": time.perf_counter() - t0,
-        # the first shift: how well the net trained on seq[0] fits seq[1], before and after training on it
-        "shift_mse_before": m.get("phase1_mse_before"), "shift_mse_after": m.get("phase1_mse_after"),
-        "test_mse": m.get(f"phase{last}_mse_after"),
-        "shift_curve": json.dumps(curve),
-    })
-    m.setdefault("diverged_step", None)
-    return {"metrics": m, "history": history, "model": model, "data": datas[last]}
+            c["trainer"]["epochs"] = int(first_epochs)
+        out.append(Phase(c, {"phase": i, "function": fn}))
+    return out
+
+
+class Measures:
+    """What a run records beyond the common record: nothing for a plain run."""
+
+    def before(self, i: int, model, data, device, log=print) -> None:
+        pass
+
+    def after(self, i: int, model, data, device, fit_result: dict, rows: list[dict]) -> None:
+        pass
+
+    def fields(self) -> dict:
+        return {}
+
+
+class ShiftMeasures(Measures):
+    """Per phase: test MSE on the phase's target and linear regions on the interval, before and
+    after its fit; the validation curve through all phases; the record's dataset name."""
+
+    def __init__(self, cfg: dict, phases: list[Phase], first_data):
+        self.shift, self.seq = cfg["shift"], [p.tags["function"] for p in phases]
+        self.lo, self.hi = first_data.info["lo"], first_data.info["hi"]
+        seq = self.seq
+        self.m: dict = {"shift_pair": "->".join(dict.fromkeys(seq)) + (f" x{len(seq) // len(dict.fromkeys(seq))}" if len(seq) > 2 else ""),
+                        "shift_phases": len(seq)}
+        self.curve: list = []
+
+    def before(self, i, model, data, device, log=print):
+        self.mse_before = evaluate(model, data.x_test, data.y_test, data, device)["mse"]
+        self.regions_before = linear_regions(model, self.lo, self.hi)
+        log(f"[frozen-bench] shift phase {i + 1}/{len(self.seq)}: {self.seq[i]} (mse before {self.mse_before:.4g}, {self.regions_before} regions)")
+
+    def after(self, i, model, data, device, fit_result, rows):
+        self.curve += [[r["step"], i, float(f"{r['val_mse']:.6g}")] for r in rows if r.get("val_mse") is not None]
+        after = evaluate(model, data.x_test, data.y_test, data, device)["mse"] if fit_result["status"] == "ok" else float("nan")
+        self.m.update({f"phase{i}_function": self.seq[i], f"phase{i}_mse_before": self.mse_before, f"phase{i}_mse_after": after,
+                       f"phase{i}_regions_before": self.regions_before, f"phase{i}_regions_after": linear_regions(model, self.lo, self.hi)})
+        model.domain = {"function": self.seq[i], "lo": self.lo, "hi": self.hi}  # what record_metrics describes
+
+    def fields(self) -> dict:
+        return {
+            **self.m,
+            "dataset": f"synthetic_fn_shift_{self.shift.get('pair') or '_'.join(dict.fromkeys(self.seq))}",
+            # the first shift: how well the net trained on seq[0] fits seq[1], before and after training on it
+            "shift_mse_before": self.m.get("phase1_mse_before"), "shift_mse_after": self.m.get("phase1_mse_after"),
+            "shift_curve": json.dumps(self.curve),
+        }
+
+
+def measures(cfg: dict, phases: list[Phase], first_data) -> Measures:
+    return ShiftMeasures(cfg, phases, first_data) if cfg.get("shift") else Measures()
