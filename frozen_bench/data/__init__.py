@@ -10,14 +10,6 @@ from frozen_bench.data.bundle import DataBundle, DatasetError
 _LOADERS: dict[str, Callable[[dict], DataBundle]] = {}
 
 
-def register_dataset(name: str):
-    def deco(fn):
-        _LOADERS[name] = fn
-        return fn
-
-    return deco
-
-
 def _builtin() -> None:
     from frozen_bench.data.cifar import load_cifar_bundle
     from frozen_bench.data.digits import load_digits_bundle
@@ -33,11 +25,6 @@ def _builtin() -> None:
                          ("speech_commands", load_speech_bundle), ("speech_commands_synth", load_speech_bundle),
                          ("speech_commands_test12", load_test12_bundle), ("imagefolder", load_imagefolder_bundle)):
         _LOADERS.setdefault(name, loader)
-
-
-def dataset_names() -> list[str]:
-    _builtin()
-    return sorted(_LOADERS)
 
 
 # The last loaded bundle, so the jobs of a sweep (one process, many configs) decode a dataset once.
@@ -62,4 +49,4 @@ def load_dataset(cfg: dict, seed: int = 0) -> DataBundle:
     return bundle.subset(cfg.get("subset"), seed=seed)
 
 
-__all__ = ["DataBundle", "DatasetError", "load_dataset", "register_dataset", "dataset_names"]
+__all__ = ["DataBundle", "DatasetError", "load_dataset"]

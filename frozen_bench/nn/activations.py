@@ -35,8 +35,6 @@ def _per_channel(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 class PAct(nn.Module):
     """Marker base class: its parameters form the optimizer's 'activation' group."""
 
-    params_per_channel = 0
-
     def __init__(self, channels: int):
         super().__init__()
         self.channels = channels
@@ -60,8 +58,6 @@ class LeakyReLU(PAct):
 
 
 class PReLU(PAct):
-    params_per_channel = 1
-
     def __init__(self, channels: int, init: float = 0.25):
         super().__init__(channels)
         self.a = nn.Parameter(torch.full((channels,), init))
@@ -72,8 +68,6 @@ class PReLU(PAct):
 
 class BiSlope(PAct):
     """PAct A: f(x) = a·x⁺ + b·x⁻ + c."""
-
-    params_per_channel = 3
 
     def __init__(self, channels: int, init_pos: float = 1.0, init_neg: float = 0.01, init_bias: float = 0.0):
         super().__init__(channels)
@@ -92,8 +86,6 @@ class PWL3(PAct):
     f(x) = s0·min(x-t1, 0) + s1·(clamp(x, t1, t2) - t1) + s2·max(x-t2, 0), with (t1, t2) the
     sorted knots, so f(t1) = 0 and the knots may cross during training without breaking f.
     """
-
-    params_per_channel = 5
 
     def __init__(self, channels: int, slopes=(0.01, 1.0, 1.0), knots=(0.0, 1.0)):
         super().__init__(channels)
@@ -120,7 +112,6 @@ class MonotoneSpline(PAct):
         super().__init__(channels)
         if knots < 3:
             raise ValueError(f"spline needs at least 3 knots, got {knots}")
-        self.params_per_channel = knots
         self.register_buffer("grid", torch.linspace(lo, hi, knots), persistent=False)
         h = (hi - lo) / (knots - 1)
         # identity at init: y_k = x_k, i.e. softplus(δ) = h
@@ -161,8 +152,6 @@ class MonotoneSpline(PAct):
 
 class GLU(PAct):
     """PAct D: x · σ(α x + β)."""
-
-    params_per_channel = 2
 
     def __init__(self, channels: int, init_alpha: float = 1.0, init_beta: float = 0.0):
         super().__init__(channels)

@@ -115,12 +115,6 @@ def _plan(kind: str, n: int, dtype: torch.dtype) -> tuple:
     return p
 
 
-def clear_cache() -> None:
-    """Free the cached twiddle tables and Hadamard factors."""
-    for c in (_factor_cache, _dct_cache, _split_cache, _half_cache, _pack_cache, _plans):
-        c.clear()
-
-
 _split_cache: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
 

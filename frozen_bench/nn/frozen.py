@@ -43,7 +43,3 @@ class Frozen(nn.Module):
 
     def extra_repr(self) -> str:
         return "frozen: no gradient, not in the optimizer, eval mode"
-
-
-def is_frozen(module: nn.Module) -> bool:
-    return isinstance(module, Frozen)

@@ -6,10 +6,10 @@ RNG (dropout, Gumbel noise), the current epoch's permutation and position in it,
 and the history. Steps, not epochs, because one epoch of a large dataset can be the long part.
 A resumed run therefore replays exactly the steps an uninterrupted one would have taken.
 
-The file is written to a temporary name, fsynced and renamed, so a kill mid-save leaves the
-previous checkpoint intact. It is tagged with the run's signature; one that does not match (or
-cannot be read) is ignored with a warning and the run starts from step 0. The run deletes it once
-its record is written.
+The file is written atomically (``frozen_bench.atomic``), so a kill mid-save leaves the previous
+checkpoint intact. It is tagged with the run's signature; one that does not match (or cannot be
+read) is ignored with a warning and the run starts from step 0. ``run.execute`` deletes it once
+the record is written.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ class Checkpointer:
 
     def __init__(self, path: str | Path, every: int, key: str, log=print):
         self.path, self.every, self.key, self.log = Path(path), int(every), key, log
-        self.saves = 0
 
     def due(self, step: int) -> bool:
         return self.every > 0 and step % self.every == 0
@@ -39,7 +38,6 @@ class Checkpointer:
         state = {"format": FORMAT, "key": self.key, **state}
         with atomic_open(self.path, "wb") as f:
             torch.save(state, f)
-        self.saves += 1
 
     def load(self) -> dict | None:
         """The saved state of this same run, or None (no file, unreadable, or another config's)."""
@@ -55,9 +53,6 @@ class Checkpointer:
             self.log(f"[frozen-bench] warning: ignoring checkpoint {self.path} saved for another config or format; starting at step 0")
             return None
         return state
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 def capture_rng(generator: torch.Generator) -> dict:

@@ -19,8 +19,6 @@ import os
 
 import torch
 
-_last: dict = {}
-
 
 def _positive_int(value) -> int | None:
     try:
@@ -76,29 +74,21 @@ def configure_threads(n: int | None = None, workers: int | None = None) -> int:
     on this machine (e.g. the launcher's n_jobs), so it gets ``cores // workers`` (at least 1).
     """
     cores = available_cores()
-    source = "explicit"
     chosen = _positive_int(n) if n is not None else None
-    if chosen is None and (env := _positive_int(os.environ.get("FROZEN_BENCH_THREADS"))):
-        chosen, source = env, "FROZEN_BENCH_THREADS"
+    if chosen is None:
+        chosen = _positive_int(os.environ.get("FROZEN_BENCH_THREADS"))
     if chosen is None and workers is not None and (w := _positive_int(workers)):
-        chosen, source = max(1, cores // w), f"{cores} cores / {w} workers"
-    if chosen is None and (omp := _positive_int(os.environ.get("OMP_NUM_THREADS"))):
-        chosen, source = omp, "OMP_NUM_THREADS"
+        chosen = max(1, cores // w)
+    if chosen is None:
+        chosen = _positive_int(os.environ.get("OMP_NUM_THREADS"))
     if chosen is None and in_joblib_worker():
         w = _positive_int(os.environ.get("FROZEN_BENCH_WORKERS")) or cores
-        chosen, source = max(1, cores // w), f"joblib worker, {cores} cores / {w} workers"
+        chosen = max(1, cores // w)
     if chosen is None:
-        chosen, source = cores, "available cores"
+        chosen = cores
     if torch.get_num_threads() != chosen:
         torch.set_num_threads(chosen)
-    _last.clear()
-    _last.update(threads=chosen, cores=cores, source=source)
     return chosen
-
-
-def thread_info() -> dict:
-    """What the last ``configure_threads`` decided, plus torch's current setting (for run records)."""
-    return {**_last, "torch_threads": torch.get_num_threads(), "cores": available_cores()}
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameter ids (malloc.h)
