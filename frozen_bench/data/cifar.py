@@ -71,8 +71,11 @@ def _load_from_imagefolder(cfg: dict, name: str, path: Path | None, log=print) -
     if path is None:
         raise DatasetError(f"dataset={name} dataset.source=imagefolder: set dataset.path to a folder with "
                            f"train/ and test/ class folders (or train.tar.gz and test.tar.gz)")
-    blob = read_imagefolder(path, root=cfg.get("root"), image_size=32, channels=3, train_split="train",
-                            val_split=None, test_split="test", what=name, log=log)
+    blob = read_imagefolder(path, root=cfg.get("root"), image_size=None, channels=3, train_split="train",
+                            val_split=None, test_split="test", what=name, log=log)  # the cache dataset=imagefolder uses
+    shapes = {tuple(x.shape[1:]) for x in blob["x"].values()}
+    if shapes != {(3, 32, 32)}:
+        raise DatasetError(f"dataset={name}: images in {path} are {sorted(shapes)}, expected 3x32x32")
     if len(blob["classes"]) != classes:
         raise DatasetError(f"dataset={name}: {path} has {len(blob['classes'])} class folders, expected {classes}")
     x_tr, y_tr, x_va, y_va = split_train_val(blob["x"]["train"], blob["y"]["train"],

@@ -188,7 +188,8 @@ def read_imagefolder(path, *, root=None, image_size=None, channels: int = 3, tra
                                f"{names[role]}/<class>/<image> or {names[role]}.tar(.gz) there "
                                f"(set dataset.{role}_split to its name)")
     size = _size(image_size)
-    settings = {"path": str(path), "size": size, "channels": int(channels), "splits": names}
+    present = {role: s for role, s in names.items() if s in sources}  # an absent val folder does not split the cache
+    settings = {"path": str(path), "size": size, "channels": int(channels), "splits": present}
     key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     slug = re.sub(r"[^A-Za-z0-9_-]+", "_", path.name.split(".")[0])[:40] or "images"
     cache = cache_dir(data_root(root)) / f"imagefolder_{slug}_{key}.pt"
