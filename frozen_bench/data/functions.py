@@ -11,29 +11,15 @@ from __future__ import annotations
 import torch
 
 from frozen_bench.data.bundle import DataBundle, DatasetError
-
-# name -> (f, default sample count); lin = 2x+8, *_shift move the singularity / the step to x=2
-FUNCTIONS = {
-    "exp": (torch.exp, 10000),
-    "exp_neg": (lambda x: torch.exp(-x), 10000),
-    "log": (torch.log, 10000),
-    "inv": (lambda x: 1 / x, 10001),
-    "lin": (lambda x: 2 * x + 8, 10000),
-    "sin": (torch.sin, 10000),
-    "step": (lambda x: (x > 0).to(x.dtype), 10000),
-    "inv_shift": (lambda x: 1 / (x - 2), 10001),
-    "step_shift": (lambda x: (x > 2).to(x.dtype), 10000),
-}
+from frozen_bench.targets import TARGETS, grid  # the definitions, torch-free (the report draws them too)
 
 
 def target(name: str):
-    if name not in FUNCTIONS:
-        raise DatasetError(f"unknown dataset.function {name!r}; choose one of {', '.join(FUNCTIONS)}")
-    return FUNCTIONS[name][0]
-
-
-def grid(lo: float, hi: float, samples: int) -> torch.Tensor:
-    return lo + torch.arange(samples, dtype=torch.float64) / samples * (hi - lo)
+    """The target ``name`` as a function of a torch tensor."""
+    if name not in TARGETS:
+        raise DatasetError(f"unknown dataset.function {name!r}; choose one of {', '.join(TARGETS)}")
+    f = TARGETS[name][0]
+    return lambda x: f(x, torch)
 
 
 def load_functions_bundle(cfg: dict) -> DataBundle:
@@ -42,10 +28,10 @@ def load_functions_bundle(cfg: dict) -> DataBundle:
     lo, hi = float(cfg.get("lo", -5.0)), float(cfg.get("hi", 5.0))
     if not hi > lo:
         raise DatasetError(f"dataset.lo={lo} must be below dataset.hi={hi}")
-    samples = int(cfg.get("samples") or FUNCTIONS[name][1])
+    samples = int(cfg.get("samples") or TARGETS[name][1])
     if samples < 10:
         raise DatasetError(f"dataset.samples={samples} is too few; use at least 10")
-    x = grid(lo, hi, samples)
+    x = grid(lo, hi, samples, torch)
     y = f(x)
     if not torch.isfinite(y).all():
         bad = x[~torch.isfinite(y)]

@@ -1,7 +1,8 @@
 """Figures of the companion experiments, each ``(df, out_dir) -> [png, pdf]`` reading only all.csv
 columns (a figure whose columns are absent returns []). ``frozen_bench.report.figures`` feeds each the
-rows of its sweep and turns [] into the skip line; its ``save`` and ``data_label`` give every
-figure the same caption (real or SYNTHETIC data, profile, seeds).
+rows of its sweep and turns [] into the skip line; ``report.common``'s ``save`` and ``data_label``
+give every figure the same caption (real or SYNTHETIC data, profile, seeds). The target of a
+function fit is drawn from ``frozen_bench.targets`` (numpy), so no torch or dataset is loaded.
 
 - ``fig_fn_segments``: learned 1-D function (each exact linear piece coloured) over the synthetic target
 - ``fig_fn_shift``: validation MSE through the phases of a distribution shift (synthetic targets)
@@ -13,12 +14,13 @@ figure the same caption (real or SYNTHETIC data, profile, seeds).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from frozen_bench.report.figures import data_label, plt, save
+from frozen_bench import targets
+from frozen_bench.report.common import data_label, plt, save
 
 COLORS = ["tab:red", "tab:green", "tab:blue", "tab:cyan", "black"]  # the blog's r, g, b, c, k cycle
 
@@ -35,10 +37,6 @@ def _label(r, keys) -> str:
 
 
 def fig_fn_segments(df: pd.DataFrame, out_dir: Path, max_panels: int = 6) -> list[Path]:
-    import torch
-
-    from frozen_bench.data.functions import FUNCTIONS, grid
-
     rows = _rows(df, "fn_pieces", "function")
     if "shift_pair" in rows.columns:
         rows = rows[rows["shift_pair"].isna()]
@@ -48,8 +46,12 @@ def fig_fn_segments(df: pd.DataFrame, out_dir: Path, max_panels: int = 6) -> lis
     fig, axes = plt.subplots(len(rows), 1, figsize=(9, 2.6 * len(rows)), squeeze=False)
     for ax, (_, r) in zip(axes[:, 0], rows.iterrows()):
         lo, hi = float(r["fn_lo"]), float(r["fn_hi"])
-        x = grid(lo, hi, 2000)
-        y = FUNCTIONS[r["function"]][0](x) if r["function"] in FUNCTIONS else None
+        x = targets.grid(lo, hi, 2000, np)
+        if r["function"] in targets.TARGETS:
+            with np.errstate(divide="ignore", invalid="ignore"):  # 1/x at a pole, log below 0: not drawn
+                y = targets.evaluate(r["function"], x, np)
+        else:
+            y = None
         if y is not None:
             ax.plot(x, y, "--", color="0.5", lw=1, label=f"target {r['function']} (synthetic)")
         pieces = json.loads(r["fn_pieces"])
@@ -59,7 +61,7 @@ def fig_fn_segments(df: pd.DataFrame, out_dir: Path, max_panels: int = 6) -> lis
             if i:
                 ax.axvline(x0, color=c, lw=0.4, alpha=0.6)
         ax.plot([], [], "-", color=COLORS[0], label="learned (one colour per linear piece)")
-        if y is not None and torch.isfinite(y).all():
+        if y is not None and np.isfinite(y).all():
             spread = float(y.max() - y.min()) or 1.0
             ax.set_ylim(float(y.min()) - 0.2 * spread, float(y.max()) + 0.2 * spread)
         if r["function"] in ("inv", "inv_shift"):

@@ -12,20 +12,13 @@ import math
 from pathlib import Path
 from typing import Callable
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from frozen_bench.report import companion
+from frozen_bench.report.common import SWEEP_COMMAND, MissingRows, data_label, plt, rows, save
 
 FIGURES: dict[str, Callable] = {}
-# sweep exp name -> the command that produces its rows
-SWEEP_COMMAND = "frozen-bench run -m +profile=quick +sweep={sweep}   (or: scripts/reproduce.sh quick)"
-
-
-class MissingRows(Exception):
-    """The rows a figure needs are not in all.csv; the message names the sweep to run."""
 
 
 def figure(name: str):
@@ -34,16 +27,6 @@ def figure(name: str):
         return fn
 
     return deco
-
-
-def rows(df: pd.DataFrame, exp: str, sweep: str | None = None) -> pd.DataFrame:
-    """The finished rows of one sweep; when both profiles ran it, the full profile's only."""
-    sub = df[(df["exp"] == exp) & (df["status"] == "ok")] if "exp" in df else df.iloc[0:0]
-    if sub.empty:
-        raise MissingRows(f"no finished rows of {exp} in all.csv; run: {SWEEP_COMMAND.format(sweep=sweep or exp.removeprefix('sweep_'))}")
-    if "profile" in sub and sub["profile"].nunique() > 1:
-        sub = sub[sub["profile"] == ("full" if (sub["profile"] == "full").any() else sub["profile"].dropna().iloc[0])]
-    return sub
 
 
 def mean_ci(values) -> tuple[float, float]:
@@ -56,31 +39,6 @@ def mean_ci(values) -> tuple[float, float]:
     if len(v) == 1:
         return float(v[0]), 0.0
     return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-
-
-def data_label(sub: pd.DataFrame, stat: str = "mean ± 95% CI") -> str:
-    """The caption: the datasets in ``sub`` (real or SYNTHETIC), profile, seeds, and what the
-    marks show (``stat``)."""
-    parts = []
-    for ds, g in sub.groupby("dataset"):
-        synth = bool(g["synthetic"].astype(str).str.lower().eq("true").any()) if "synthetic" in g else False
-        parts.append(f"{ds} ({'SYNTHETIC' if synth else 'real'} data)")
-    prof = ", ".join(sorted(str(p) for p in sub["profile"].dropna().unique())) if "profile" in sub else ""
-    seeds = sub["seed"].nunique() if "seed" in sub else 1
-    return f"Data: {'; '.join(parts)}" + (f"; profile {prof}" if prof else "") + f"; {seeds} seed(s), {stat}"
-
-
-def save(fig, out_dir: Path, name: str, caption: str) -> list[Path]:
-    fig.text(0.01, 0.005, caption, fontsize=7, ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in ("png", "pdf"):
-        p = out_dir / f"{name}.{ext}"
-        fig.savefig(p, dpi=120)
-        paths.append(p)
-    plt.close(fig)
-    return paths
 
 
 def bar_by(sub: pd.DataFrame, col: str, order: list[str], metric: str = "test_accuracy"):
@@ -246,7 +204,6 @@ COMPANION = {
 def companion_figures() -> dict[str, Callable]:
     """The companion experiments' figures (frozen_bench.report.companion), each fed the rows of
     its own sweep, with the same skip line as the others when they are missing."""
-    from frozen_bench.report import companion as figures_companion
 
     def on_sweep(fn, exp, sweep):
         def draw(df, out_dir):
@@ -257,7 +214,7 @@ def companion_figures() -> dict[str, Callable]:
 
         return draw
 
-    return {name: on_sweep(figures_companion.FIGURES[name], exp, sweep) for name, (exp, sweep) in COMPANION.items()}
+    return {name: on_sweep(companion.FIGURES[name], exp, sweep) for name, (exp, sweep) in COMPANION.items()}
 
 
 def make_all(csv_path: str | Path, out_dir: str | Path, log=print) -> tuple[list[Path], list[str]]:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from frozen_bench.report.figures import MissingRows, data_label, mean_ci, rows
+from frozen_bench.report.common import MissingRows, data_label, rows
+from frozen_bench.report.figures import mean_ci
 
 # sweep exp -> (title, group-by columns, [(metric column, header, scale, decimals)])
 ACC = ("test_accuracy", "test accuracy (%)", 100, 2)
