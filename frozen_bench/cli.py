@@ -26,6 +26,8 @@ commands:
   collect           rebuild results/all.csv from every run record (--results-dir DIR)
   figures           draw every paper figure from results/all.csv into results/figures (--csv, --out)
   list              the options of each config group, the exp presets and the sweeps
+  fair-select       choose lr/weight decay per (dataset, budget, family) on validation (fair_tune rows)
+                    -> results/fair/selected.csv; --print-overrides for the final stage
 
 sweeps and the paper:
   frozen-bench run -m +profile=quick +sweep=transforms   # one ablation (conf/sweep/), 3 seeds
@@ -94,7 +96,30 @@ def cmd_figures(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"collect": cmd_collect, "figures": cmd_figures, "list": cmd_list}
+def cmd_fair_select(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="frozen-bench fair-select",
+                                description="Choose each (dataset, budget, family)'s lr and weight decay on validation "
+                                            "accuracy (fair_tune rows) and write the selection for the final stage.")
+    p.add_argument("--csv", default="results/all.csv", help="the collected runs (default: results/all.csv)")
+    p.add_argument("--out", default="results/fair/selected.csv", help="selection to write (default: results/fair/selected.csv)")
+    p.add_argument("--print-overrides", action="store_true", help="print each chosen configuration's overrides, one a line")
+    a = p.parse_args(argv)
+    from frozen_bench.errors import UserError
+    from frozen_bench.report.select import fair_select, final_overrides
+
+    try:
+        path, sel = fair_select(a.csv, a.out)
+    except UserError as e:
+        print(f"frozen-bench fair-select: error: {e}", file=sys.stderr)
+        return 2
+    print(f"[frozen-bench] fair-select: {len(sel)} configuration(s) chosen on validation -> {path}", file=sys.stderr)
+    if a.print_overrides:
+        for _, r in sel.iterrows():
+            print(" ".join(final_overrides(r)))
+    return 0
+
+
+COMMANDS = {"collect": cmd_collect, "fair-select": cmd_fair_select, "figures": cmd_figures, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,3 +84,23 @@ def _compose_check(parsed: list, conf: Path, limit: int = 64) -> None:
                     msg += f" ({str(cause).strip().splitlines()[0]})"
                 raise UserError(f"{msg}; `frozen-bench run --cfg job` prints the valid keys") from None
 
+
+
+# groups that only some models read; the model table (frozen_bench.models) says which
+COMPONENT_GROUPS = ("transform", "activation", "adapter")
+
+
+def prune(cfg: dict) -> dict:
+    """The resolved config without the component groups its model does not read (and without
+    ``adapter.rank`` when there is no adapter), so that equal networks get one signature and a
+    record names only what was trained: ``model=dense_mlp transform=dct`` is ``model=dense_mlp``."""
+    from frozen_bench.models import MODELS, reads
+
+    model = cfg.get("model") or {}
+    if model.get("name") not in MODELS:
+        return cfg  # composing already rejects an unknown model; a plain dict caller gets the builder's error
+    keep = set(reads(model))
+    out = {k: v for k, v in cfg.items() if k not in COMPONENT_GROUPS or k in keep}
+    if isinstance(out.get("adapter"), dict) and out["adapter"].get("name") == "none":
+        out["adapter"] = {"name": "none"}
+    return out

@@ -17,7 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from frozen_bench.config import check_overrides, conf_dir
+from frozen_bench.config import check_overrides, conf_dir, prune
 from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UserError, is_user_error, one_line
 from frozen_bench.record.identity import provenance, record_fields
 from frozen_bench.record.signature import signature
@@ -28,8 +28,15 @@ from frozen_bench.validate import check_writable, validate
 LEDGER_ENV = "FROZEN_BENCH_LEDGER"
 
 
-def execute(cfg: dict, config_yaml: str, log=print) -> dict:
+def to_yaml(cfg: dict) -> str:
+    """The record's config.yaml: the pruned, resolved config, in the order Hydra composed it."""
+    return OmegaConf.to_yaml(OmegaConf.create(cfg))
+
+
+def execute(cfg: dict, log=print) -> dict:
     """Run one resolved config (or skip it if its record is finished); returns its metrics.
+    The config is pruned first (``config.prune``): its signature and config.yaml hold only
+    the groups the model reads.
 
     Order matters for "bad input overwrites nothing": the config is validated and the output
     folder probed before any data are loaded; the record is written only after training, and
@@ -40,6 +47,7 @@ def execute(cfg: dict, config_yaml: str, log=print) -> dict:
     from frozen_bench.train.threads import configure_threads
     from frozen_bench.train import train
 
+    cfg = prune(cfg)
     validate(cfg)
     sig = signature(cfg)
     results_dir = cfg.get("results_dir", "results")
@@ -65,7 +73,7 @@ def execute(cfg: dict, config_yaml: str, log=print) -> dict:
         metrics = {"signature": sig, **record_fields(cfg), **out["metrics"]}
         metrics["dataset"] = out["metrics"]["dataset"]
         metrics.update(provenance(started))
-        write_record(path, config_yaml, metrics, out["history"])
+        write_record(path, to_yaml(cfg), metrics, out["history"])
         (path / CHECKPOINT).unlink(missing_ok=True)
     summary = (f"test_accuracy={metrics['test_accuracy']:.4f}" if metrics.get("test_accuracy") is not None
                else f"test_mse={metrics['test_mse']:.4g}" if metrics.get("test_mse") is not None
@@ -79,7 +87,7 @@ def execute(cfg: dict, config_yaml: str, log=print) -> dict:
     return metrics
 
 
-def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = "", log=print) -> tuple[int, dict]:
+def run_job(cfg: dict, multirun: bool = False, label: str = "", log=print) -> tuple[int, dict]:
     """``execute`` with the failure policy of the CLI; returns (exit code (0 = ok), metrics).
 
     - bad input (``errors.user_errors()``): one line on stderr, no traceback;
@@ -91,11 +99,12 @@ def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = ""
     never replaced by a failure. Every outcome is appended to the sweep ledger for the summary.
     """
     started = time.time()
+    cfg = prune(cfg)
     sig = signature(cfg)
     path = run_dir(cfg.get("results_dir", "results"), sig)
     status, error, code, m = "failed", None, 0, {}
     try:
-        m = execute(cfg, config_yaml, log=log)
+        m = execute(cfg, log=log)
         status = "skipped" if m.get("skipped") else m.get("status", "ok")
     except KeyboardInterrupt:
         error, code = "interrupted", EXIT_INTERRUPTED
@@ -111,7 +120,7 @@ def run_job(cfg: dict, config_yaml: str, multirun: bool = False, label: str = ""
     if error is not None and (multirun or code != EXIT_BAD_INPUT):
         fields = {"signature": sig, **record_fields(cfg), "dataset": (cfg.get("dataset") or {}).get("name"),
                   **provenance(started)}
-        if write_failed_record(path, config_yaml, fields, error, log=log):
+        if write_failed_record(path, to_yaml(cfg), fields, error, log=log):
             try:
                 update_all_csv(cfg.get("results_dir", "results"), log=lambda *_: None)
             except OSError:
@@ -216,7 +225,7 @@ def app(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     plain = OmegaConf.to_container(cfg, resolve=True)
-    code, metrics = run_job(plain, OmegaConf.to_yaml(cfg, resolve=True), multirun=multirun,
+    code, metrics = run_job(plain, multirun=multirun,
                             label=" ".join(hc.overrides.task))
     if code and not multirun:
         raise SystemExit(code)  # a single run's exit code; a sweep goes on and reports at the end

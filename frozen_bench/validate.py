@@ -56,7 +56,7 @@ def validate(cfg: dict) -> None:
     _int(cfg, "trainer.batch_size", 1)
     _int(cfg, "trainer.max_steps", 1, optional=True)
     _int(cfg, "trainer.eval_every", 1, optional=True)
-    _int(cfg, "trainer.latency_reps", 1, optional=True)
+    _int(cfg, "trainer.latency_reps", 0, optional=True, hint="0 skips the latency measurement")
     _int(cfg, "trainer.threads", 1, optional=True, hint="null uses all cores")
     _int(cfg, "trainer.checkpoint_every", 0, optional=True, hint="0 turns checkpoints off")
     device = _get(cfg, "trainer.device")

@@ -8,11 +8,14 @@
 #                                need to be online (download) or placed under $FROZEN_BENCH_DATA
 #   scripts/reproduce.sh frontier  only the frozen-frontier sweep (full Fashion-MNIST, ~12 min),
 #                                then collect + figures; `full` runs it too
+#   scripts/reproduce.sh fair [quick|full]   the fair comparison (every family at equal budget,
+#                                recipe and tuning, selected on validation, 5 seeds): see scripts/fair.sh
 #
 # Set LAUNCHER=joblib to run each sweep's jobs on 2 local workers.
 set -uo pipefail
 profile=${1:-quick}
-case "$profile" in quick|full|frontier) ;; *) echo "usage: scripts/reproduce.sh quick|full|frontier" >&2; exit 2;; esac
+case "$profile" in quick|full|frontier) ;; fair) shift; exec "$(dirname "$0")/fair.sh" "$@";;
+  *) echo "usage: scripts/reproduce.sh quick|full|frontier|fair [quick|full]" >&2; exit 2;; esac
 cd "$(dirname "$0")/.."
 make -s setup || exit 1
 fb=.venv/bin/frozen-bench

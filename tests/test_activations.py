@@ -4,7 +4,7 @@ import torch
 from frozen_bench.nn.activations import ACTIVATIONS, MonotoneSpline, make_activation
 
 C = 6
-EXPECTED_PARAMS = {"relu": 0, "leaky_relu": 0, "prelu": 1, "bislope": 3, "pwl3": 5, "spline": 5, "glu": 2}
+EXPECTED_PARAMS = {"identity": 0, "relu": 0, "leaky_relu": 0, "prelu": 1, "bislope": 3, "pwl3": 5, "spline": 5, "glu": 2}
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)

@@ -69,7 +69,7 @@ def test_list_shows_groups_and_presets(capsys):
     assert "transform: dct, fft, identity, random_orth, wht" in out
     assert "+exp:" in out and "digits_wht" in out
     assert "+sweep: " in out and "transforms" in out and "+profile: full, quick" in out
-    assert "activation: bislope, glu, leaky_relu, prelu, pwl3, relu, spline" in out
+    assert "activation: bislope, glu, identity, leaky_relu, prelu, pwl3, relu, spline" in out
 
 
 def test_help_and_unknown_command(capsys):

@@ -15,7 +15,7 @@ from frozen_bench.record.signature import signature
 from frozen_bench.record.store import claim, run_dir
 from frozen_bench.record.table import collect, read_all_csv
 from frozen_bench.cli import main
-from frozen_bench.config import conf_dir
+from frozen_bench.config import conf_dir, prune
 from frozen_bench.run import execute
 from frozen_bench.train import train
 
@@ -65,7 +65,7 @@ def test_same_config_and_seed_give_identical_metrics_on_cpu(tmp_path):
 def test_threads_setting_is_honoured(tmp_path):
     before = torch.get_num_threads()
     try:
-        execute(config(*QUICK, "trainer.epochs=1", "trainer.threads=1", f"results_dir={tmp_path}"), "", log=lambda *_: None)
+        execute(config(*QUICK, "trainer.epochs=1", "trainer.threads=1", f"results_dir={tmp_path}"), log=lambda *_: None)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
@@ -122,10 +122,10 @@ def test_execute_removes_checkpoint_and_signature_ignores_checkpoint_every(tmp_p
     a = config(*QUICK, f"results_dir={tmp_path}", "trainer.checkpoint_every=2")
     b = config(*QUICK, f"results_dir={tmp_path}")
     assert signature(a) == signature(b)  # turning checkpoints on must not start a new run
-    m = execute(a, "", log=lambda *_: None)
+    m = execute(a, log=lambda *_: None)
     run = run_dir(tmp_path, m["signature"])
     assert m["status"] == "ok" and (run / "metrics.json").exists() and not (run / C.FILENAME).exists()
-    assert execute(b, "", log=lambda *_: None).get("skipped")
+    assert execute(b, log=lambda *_: None).get("skipped")
 
 
 def test_collect_reports_corrupt_and_partial_records(tmp_path):
@@ -151,14 +151,14 @@ def test_collect_reports_corrupt_and_partial_records(tmp_path):
 def test_a_config_running_elsewhere_is_not_run_twice(tmp_path):
     """Two overlapping sweeps on one results folder: the second skips what the first is training."""
     cfg = config(*QUICK, f"results_dir={tmp_path}")
-    path = run_dir(tmp_path, signature(cfg))
+    path = run_dir(tmp_path, signature(prune(cfg)))  # the signature of what execute runs
     with claim(path) as mine:  # stands in for the other process's claim (flock per open file)
         assert mine
         logs: list[str] = []
-        out = execute(cfg, "", log=logs.append)
+        out = execute(cfg, log=logs.append)
         assert out["status"] == "busy" and out["skipped"] and "another process is running it" in logs[-1]
         assert not (path / "metrics.json").exists()
-    assert execute(cfg, "", log=lambda *_: None)["status"] == "ok"  # free again once released
+    assert execute(cfg, log=lambda *_: None)["status"] == "ok"  # free again once released
 
 
 def test_failing_job_is_recorded_and_sweep_goes_on(tmp_path, capsys):

@@ -13,6 +13,8 @@ def load_digits_bundle(cfg: dict) -> DataBundle:
     d = load_digits()
     x = torch.tensor(d.data, dtype=torch.float32) / 16.0
     x = (x - 0.5) / 0.5  # pixels in [-1, 1]
+    if cfg.get("image"):  # (N, 1, 8, 8) for the CNN families; MLPs flatten it back to the same 64 values
+        x = x.view(-1, 1, 8, 8)
     y = torch.tensor(d.target, dtype=torch.long)
     # fixed split (independent of the run seed): 20% test, 10% of the rest validation
     g = torch.Generator().manual_seed(12345)

@@ -1,47 +1,49 @@
-"""Model registry: ``build_model(cfg, data)`` maps ``cfg['model']['name']`` to a builder.
+"""The model table: ``model=NAME`` → its builder, the config groups it reads, and its kind.
 
-A builder takes the whole plain config dict (model, transform, activation, adapter sections) and
-the DataBundle (for input shape and number of classes) and returns an ``nn.Module``.
+A builder takes the plain config dict and the DataBundle (input shape, classes) and returns an
+``nn.Module``. ``reads`` names the component groups (``transform``, ``activation``, ``adapter``)
+the builder uses; ``frozen_bench.config.prune`` drops the others before the run's signature and
+record, so a record says only what was trained and equal networks share one signature. It is a
+tuple, or a function of the ``model`` section when what is read depends on an option (a frozen
+mixing inside ``function_net``, the base network of ``masked``). ``kind`` says what trains:
+``frozen`` (fixed mixing, only small parts train) or ``trained`` (a fully trained baseline).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Callable
-
 from torch import nn
 
-_BUILDERS: dict[str, Callable] = {}
-# model name -> module that registers it; imported on first use so start-up stays light
-_MODULES = {
-    "frozen_mlp": "frozen_bench.models.frozen_mlp",
-    "dense_mlp": "frozen_bench.models.dense",
-    "frozen_layer": "frozen_bench.models.frozen_layer",
-    "function_net": "frozen_bench.models.function_net",
-    "masked": "frozen_bench.models.masked",
-    "weightnet": "frozen_bench.models.weightnet",
-    "frozen_cnn": "frozen_bench.models.frozen_cnn",
-    "cnn": "frozen_bench.models.cnn",
-    "frozen_audio": "frozen_bench.models.audio",
-    "audio_cnn": "frozen_bench.models.audio",
-}
+from frozen_bench.models import (audio, cnn, dense, frozen_cnn, frozen_layer, frozen_mlp, function_net, linear,
+                                 masked, trained_cnn, weightnet)
+from frozen_bench.registry import Registry
+
+PACT_MIXING = ("transform", "activation", "adapter")
+
+MODELS = Registry("model")
+MODELS.add("frozen_mlp", frozen_mlp.build, reads=PACT_MIXING)
+MODELS.add("frozen_cnn", frozen_cnn.build, reads=PACT_MIXING)
+MODELS.add("frozen_audio", audio.build_frozen_audio, reads=PACT_MIXING)
+MODELS.add("dense_mlp", dense.build, reads=())
+MODELS.add("linear", linear.build, reads=())
+MODELS.add("trained_cnn", trained_cnn.build, reads=("activation",))
+MODELS.add("separable_cnn", trained_cnn.build_separable, reads=("activation",))
+MODELS.add("cnn", cnn.build, reads=())
+MODELS.add("audio_cnn", audio.build_audio_cnn, reads=())
+MODELS.add("weightnet", weightnet.build, reads=())
+MODELS.add("frozen_layer", frozen_layer.build, reads=("activation",))
+MODELS.add("function_net", function_net.build,
+           # a frozen mixing (model.mixing=wht|dct|...) takes its seed from transform.seed
+           reads=lambda m: ("activation",) if m.get("mixing", "dense") == "dense" else ("activation", "transform"))
+MODELS.add("masked", masked.build,
+           # the frozen base network reads what its own model reads (init=random)
+           reads=lambda m: reads({"name": m.get("base", "dense_mlp")}) if m.get("init", "random") == "random" else ())
 
 
-def register_model(name: str):
-    def deco(fn):
-        _BUILDERS[name] = fn
-        return fn
-
-    return deco
-
-
-def model_names() -> list[str]:
-    return sorted(_MODULES)
+def reads(model_cfg: dict) -> tuple[str, ...]:
+    """The component groups the model of this ``model`` section reads."""
+    r = MODELS.entry(model_cfg["name"]).reads
+    return tuple(r(model_cfg) if callable(r) else r)
 
 
 def build_model(cfg: dict, data) -> nn.Module:
-    name = cfg["model"]["name"]
-    if name not in _MODULES:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
-    importlib.import_module(_MODULES[name])
-    return _BUILDERS[name](cfg, data)
+    return MODELS.build(cfg["model"]["name"], cfg, data)

@@ -15,8 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from frozen_bench.models import register_model
-from frozen_bench.models.frozen_mlp import make_head
+from frozen_bench.models.blocks import activation_args, adapter_args, make_head, num_classes, transform_args
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
 from frozen_bench.nn.norms import make_norm
@@ -92,20 +91,17 @@ class AudioCNN(nn.Module):
         return self.fc(self.drop(h.mean(3).flatten(1)))  # time-averaged, (B, C·F/8)
 
 
-@register_model("frozen_audio")
 def build_frozen_audio(cfg: dict, data) -> FrozenAudio:
-    m, t, a, ad = cfg["model"], cfg["transform"], cfg["activation"], cfg["adapter"]
+    m = cfg["model"]
     return FrozenAudio(
-        data.input_shape, max(data.num_classes, 1), depth=int(m.get("depth", 2)), transform=t["name"],
-        transform_seed=int(t.get("seed", 0)), mix_time=bool(m.get("mix_time", True)), activation=a["name"],
-        act_kwargs={k: v for k, v in a.items() if k != "name"}, adapter=ad["name"],
-        rank=int(ad.get("rank", 0) or 0), norm=m.get("norm", "light"), pool=m.get("pool"),
-        head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)), dropout=float(m.get("dropout", 0.0)),
+        data.input_shape, num_classes(data), depth=int(m.get("depth", 2)), **transform_args(cfg),
+        mix_time=bool(m.get("mix_time", True)), **activation_args(cfg), **adapter_args(cfg),
+        norm=m.get("norm", "light"), pool=m.get("pool"), head=m.get("head", "linear"),
+        head_hidden=int(m.get("head_hidden", 64)), dropout=float(m.get("dropout", 0.0)),
     )
 
 
-@register_model("audio_cnn")
 def build_audio_cnn(cfg: dict, data) -> AudioCNN:
     m = cfg["model"]
-    return AudioCNN(data.input_shape, max(data.num_classes, 1), channels=list(m.get("channels") or (16, 32, 64)),
+    return AudioCNN(data.input_shape, num_classes(data), channels=list(m.get("channels") or (16, 32, 64)),
                     dropout=float(m.get("dropout", 0.0)))

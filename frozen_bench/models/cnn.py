@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frozen_bench.models import register_model
 
 _NOTEBOOK = {1: ((5, 10), 50), 3: ((20, 50), 700)}
 
@@ -43,7 +42,6 @@ class SmallCNN(nn.Module):
         return self.fc2(self.drop(F.relu(self.fc1(self._convs(x)))))
 
 
-@register_model("cnn")
 def build(cfg: dict, data) -> SmallCNN:
     m = cfg["model"]
     ch = m.get("channels")

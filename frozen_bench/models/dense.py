@@ -1,5 +1,5 @@
-"""Fully trained MLP baseline. ``budget`` sizes the hidden width to a trainable-parameter budget,
-so frozen and dense models can be compared at equal trainable parameters."""
+"""Fully trained MLP baseline. ``model.budget`` sizes the hidden width (models/budget.py), so
+frozen and dense models can be compared at equal trainable parameters."""
 
 from __future__ import annotations
 
@@ -7,19 +7,8 @@ import math
 
 from torch import nn
 
-from frozen_bench.models import register_model
-
-
-def dense_params(in_dim: int, width: int, depth: int, num_classes: int) -> int:
-    return in_dim * width + width + (depth - 1) * (width * width + width) + width * num_classes + num_classes
-
-
-def width_for_budget(budget: int, in_dim: int, depth: int, num_classes: int) -> int:
-    """Largest hidden width whose parameter count stays within ``budget`` (at least 1)."""
-    w = 1
-    while dense_params(in_dim, w + 1, depth, num_classes) <= budget:
-        w += 1
-    return w
+from frozen_bench.models.blocks import num_classes
+from frozen_bench.models.budget import Layout, built, fit_budget
 
 
 class DenseMLP(nn.Module):
@@ -39,13 +28,14 @@ class DenseMLP(nn.Module):
         return self.net(x.flatten(1))
 
 
-@register_model("dense_mlp")
 def build(cfg: dict, data) -> DenseMLP:
     m = cfg["model"]
-    in_dim, classes = math.prod(data.input_shape), max(data.num_classes, 1)
     depth = int(m.get("depth", 1))
     if depth < 1:
         raise ValueError(f"model.depth must be >= 1, got {depth}")
-    budget = m.get("budget")
-    width = width_for_budget(int(budget), in_dim, depth, classes) if budget else int(m.get("width", 64))
-    return DenseMLP(in_dim, classes, width, depth, float(m.get("dropout", 0.0)))
+    kw = dict(in_dim=math.prod(data.input_shape), num_classes=num_classes(data), width=int(m.get("width", 64)),
+              depth=depth, dropout=float(m.get("dropout", 0.0)))
+    if m.get("budget"):  # the widest hidden layers within the budget
+        kw = fit_budget("dense_mlp", DenseMLP, [Layout(f"depth {depth}", lambda w: {**kw, "width": w})], int(m["budget"]))
+        return built(DenseMLP(**kw), kw, ("depth", "width"))
+    return DenseMLP(**kw)

@@ -14,18 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frozen_bench.models import register_model
-from frozen_bench.models.frozen_mlp import make_head
+from frozen_bench.models.blocks import activation_args, adapter_args, make_head, make_norm2d, num_classes, transform_args
+from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
 from frozen_bench.nn.filters import FixedFilterBank, make_filter_bank
-from frozen_bench.nn.norms import make_norm
 from frozen_bench.nn.transforms import make_transform
-
-
-def make_norm2d(name: str, channels: int) -> nn.Module:
-    # batch: BatchNorm2d (2 trainable params/channel + running statistics); others from nn.norms
-    return nn.BatchNorm2d(channels) if name == "batch" else make_norm(name, channels)
 
 
 class ChannelMix(nn.Module):
@@ -134,16 +128,14 @@ class FrozenCNN(nn.Module):
         return self.head(self.features(x))
 
 
-@register_model("frozen_cnn")
 def build(cfg: dict, data) -> FrozenCNN:
-    m, t, a, ad = cfg["model"], cfg["transform"], cfg["activation"], cfg["adapter"]
-    return FrozenCNN(
-        data.input_shape, max(data.num_classes, 1), widths=[int(w) for w in m.get("widths", (32, 64, 128))],
-        filters=m.get("filters", "dct"), kernel_size=int(m.get("kernel_size", 3)), n_filters=m.get("n_filters"),
-        transform=t["name"], transform_seed=int(t.get("seed", 0)), activation=a["name"],
-        act_kwargs={k: v for k, v in a.items() if k != "name"}, adapter=ad["name"],
-        rank=int(ad.get("rank", 0) or 0), norm=m.get("norm", "batch"), pool=m.get("pool", "max"),
-        head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)),
-        global_pool=bool(m.get("global_pool", False)), dropout=float(m.get("dropout", 0.0)),
-        fused=bool(m.get("fused", False)),
-    )
+    m = cfg["model"]
+    kw = dict(input_shape=data.input_shape, num_classes=num_classes(data), widths=[int(w) for w in m.get("widths", (32, 64, 128))],
+              filters=m.get("filters", "dct"), kernel_size=int(m.get("kernel_size", 3)), n_filters=m.get("n_filters"),
+              **transform_args(cfg), **activation_args(cfg), **adapter_args(cfg), norm=m.get("norm", "batch"),
+              pool=m.get("pool", "max"), head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)),
+              global_pool=bool(m.get("global_pool", False)), dropout=float(m.get("dropout", 0.0)), fused=bool(m.get("fused", False)))
+    if m.get("budget"):
+        kw = size_stages("frozen_cnn", FrozenCNN, kw, int(m["budget"]))
+        return built(FrozenCNN(**kw), kw, ("widths", "global_pool"))
+    return FrozenCNN(**kw)

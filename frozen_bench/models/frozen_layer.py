@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from frozen_bench.models import register_model
+from frozen_bench.models.blocks import activation_args
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.frozen import Frozen
 
@@ -70,10 +70,9 @@ class FrozenLayerMLP(nn.Module):
         return m
 
 
-@register_model("frozen_layer")
 def build(cfg: dict, data) -> FrozenLayerMLP:
-    m, a = cfg["model"], cfg.get("activation", {"name": "relu"})
+    m = cfg["model"]
     out_dim = data.num_classes if data.task != "regression" else 1
     return FrozenLayerMLP(math.prod(data.input_shape), out_dim, width=int(m.get("width", 64)),
                           layers=int(m.get("layers", 3)), frozen=list(m.get("frozen", [1]) or []),
-                          activation=a["name"], act_kwargs={k: v for k, v in a.items() if k != "name"})
+                          **activation_args(cfg, default="relu"))

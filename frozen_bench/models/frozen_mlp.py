@@ -18,11 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frozen_bench.models import register_model
+from frozen_bench.models.blocks import activation_args, adapter_args, make_head, num_classes, transform_args
+from frozen_bench.models.budget import Layout, built, fit_budget
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
 from frozen_bench.nn.norms import Gate, make_norm
-from frozen_bench.nn.transforms import make_transform
+from frozen_bench.nn.transforms import make_transform, transform_out_dim
 
 
 class FixedPermutation(nn.Module):
@@ -53,14 +54,6 @@ class FrozenBlock(nn.Module):
         return self.gate(x, h) if self.gate is not None else h
 
 
-def make_head(kind: str, width: int, num_classes: int, hidden: int, dropout: float) -> nn.Module:
-    if kind == "linear":
-        return nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes)) if dropout else nn.Linear(width, num_classes)
-    if kind == "mlp":
-        return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes))
-    raise ValueError(f"unknown head {kind!r}; choose linear or mlp")
-
-
 class FrozenMLP(nn.Module):
     def __init__(self, in_dim: int, num_classes: int, width: int | None = None, depth: int = 2,
                  transform: str = "wht", transform_seed: int = 0, activation: str = "bislope",
@@ -71,7 +64,7 @@ class FrozenMLP(nn.Module):
         if depth < 1:
             raise ValueError(f"model.depth must be >= 1, got {depth}")
         width = max(width or in_dim, in_dim)
-        width = make_transform(transform, width).out_dim  # e.g. the next power of two for WHT
+        width = transform_out_dim(transform, width)  # e.g. the next power of two for WHT
         self.in_dim, self.width = in_dim, width
         blocks = []
         for i in range(depth):
@@ -98,16 +91,26 @@ class FrozenMLP(nn.Module):
         return self.head(h)
 
 
-@register_model("frozen_mlp")
 def build(cfg: dict, data) -> FrozenMLP:
-    m, t, a, ad = cfg["model"], cfg["transform"], cfg["activation"], cfg["adapter"]
-    return FrozenMLP(
-        in_dim=math.prod(data.input_shape), num_classes=max(data.num_classes, 1),
-        width=m.get("width"), depth=int(m.get("depth", 2)), transform=t["name"],
-        transform_seed=int(t.get("seed", 0)), activation=a["name"],
-        act_kwargs={k: v for k, v in a.items() if k != "name"}, adapter=ad["name"],
-        rank=int(ad.get("rank", 0) or 0), norm=m.get("norm", "light"), gate=bool(m.get("gate", False)),
-        permute=bool(m.get("permute", False)), head=m.get("head", "linear"),
-        head_hidden=int(m.get("head_hidden", 64)), dropout=float(m.get("dropout", 0.0)),
-        readout=int(m["readout"]) if m.get("readout") else None,
-    )
+    m = cfg["model"]
+    kw = dict(in_dim=math.prod(data.input_shape), num_classes=num_classes(data), width=m.get("width"),
+              depth=int(m.get("depth", 2)), **transform_args(cfg), **activation_args(cfg), **adapter_args(cfg),
+              norm=m.get("norm", "light"), gate=bool(m.get("gate", False)), permute=bool(m.get("permute", False)),
+              head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)),
+              dropout=float(m.get("dropout", 0.0)), readout=int(m["readout"]) if m.get("readout") else None)
+    if m.get("budget"):
+        kw = fit_budget("frozen_mlp", FrozenMLP, budget_layouts(kw), int(m["budget"]))
+        return built(FrozenMLP(**kw), kw, ("depth", "head", "head_hidden", "readout"))
+    return FrozenMLP(**kw)
+
+
+def budget_layouts(kw: dict) -> list[Layout]:
+    """At the block width the config gives, from the configured depth down to 1: a linear head on
+    2^s fixed group sums (``readout``), then an MLP head of s hidden units."""
+    width = transform_out_dim(kw["transform"], max(kw["width"] or kw["in_dim"], kw["in_dim"]))
+    out = []
+    for depth in range(int(kw["depth"]), 0, -1):
+        out.append(Layout(f"depth {depth}, readout 2^s", lambda s, d=depth: {**kw, "depth": d, "head": "linear", "readout": 2 ** s},
+                          lo=0, hi=max(0, width.bit_length() - 1)))
+        out.append(Layout(f"depth {depth}, mlp head", lambda s, d=depth: {**kw, "depth": d, "head": "mlp", "head_hidden": s, "readout": None}))
+    return out

@@ -16,10 +16,10 @@ import json
 
 from torch import nn
 
-from frozen_bench.models import register_model
+from frozen_bench.models.blocks import activation_args
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.norms import make_norm
-from frozen_bench.nn.transforms import TRANSFORMS, make_transform
+from frozen_bench.nn.transforms import TRANSFORMS, make_transform, transform_out_dim
 
 MIXINGS = ("dense",) + TRANSFORMS
 MAX_PIECES = 2000  # cap on the pieces written to a record (the count itself is never capped)
@@ -34,7 +34,7 @@ class FunctionNet(nn.Module):
         if mixing not in MIXINGS:
             raise ValueError(f"unknown model.mixing {mixing!r}; choose one of {', '.join(MIXINGS)}")
         if mixing != "dense":
-            hidden_dim = make_transform(mixing, hidden_dim).out_dim
+            hidden_dim = transform_out_dim(mixing, hidden_dim)
         if norm == "layernorm":
             raise ValueError("model.norm=layernorm is not piecewise linear in x; use light or none for function_net")
         self.mixing, self.hidden_dim, self.activation = mixing, hidden_dim, activation
@@ -81,14 +81,12 @@ def pieces_json(pieces) -> str:
     return json.dumps([[float(f"{v:.6g}") for v in p] for p in pieces[:MAX_PIECES]])
 
 
-@register_model("function_net")
 def build(cfg: dict, data) -> FunctionNet:
-    m, a = cfg["model"], cfg.get("activation", {"name": "relu"})
+    m = cfg["model"]
     if data.input_shape != (1,):
         raise ValueError(f"model=function_net maps (N, 1) to (N, 1); dataset {data.name} has inputs {data.input_shape}: use dataset=functions")
     net = FunctionNet(hidden_dim=int(m.get("hidden_dim", 10)), hidden_layers=int(m.get("hidden_layers", 2)),
-                      dropout=float(m.get("dropout", 0.0)), activation=a["name"],
-                      act_kwargs={k: v for k, v in a.items() if k != "name"}, mixing=str(m.get("mixing", "dense")),
+                      dropout=float(m.get("dropout", 0.0)), **activation_args(cfg, default="relu"), mixing=str(m.get("mixing", "dense")),
                       norm=str(m.get("norm", "light")), seed=int(cfg.get("transform", {}).get("seed", 0)))
     if "function" in data.info:
         net.domain = {"function": data.info["function"], "lo": data.info["lo"], "hi": data.info["hi"]}

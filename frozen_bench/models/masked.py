@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from frozen_bench.models import build_model, register_model
+from frozen_bench import models
 from frozen_bench.nn.masks import MaskedLinear, mask_linears
 
 
@@ -50,7 +50,6 @@ class MaskedNet(nn.Module):
         return out
 
 
-@register_model("masked")
 def build(cfg: dict, data) -> MaskedNet:
     m = cfg["model"]
     init = str(m.get("init", "random"))
@@ -60,14 +59,14 @@ def build(cfg: dict, data) -> MaskedNet:
             raise ValueError("model.base=masked would nest masks; use model.base=dense_mlp")
         base_cfg = {**cfg, "model": {"name": base_name, "width": int(m.get("width", 256)), "depth": int(m.get("depth", 2)),
                                      "budget": None, "dropout": 0.0}}
-        base = build_model(base_cfg, data)
+        base = models.build_model(base_cfg, data)
     else:
         from frozen_bench.models.saved import load_run
 
         src_cfg, state = load_run(init)
         if src_cfg.get("model", {}).get("name") == "masked":
             raise ValueError(f"model.init={init} is itself a masked run; point it at the run that trained the weights")
-        base = build_model(src_cfg, data)
+        base = models.build_model(src_cfg, data)
         try:
             base.load_state_dict(state)
         except RuntimeError as e:

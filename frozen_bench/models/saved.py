@@ -7,12 +7,12 @@ record with ``save_model`` always has its ``model.pt``. ``model=masked model.ini
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from frozen_bench.atomic import atomic_open
 
 CHECKPOINT = "model.pt"
 
@@ -21,14 +21,8 @@ def save_model(model: nn.Module, run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     out = run_dir / CHECKPOINT
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{CHECKPOINT}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(out, "wb") as f:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, f)
     return out
 
 

@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frozen_bench.models import register_model
 from frozen_bench.nn import fast
 
 FEEDBACKS = ("none", "maxpool", "projection")
@@ -122,7 +121,6 @@ class WeightNet(nn.Module):
                 "feedback_dense_projection_floats": self.project.n * self.project.k if self.project is not None else 0}
 
 
-@register_model("weightnet")
 def build(cfg: dict, data) -> WeightNet:
     m = cfg["model"]
     return WeightNet(tuple(data.input_shape), max(data.num_classes, 1), channels=tuple(m.get("channels", (5, 10))),

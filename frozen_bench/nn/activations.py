@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ACTIVATIONS = ("relu", "leaky_relu", "prelu", "bislope", "pwl3", "spline", "glu")
+ACTIVATIONS = ("identity", "relu", "leaky_relu", "prelu", "bislope", "pwl3", "spline", "glu")
 
 
 def _per_channel(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -41,6 +41,13 @@ class PAct(nn.Module):
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}"
+
+
+class Identity(PAct):
+    """No nonlinearity: the control that turns a frozen network into a linear probe."""
+
+    def forward(self, x):
+        return x
 
 
 class ReLU(PAct):
@@ -163,6 +170,7 @@ class GLU(PAct):
 
 
 _REGISTRY = {
+    "identity": Identity,
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
     "prelu": PReLU,

@@ -9,23 +9,31 @@ from pathlib import Path
 
 
 def record_fields(cfg: dict) -> dict:
-    """The identity columns of a run: what was trained, as named in the configs."""
-    model = cfg.get("model", {})
-    adapter = cfg.get("adapter", {})
+    """The identity columns of a run, read from its pruned config (``config.prune``): a group the
+    model does not read is absent, so its column is empty."""
+    model, optim, trainer = cfg.get("model") or {}, cfg.get("optim") or {}, cfg.get("trainer") or {}
+    adapter = cfg.get("adapter")
     return {
         "exp": cfg.get("exp_name"),
         "profile": cfg.get("profile"),
         "budget_name": cfg.get("budget_name"),
+        "family": cfg.get("family"),
+        "family_kind": cfg.get("family_kind"),
         "model": model.get("name"),
-        "transform": cfg.get("transform", {}).get("name") if "frozen" in str(model.get("name")) else None,
-        "activation": cfg.get("activation", {}).get("name") if "frozen" in str(model.get("name")) else None,
-        "adapter": adapter.get("name"),
-        "adapter_rank": _int_or_raw(adapter.get("rank")) if adapter.get("name") != "none" else 0,
+        "budget": model.get("budget"),
+        "transform": (cfg.get("transform") or {}).get("name"),
+        "activation": (cfg.get("activation") or {}).get("name"),
+        "adapter": adapter.get("name") if adapter else None,
+        "adapter_rank": (_int_or_raw(adapter.get("rank")) if adapter.get("name") != "none" else 0) if adapter else None,
         "width": model.get("width"),
         "depth": model.get("depth"),
         "seed": cfg.get("seed"),
-        "lr": (cfg.get("optim") or {}).get("lr"),
-        "act_lr_mult": (cfg.get("optim") or {}).get("act_lr_mult"),
+        "subset": (cfg.get("dataset") or {}).get("subset"),
+        "lr": optim.get("lr"),
+        "weight_decay": optim.get("weight_decay"),
+        "act_lr_mult": optim.get("act_lr_mult"),
+        "epochs": trainer.get("epochs"),
+        "batch_size": trainer.get("batch_size"),
     }
 
 

@@ -72,6 +72,9 @@ def write_tables(df: pd.DataFrame, path: str | Path, log=print) -> Path:
             log(f"[frozen-bench] tables: skipped {exp}: {e}")
             continue
         out += [f"## {title} (`{exp}`)", "", data_label(sub), "", *table(sub, by, metrics), ""]
+    from frozen_bench.report.fair import fair_section
+
+    out += fair_section(df, log)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out))

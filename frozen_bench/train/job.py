@@ -79,6 +79,8 @@ def run_record(model, data, history: list[dict], last_rows: list[dict], status: 
     }
     if isinstance(getattr(model, "width", None), int):  # the width built (padded, or sized to a budget)
         m["width"] = model.width
+    if getattr(model, "built", None):  # the shape model.budget chose (models/budget.py)
+        m["built"] = model.built
     if hasattr(model, "record_metrics"):  # model-specific numbers (mask density, regions, ...)
         m.update(model.record_metrics())
     higher = data.task != "regression"
@@ -92,14 +94,15 @@ def run_record(model, data, history: list[dict], last_rows: list[dict], status: 
 def final_measures(model, data, cfg: dict, device) -> dict:
     """Of a finished run: test metrics, the learned activation shapes, inference latency."""
     m: dict = {}
-    test = evaluate(model, data.x_test, data.y_test, data, device)
-    if data.task == "regression":
-        m["test_mse"] = test["mse"]
-    else:
-        m["test_accuracy"], m["test_f1_macro"] = test["accuracy"], test["f1_macro"]
+    if cfg["trainer"].get("test", True):  # a tuning screen (trainer.test=false) never computes a test number
+        test = evaluate(model, data.x_test, data.y_test, data, device)
+        if data.task == "regression":
+            m["test_mse"] = test["mse"]
+        else:
+            m["test_accuracy"], m["test_f1_macro"] = test["accuracy"], test["f1_macro"]
     m["act_shapes"] = M.activation_shapes(model)
     reps = int(cfg["trainer"].get("latency_reps", 30))
-    for b in (1, 256):
+    for b in (1, 256) if reps else ():
         p50, p95 = M.latency_ms(model, data.input_shape, b, reps=reps, device=device)
         m[f"latency_ms_b{b}_p50"], m[f"latency_ms_b{b}_p95"] = p50, p95
     return m

@@ -1,0 +1,41 @@
+"""Blocks and config readers shared by the model builders: heads, 2-D norms, and the unpacking of
+the ``activation``/``adapter``/``transform`` groups into builder arguments (one copy, not one per model)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from frozen_bench.nn.norms import make_norm
+
+
+def make_head(kind: str, width: int, num_classes: int, hidden: int, dropout: float) -> nn.Module:
+    if kind == "linear":
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes)) if dropout else nn.Linear(width, num_classes)
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+    raise ValueError(f"unknown head {kind!r}; choose linear or mlp")
+
+
+def make_norm2d(name: str, channels: int) -> nn.Module:
+    # batch: BatchNorm2d (2 trainable params/channel + running statistics); others from nn.norms
+    return nn.BatchNorm2d(channels) if name == "batch" else make_norm(name, channels)
+
+
+def activation_args(cfg: dict, default: str = "bislope") -> dict:
+    """``activation=`` as builder arguments: its name and its options (e.g. spline knots)."""
+    a = cfg.get("activation") or {"name": default}
+    return {"activation": a["name"], "act_kwargs": {k: v for k, v in a.items() if k != "name"}}
+
+
+def adapter_args(cfg: dict) -> dict:
+    ad = cfg.get("adapter") or {"name": "none"}
+    return {"adapter": ad["name"], "rank": int(ad.get("rank", 0) or 0)}
+
+
+def transform_args(cfg: dict) -> dict:
+    t = cfg["transform"]
+    return {"transform": t["name"], "transform_seed": int(t.get("seed", 0))}
+
+
+def num_classes(data) -> int:
+    return max(data.num_classes, 1)

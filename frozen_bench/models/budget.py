@@ -1,0 +1,113 @@
+"""``model.budget=B``: size any model family to a trainable count in [0.9·B, B].
+
+A family offers *layouts* in order of preference (e.g. a CNN with a flattened head, then the same
+CNN with global pooling); each layout has one integer size knob whose trainable count grows with
+it (a width, a pooled input side, a head width). For each layout in turn the largest size within
+the budget is found by doubling then bisection, counting the parameters of the module actually
+built (so the count is the model's, not a formula's); the first layout that lands in the window
+wins. A family that cannot reach the window says so in one line, with the closest count it found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from frozen_bench.errors import UserError
+
+LOW = 0.9  # the window is [LOW * budget, budget]
+
+
+def trainable(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@dataclass
+class Layout:
+    """One way to grow a family: ``make(size) -> builder kwargs``; sizes from ``lo`` to ``hi``."""
+    label: str
+    make: Callable[[int], dict]
+    lo: int = 1
+    hi: int = 1 << 14
+
+
+def built(model: nn.Module, kw: dict, keys: tuple[str, ...]) -> nn.Module:
+    """Tag a budget-sized model with the shape chosen (``built`` column of the record)."""
+    model.built = " ".join(f"{k}={str(kw[k]).replace(' ', '')}" for k in keys if k in kw)
+    return model
+
+
+def largest_within(count: Callable[[int], int], budget: int, lo: int, hi: int) -> int | None:
+    """Largest size s in [lo, hi] with count(s) <= budget, for count non-decreasing in s."""
+    if count(lo) > budget:
+        return None
+    s, step = lo, 1
+    while s + step <= hi and count(s + step) <= budget:  # gallop: count(s) <= budget throughout
+        s, step = s + step, step * 2
+    a, b = s, min(s + step - 1, hi)  # the answer is in [a, b]
+    while a < b:
+        mid = (a + b + 1) // 2
+        if count(mid) <= budget:
+            a = mid
+        else:
+            b = mid - 1
+    return a
+
+
+def fit_budget(family: str, build: Callable[..., nn.Module], layouts: list[Layout], budget: int,
+               refine: Callable[[dict], list[dict]] | None = None) -> dict:
+    """The builder kwargs of the first layout whose largest in-budget size reaches LOW·budget.
+    ``refine(kwargs)`` may offer neighbours of the chosen size (e.g. other first-stage widths) to
+    get closer to the budget; the largest count within it is kept."""
+    budget = int(budget)
+    cache: dict[tuple, int] = {}
+
+    def count(kw: dict) -> int:
+        key = tuple(sorted((k, str(v)) for k, v in kw.items()))
+        if key not in cache:
+            cache[key] = trainable(build(**kw))
+        return cache[key]
+
+    closest = None
+    for layout in layouts:
+        s = largest_within(lambda n: count(layout.make(n)), budget, layout.lo, layout.hi)
+        if s is None:
+            n = count(layout.make(layout.lo))
+            closest = closest or (layout.label, n)
+            continue
+        kw = layout.make(s)
+        for alt in (refine(kw) if refine else []):
+            if count(kw) < count(alt) <= budget:
+                kw = alt
+        n = count(kw)
+        if n >= LOW * budget:
+            return kw
+        closest = (layout.label, n) if closest is None or n > closest[1] else closest
+    label, n = closest if closest else ("?", 0)
+    raise UserError(f"{family} cannot be sized to model.budget={budget} (window [{int(LOW * budget)}, {budget}] "
+                      f"trainable); the closest layout ({label}) has {n:,}; choose another budget or family")
+
+
+def size_stages(family: str, build: Callable[..., nn.Module], kw: dict, budget: int) -> dict:
+    """A CNN's stage widths at the budget, keeping the configured widths' ratios (the last stage's
+    width is the knob): first with the configured head (flattened or globally pooled), then the
+    other. Neighbouring widths of the next-to-last stage are tried to get closer to the budget."""
+    widths = [int(w) for w in kw["widths"]]
+    ratios = [w / widths[-1] for w in widths[:-1]]
+
+    def stages(s: int) -> list[int]:
+        return [max(1, round(r * s)) for r in ratios] + [s]
+
+    layouts = [Layout(f"widths in the ratios of {widths}, {'global-pool' if gp else 'flattened'} head",
+                      lambda s, gp=gp: {**kw, "widths": stages(s), "global_pool": gp})
+               for gp in (bool(kw.get("global_pool")), not kw.get("global_pool"))]
+
+    def refine(k: dict) -> list[dict]:
+        ws = k["widths"]
+        if len(ws) < 2:
+            return []
+        return [{**k, "widths": [*ws[:-2], w, ws[-1]]} for w in range(max(1, ws[-2] - 3), ws[-2] + 4) if w != ws[-2]]
+
+    return fit_budget(family, build, layouts, budget, refine=refine)

@@ -1,0 +1,89 @@
+"""The trained twins of ``frozen_cnn``: the same stage layout with the fixed parts made trainable.
+
+Stage i: (B, C, H, W) -conv k×k (trained)-> (B, w_i, H, W) -norm, activation-> -2×2 pool->.
+``trained_cnn`` uses one dense k×k conv per stage (the frozen CNN's filter bank + channel mixing,
+trained); ``separable_cnn`` a depthwise k×k conv then a pointwise 1×1 conv (MobileNet's block,
+fewer weights per channel). Heads, norms, pooling and activations are the frozen CNN's, so a
+comparison at equal widths isolates what freezing the convolutions costs or buys.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from frozen_bench.models.blocks import activation_args, make_head, make_norm2d, num_classes
+from frozen_bench.models.budget import built, size_stages
+from frozen_bench.nn.activations import make_activation
+
+POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+
+
+class TrainedStage(nn.Module):
+    def __init__(self, in_channels, width, kernel_size, separable, activation, act_kwargs, norm, pool):
+        super().__init__()
+        pad = kernel_size // 2
+        bias = norm != "batch"  # BatchNorm's shift replaces the conv bias
+        if separable:
+            self.conv = nn.Sequential(
+                nn.Conv2d(in_channels, in_channels, kernel_size, padding=pad, groups=in_channels, bias=False),
+                nn.Conv2d(in_channels, width, 1, bias=bias))
+        else:
+            self.conv = nn.Conv2d(in_channels, width, kernel_size, padding=pad, bias=bias)
+        self.norm = make_norm2d(norm, width)
+        self.act = make_activation(activation, width, **act_kwargs)
+        if pool not in ("max", "avg", "none"):
+            raise ValueError(f"model.pool must be max, avg or none, got {pool!r}")
+        self.pool = POOLS[pool](2) if pool != "none" else nn.Identity()
+
+    def forward(self, x):  # (B, C, H, W)
+        return self.pool(self.act(self.norm(self.conv(x))))  # (B, w, H/2, W/2)
+
+
+class TrainedCNN(nn.Module):
+    def __init__(self, input_shape, num_classes, widths=(16, 40), kernel_size=3, separable=False,
+                 activation="bislope", act_kwargs=None, norm="batch", pool="max", global_pool=False,
+                 head="linear", head_hidden=64, dropout=0.0):
+        super().__init__()
+        name = "separable_cnn" if separable else "trained_cnn"
+        if len(input_shape) != 3:
+            raise ValueError(f"model={name} needs image inputs (C, H, W), got shape {tuple(input_shape)}; "
+                             f"use model=dense_mlp for flat inputs")
+        if not widths:
+            raise ValueError("model.widths must list at least one stage width")
+        c, h, w = input_shape
+        stages = []
+        for width in widths:
+            stages.append(TrainedStage(c, int(width), int(kernel_size), separable, activation, act_kwargs or {}, norm, pool))
+            c = int(width)
+            if pool != "none":
+                h, w = h // 2, w // 2
+            if h < 1 or w < 1:
+                raise ValueError(f"{len(widths)} pooled stages shrink a {tuple(input_shape)} image below 1 pixel; "
+                                 f"use fewer model.widths or model.pool=none")
+        self.stages = nn.Sequential(*stages)
+        self.global_pool = global_pool
+        self.head = make_head(head, c if global_pool else c * h * w, num_classes, head_hidden, dropout)
+
+    def forward(self, x):
+        h = self.stages(x)  # (B, w_last, h, w)
+        return self.head(h.mean((2, 3)) if self.global_pool else h.flatten(1))
+
+
+def _build(cfg: dict, data, separable: bool) -> TrainedCNN:
+    m = cfg["model"]
+    kw = dict(input_shape=data.input_shape, num_classes=num_classes(data), widths=[int(w) for w in m.get("widths", (16, 40))],
+              kernel_size=int(m.get("kernel_size", 3)), separable=separable, **activation_args(cfg),
+              norm=m.get("norm", "batch"), pool=m.get("pool", "max"), global_pool=bool(m.get("global_pool", False)),
+              head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)), dropout=float(m.get("dropout", 0.0)))
+    if m.get("budget"):
+        kw = size_stages("separable_cnn" if separable else "trained_cnn", TrainedCNN, kw, int(m["budget"]))
+        return built(TrainedCNN(**kw), kw, ("widths", "global_pool"))
+    return TrainedCNN(**kw)
+
+
+def build(cfg: dict, data) -> TrainedCNN:
+    return _build(cfg, data, separable=False)
+
+
+def build_separable(cfg: dict, data) -> TrainedCNN:
+    return _build(cfg, data, separable=True)
