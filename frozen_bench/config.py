@@ -103,4 +103,6 @@ def prune(cfg: dict) -> dict:
     out = {k: v for k, v in cfg.items() if k not in COMPONENT_GROUPS or k in keep}
     if isinstance(out.get("adapter"), dict) and out["adapter"].get("name") == "none":
         out["adapter"] = {"name": "none"}
+    if isinstance(out.get("augment"), dict) and out["augment"].get("name") == "none":
+        del out["augment"]  # no augmentation: the signature of a run from before the group existed
     return out

@@ -57,8 +57,8 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
-    def __iter__(self) -> Iterator[Entry]:
-        return iter(self._entries[n] for n in self.names())
+    def __iter__(self) -> Iterator[str]:  # the names, sorted, like a dict's keys
+        return iter(self.names())
 
     def __len__(self) -> int:
         return len(self._entries)

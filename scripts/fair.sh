@@ -1,75 +1,92 @@
 #!/usr/bin/env bash
-# The fair comparison of issue 11, as one resumable script (finished runs are skipped by signature):
-#   1. tune   every family x budget on the same lr x weight-decay grid (a 5k-image, 5-epoch screen
-#             on Fashion-MNIST; the whole digits set), seed 0: conf/sweep/fair_tune.yaml
-#   2. select each (dataset, budget, family)'s grid point on validation accuracy only:
-#             frozen-bench fair-select -> results/fair/selected.csv
-#   3. final  each selected configuration with seeds 0-4 and the same recipe for every family:
-#             quick: 10k Fashion-MNIST training images, 10 epochs; full: the whole set, 20 epochs
-#   4. small  (full profile) training-set sizes 100..10k at 20k trainable, best frozen vs best
-#             trained family of the selection, the same number of optimizer steps at every size
-#   5. collect + figures (+ the fair tables in results/tables.md)
-# Jobs run two at a time, one thread each (JOBS=N to change). Usage: scripts/fair.sh [quick|full]
+# The fair comparison (issue 11) as one resumable script: finished runs are skipped by signature,
+# so a killed or unfinished run of it continues where it stopped when started again.
+#
+#   1. tune   every family x budget on one lr x weight-decay grid (4 x 2), seed 0, no test number
+#             computed: a 5k-image, 5-epoch screen on Fashion-MNIST, the whole digits set
+#             (conf/sweep/fair_tune.yaml); the 4 frozen_cnn controls at the first budget
+#   2. select each (dataset, budget, family)'s grid point on validation accuracy alone
+#             (frozen-bench fair-select -> results/fair/selected.csv)
+#   3. final  each selected configuration with seeds 0-4, the same recipe for every family:
+#             quick: 10k Fashion-MNIST training images, 5 epochs; digits: 30 epochs
+#             full:  the whole 55k training set, 15 epochs, for the families that lead their kind
+#                    on validation (frozen_cnn, trained_cnn) and the 1-layer dense MLP
+#   4. small  training-set sizes 100, 300, 1k, 3k, 10k at 20k trainable: the best frozen and the
+#             best trained family of the selection, 5 seeds, the same 1,000 optimizer steps at
+#             every size (quick) or 3,000 (full)
+#   5. collect + figures; the fair tables go to results/tables.md
+#
+# Jobs run two at a time, one thread each (JOBS=N). Usage: scripts/fair.sh [quick|full]
 set -uo pipefail
 profile=${1:-quick}
 case "$profile" in quick|full) ;; *) echo "usage: scripts/fair.sh quick|full" >&2; exit 2;; esac
 cd "$(dirname "$0")/.."
 make -s setup || exit 1
 fb=.venv/bin/frozen-bench
+py=.venv/bin/python
 jobs=${JOBS:-2}
 results=${RESULTS:-results}
 start=$(date +%s)
 stamp() { echo "=== fair $profile: $1 — $(( $(date +%s) - start )) s elapsed"; }
 par=(hydra/launcher=joblib "hydra.launcher.n_jobs=$jobs" trainer.threads=1 "results_dir=$results")
+mkdir -p "$results/fair"
 
-case "$profile" in
-  quick) fmnist_final=(dataset.subset=10000 trainer.epochs=10) ;;
-  full)  fmnist_final=(dataset.subset=null trainer.epochs=20) ;;
-esac
 controls=family=frozen_cnn_random_filters,frozen_cnn_identity_mix,frozen_cnn_relu,frozen_cnn_probe
 digits=(dataset=digits dataset.image=true dataset.subset=null trainer.epochs=30)
+case "$profile" in
+  quick) fmnist_final=(dataset.subset=10000 trainer.epochs=5); small_steps=1000 ;;
+  full)  fmnist_final=(dataset.subset=null trainer.epochs=15); small_steps=3000 ;;
+esac
 
-# one dataset through tune -> select -> final; $1 = dataset, the rest: its final-stage settings
-protocol() {
-  local ds=$1; shift
-  local final=("$@") extra=()
-  [ "$ds" = digits ] && extra=("${digits[@]}")
-  stamp "1/5 tune $ds: 7 families x budgets x 6 grid points, then the 4 controls at the first budget"
-  local budgets=8000,20000 first=8000
-  [ "$ds" = digits ] && budgets=2000,5000 first=2000
-  "$fb" run -m +sweep=fair_tune "${extra[@]}" model.budget=$budgets "${par[@]}"
-  "$fb" run -m +sweep=fair_tune "${extra[@]}" $controls model.budget=$first "${par[@]}"
+# each job on its own line -> run them $jobs at a time, printing one line per finished run
+run_lines() { xargs -P "$jobs" -L 1 "$fb" run 2>&1 | grep -E "^\[frozen-bench\] (ok|diverged|skip)|error"; }
+select_all() {
   "$fb" collect --results-dir "$results" >/dev/null
-  stamp "2/5 select on validation"
   "$fb" fair-select --csv "$results/all.csv" --out "$results/fair/selected.csv" --print-overrides \
     > "$results/fair/selected.txt" || exit 1
-  stamp "3/5 final $ds: $(grep -c -- "dataset=$ds\b" "$results/fair/selected.txt") configurations x 5 seeds"
-  grep -- "dataset=$ds\b" "$results/fair/selected.txt" | while read -r line; do
-    for seed in 0 1 2 3 4; do
-      echo "+profile=$profile +sweep=fair_final $line ${final[*]} seed=$seed trainer.threads=1 results_dir=$results"
-    done
-  done | xargs -P "$jobs" -L 1 "$fb" run 2>&1 | grep -E "^\[frozen-bench\] (ok|diverged|skip)|error"
-  "$fb" collect --results-dir "$results" >/dev/null
 }
 
-mkdir -p "$results/fair"
-protocol fashion_mnist "${fmnist_final[@]}"
-protocol digits "${digits[@]}"
+stamp "1/5 tune fashion_mnist: 7 families x 2 budgets x 8 grid points, 4 controls at 8k"
+"$fb" run -m +sweep=fair_tune model.budget=8000,20000 "${par[@]}"
+"$fb" run -m +sweep=fair_tune $controls model.budget=8000 "${par[@]}"
+stamp "1/5 tune digits: the same at 2k and 5k"
+"$fb" run -m +sweep=fair_tune "${digits[@]}" model.budget=2000,5000 "${par[@]}"
+"$fb" run -m +sweep=fair_tune "${digits[@]}" $controls model.budget=2000 "${par[@]}"
 
-if [ "$profile" = full ]; then
-  stamp "4/5 small data"
-  for fam in $(.venv/bin/python -c "
-import pandas as pd; s = pd.read_csv('$results/fair/selected.csv')
-s = s[(s.dataset == 'fashion_mnist') & (s.budget == 20000)]
-for kind in ('frozen', 'trained'):
+stamp "2/5 select on validation"
+select_all
+
+stamp "3/5 final: $(wc -l < "$results/fair/selected.txt") configurations x 5 seeds"
+while read -r line; do
+  case "$line" in
+    *dataset=digits*) extra=("${digits[@]}") ;;
+    *) extra=("${fmnist_final[@]}")
+       # the full profile trains the whole set: the leaders of each kind and the dense reference
+       if [ "$profile" = full ] && ! [[ "$line" =~ \+family=(frozen_cnn|trained_cnn|dense_mlp1)\  ]]; then continue; fi ;;
+  esac
+  [ "$profile" = full ] && [[ "$line" == *dataset=digits* ]] && continue  # digits has one size: quick covers it
+  for seed in 0 1 2 3 4; do
+    echo "+profile=$profile +sweep=fair_final $line ${extra[*]} seed=$seed trainer.threads=1 results_dir=$results"
+  done
+done < "$results/fair/selected.txt" | run_lines
+
+stamp "4/5 small data: sizes 100..10k at 20k trainable, $small_steps steps each"
+for fam in $("$py" - "$results/fair/selected.csv" <<'EOF'
+import sys
+import pandas as pd
+s = pd.read_csv(sys.argv[1])
+s = s[(s.dataset == "fashion_mnist") & (s.budget == 20000)]
+for kind in ("frozen", "trained"):  # the best of each kind on validation (controls are not a kind here)
     k = s[s.family_kind == kind]
-    if len(k): print(k.sort_values('best_val_accuracy').iloc[-1].family)"); do
-    line=$(grep -- "+family=$fam model.budget=20000 .*dataset=fashion_mnist" "$results/fair/selected.txt")
-    for n in 100 300 1000 3000 10000; do for seed in 0 1 2 3 4; do
-      echo "+profile=$profile +sweep=fair_final exp_name=fair_small $line dataset.subset=$n trainer.epochs=100000 trainer.max_steps=2000 seed=$seed trainer.threads=1 results_dir=$results"
-    done; done
-  done | xargs -P "$jobs" -L 1 "$fb" run 2>&1 | grep -E "^\\[frozen-bench\\] (ok|diverged|skip)|error"
-fi
+    if len(k):
+        print(k.sort_values("best_val_accuracy").iloc[-1].family)
+EOF
+); do
+  line=$(grep -- "+family=$fam model.budget=20000 .*dataset=fashion_mnist" "$results/fair/selected.txt")
+  for n in 100 300 1000 3000 10000; do for seed in 0 1 2 3 4; do
+    echo "+profile=$profile +sweep=fair_final exp_name=fair_small $line dataset.subset=$n trainer.epochs=100000 trainer.max_steps=$small_steps trainer.eval_every=100000 seed=$seed trainer.threads=1 results_dir=$results"
+  done; done
+done | run_lines
 
 stamp "5/5 collect + figures"
 "$fb" collect --results-dir "$results"

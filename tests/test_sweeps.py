@@ -25,10 +25,11 @@ def expand(sweep: str, profile: str) -> list[list[str]]:
 
 
 SEARCHES = {"lr_search"}  # optuna: a number of trials, not a grid
+FAIR = {"fair_tune": 112, "fair_final": 5}  # the fair protocol (scripts/fair.sh): no +profile grid
 
 
 def test_every_sweep_file_has_an_expected_count():
-    assert sorted(p.stem for p in (CONF / "sweep").glob("*.yaml")) == sorted([*EXPECTED_JOBS, *SEARCHES])
+    assert sorted(p.stem for p in (CONF / "sweep").glob("*.yaml")) == sorted([*EXPECTED_JOBS, *SEARCHES, *FAIR])
 
 
 def test_lr_search_is_an_optuna_study_over_learning_rates():
@@ -49,3 +50,39 @@ def test_sweep_expands_to_expected_jobs_and_each_job_composes(sweep, profile):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             cfg = compose(config_name="config", overrides=[f"+profile={profile}", f"+sweep={sweep}", *job])
         assert cfg.exp_name == f"sweep_{sweep}" and cfg.profile == profile
+
+
+def fair_jobs(sweep: str, *extra: str) -> list[list[str]]:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"+sweep={sweep}", *extra], return_hydra_config=True)
+    params = dict(cfg.hydra.sweeper.params)
+    params.update({o.split("=")[0]: o.split("=", 1)[1] for o in extra if "=" in o and not o.startswith("+")})
+    overrides = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+
+
+def test_fair_tune_gives_every_family_the_same_recipe_and_grid():
+    """Equal tuning: each (family, budget) gets the same lr x weight-decay points; equal recipe:
+    every composed job shares dataset, subset, epochs, batch, schedule, augmentation and steps."""
+    jobs = fair_jobs("fair_tune")
+    assert len(jobs) == FAIR["fair_tune"]
+    grids: dict = {}
+    for job in jobs:  # the grid each (family, budget) gets, from the job overrides
+        o = dict(x.split("=", 1) for x in job)
+        grids.setdefault((o["family"], o["model.budget"]), set()).add((o["optim.lr"], o["optim.weight_decay"]))
+    assert len({frozenset(g) for g in grids.values()}) == 1 and len(next(iter(grids.values()))) == 8
+    assert {f for f, _ in grids} >= {"frozen_cnn", "trained_cnn", "separable_cnn", "dense_mlp1", "linear"}
+    recipes = set()
+    for family, budget in grids:  # one composed job per (family, budget): the recipe is shared
+        job = next(j for j in jobs if f"family={family}" in j and f"model.budget={budget}" in j)
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=["+sweep=fair_tune", *job])
+        assert cfg.exp_name == "fair_tune" and cfg.profile == "screen" and cfg.trainer.test is False
+        optim = {k: v for k, v in cfg.optim.items() if k not in ("lr", "weight_decay")}
+        recipes.add(repr((dict(cfg.dataset), dict(cfg.trainer), optim, dict(cfg.augment))))
+    assert len(recipes) == 1, "a family got another recipe"
+
+
+def test_fair_final_runs_five_seeds_of_one_choice():
+    jobs = fair_jobs("fair_final")
+    assert len(jobs) == FAIR["fair_final"] and sorted(j[0] for j in jobs) == [f"seed={s}" for s in range(5)]

@@ -64,7 +64,7 @@ def test_random_orth_regenerated_from_seed_not_stored():
 
 
 def test_unknown_transform_lists_choices():
-    with pytest.raises(ValueError, match="wht, dct, fft, random_orth, identity"):
+    with pytest.raises(ValueError, match="choose one of dct, fft, identity, random_orth, wht"):
         make_transform("hadamardish", 8)
 
 

@@ -21,7 +21,7 @@ from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.norms import make_norm
 from frozen_bench.nn.transforms import TRANSFORMS, make_transform, transform_out_dim
 
-MIXINGS = ("dense",) + TRANSFORMS
+MIXINGS = ("dense", *TRANSFORMS)
 MAX_PIECES = 2000  # cap on the pieces written to a record (the count itself is never capped)
 
 

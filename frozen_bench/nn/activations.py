@@ -24,8 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ACTIVATIONS = ("identity", "relu", "leaky_relu", "prelu", "bislope", "pwl3", "spline", "glu")
-
+from frozen_bench.registry import Registry
 
 def _per_channel(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Broadcast a (C,) parameter against x of shape (B, C, ...)."""
@@ -169,19 +168,16 @@ class GLU(PAct):
         return x * torch.sigmoid(_per_channel(self.alpha, x) * x + _per_channel(self.beta, x))
 
 
-_REGISTRY = {
-    "identity": Identity,
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "prelu": PReLU,
-    "bislope": BiSlope,
-    "pwl3": PWL3,
-    "spline": MonotoneSpline,
-    "glu": GLU,
-}
+ACTIVATIONS = Registry("activation")
+ACTIVATIONS.add("identity", Identity)
+ACTIVATIONS.add("relu", ReLU)
+ACTIVATIONS.add("leaky_relu", LeakyReLU)
+ACTIVATIONS.add("prelu", PReLU)
+ACTIVATIONS.add("bislope", BiSlope)
+ACTIVATIONS.add("pwl3", PWL3)
+ACTIVATIONS.add("spline", MonotoneSpline)
+ACTIVATIONS.add("glu", GLU)
 
 
 def make_activation(name: str, channels: int, **kwargs) -> PAct:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
-    return _REGISTRY[name](channels, **kwargs)
+    return ACTIVATIONS.build(name, channels, **kwargs)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ADAPTERS = ("none", "lora", "bottleneck", "conv1x1")
+from frozen_bench.registry import Registry
+
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -80,16 +81,19 @@ class Conv1x1(nn.Module):
         return x + _channels_first(self.up(self.down(h)), x.ndim)
 
 
-_REGISTRY = {"none": NoAdapter, "lora": LoRA, "bottleneck": Bottleneck, "conv1x1": Conv1x1}
+ADAPTERS = Registry("adapter")
+ADAPTERS.add("none", NoAdapter)
+ADAPTERS.add("lora", LoRA)
+ADAPTERS.add("bottleneck", Bottleneck)
+ADAPTERS.add("conv1x1", Conv1x1)
 
 
 def make_adapter(name: str, channels: int, rank: int = 0) -> nn.Module:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown adapter {name!r}; choose one of {', '.join(ADAPTERS)}")
+    cls = ADAPTERS.entry(name).build
     if rank < 0:
         raise ValueError(f"adapter.rank must be >= 0 (0: no adapter), got {rank}")
     if name == "none" or rank == 0:
         return NoAdapter(channels)
     if rank > channels:
         raise ValueError(f"adapter.rank={rank} is larger than the width {channels}; use rank <= {channels}")
-    return _REGISTRY[name](channels, rank)
+    return cls(channels, rank)

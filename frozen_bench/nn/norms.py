@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from frozen_bench.registry import Registry
+
 
 class LightNorm(nn.Module):
     """Per-channel scale and bias (2 params/channel) on dim 1, no statistics: y = γ·x + β."""
@@ -42,14 +44,11 @@ class Gate(nn.Module):
         return x + self.g * (h - x)
 
 
-NORMS = ("none", "light", "layernorm")
+NORMS = Registry("norm", key="model.norm")
+NORMS.add("none", lambda channels: nn.Identity())
+NORMS.add("light", LightNorm)
+NORMS.add("layernorm", ChannelLayerNorm)
 
 
 def make_norm(name: str, channels: int) -> nn.Module:
-    if name == "none":
-        return nn.Identity()
-    if name == "light":
-        return LightNorm(channels)
-    if name == "layernorm":
-        return ChannelLayerNorm(channels)
-    raise ValueError(f"unknown norm {name!r}; choose one of {', '.join(NORMS)}")
+    return NORMS.build(name, channels)

@@ -16,8 +16,8 @@ from torch import nn
 
 from frozen_bench.nn import fast
 from frozen_bench.nn.matrices import haar_orthogonal
+from frozen_bench.registry import Registry
 
-TRANSFORMS = ("wht", "dct", "fft", "random_orth", "identity")
 
 
 class FixedTransform(nn.Module):
@@ -133,15 +133,19 @@ class Identity(FixedTransform):
         return x
 
 
-_REGISTRY = {"wht": WHT, "dct": DCT, "fft": FFT, "random_orth": RandomOrth, "identity": Identity}
+TRANSFORMS = Registry("transform")
+TRANSFORMS.add("wht", WHT)
+TRANSFORMS.add("dct", DCT)
+TRANSFORMS.add("fft", FFT)
+TRANSFORMS.add("random_orth", RandomOrth)
+TRANSFORMS.add("identity", Identity)
 
 
 def _transform_class(name: str, dim: int) -> type[FixedTransform]:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown transform {name!r}; choose one of {', '.join(TRANSFORMS)}")
+    cls = TRANSFORMS.entry(name).build
     if dim < 1:
         raise ValueError(f"transform width must be positive, got {dim}")
-    return _REGISTRY[name]
+    return cls
 
 
 def make_transform(name: str, dim: int, seed: int = 0) -> FixedTransform:

@@ -32,6 +32,7 @@ def record_fields(cfg: dict) -> dict:
         "lr": optim.get("lr"),
         "weight_decay": optim.get("weight_decay"),
         "act_lr_mult": optim.get("act_lr_mult"),
+        "augment": (cfg.get("augment") or {"name": "none"}).get("name"),
         "epochs": trainer.get("epochs"),
         "batch_size": trainer.get("batch_size"),
     }

@@ -162,8 +162,3 @@ def fig_frozen_layer_grads(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.set_ylabel("mean gradient L2 norm per step (before clipping)")
     ax.set_title(f"Frozen(layer): per-layer gradient norms, {r['dataset']}", fontsize=9)
     return save(fig, Path(out_dir), "frozen_layer_grads", data_label(rows.iloc[[-1]], "one run shown"))
-
-
-FIGURES = {"fn_segments": fig_fn_segments, "fn_shift": fig_fn_shift, "mask_density": fig_mask_density,
-           "weight_feedback": fig_weight_feedback, "frozen_layer_grads": fig_frozen_layer_grads}
-

@@ -16,17 +16,11 @@ import numpy as np
 import pandas as pd
 
 from frozen_bench.report import companion
+from frozen_bench.registry import Registry
 from frozen_bench.report.common import SWEEP_COMMAND, MissingRows, data_label, plt, rows, save
 
-FIGURES: dict[str, Callable] = {}
-
-
-def figure(name: str):
-    def deco(fn):
-        FIGURES[name] = fn
-        return fn
-
-    return deco
+FIGURES = Registry("figure")
+figure = FIGURES.register
 
 
 def mean_ci(values) -> tuple[float, float]:
@@ -191,30 +185,29 @@ def fig_act_shapes(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     return save(fig, out_dir, "act_shapes", "; ".join(caption))
 
 
-# companion figure -> (exp of the sweep that feeds it, sweep name)
+# companion figure -> (its drawing, exp of the sweep that feeds it, sweep name)
 COMPANION = {
-    "fn_segments": ("sweep_functions", "functions"),
-    "fn_shift": ("sweep_fn_shift", "fn_shift"),
-    "mask_density": ("sweep_masks", "masks"),
-    "weight_feedback": ("sweep_weightnet", "weightnet"),
-    "frozen_layer_grads": ("sweep_frozen_layer", "frozen_layer"),
+    "fn_segments": (companion.fig_fn_segments, "sweep_functions", "functions"),
+    "fn_shift": (companion.fig_fn_shift, "sweep_fn_shift", "fn_shift"),
+    "mask_density": (companion.fig_mask_density, "sweep_masks", "masks"),
+    "weight_feedback": (companion.fig_weight_feedback, "sweep_weightnet", "weightnet"),
+    "frozen_layer_grads": (companion.fig_frozen_layer_grads, "sweep_frozen_layer", "frozen_layer"),
 }
 
 
-def companion_figures() -> dict[str, Callable]:
-    """The companion experiments' figures (frozen_bench.report.companion), each fed the rows of
-    its own sweep, with the same skip line as the others when they are missing."""
+def on_sweep(fn: Callable, exp: str, sweep: str) -> Callable:
+    """A companion figure fed the rows of its own sweep, with the same skip line as the others."""
+    def draw(df, out_dir):
+        paths = fn(rows(df, exp, sweep), out_dir)
+        if not paths:
+            raise MissingRows(f"the rows of {exp} lack this figure's columns; re-run: {SWEEP_COMMAND.format(sweep=sweep)}")
+        return paths
 
-    def on_sweep(fn, exp, sweep):
-        def draw(df, out_dir):
-            paths = fn(rows(df, exp, sweep), out_dir)
-            if not paths:
-                raise MissingRows(f"the rows of {exp} lack this figure's columns; re-run: {SWEEP_COMMAND.format(sweep=sweep)}")
-            return paths
+    return draw
 
-        return draw
 
-    return {name: on_sweep(companion.FIGURES[name], exp, sweep) for name, (exp, sweep) in COMPANION.items()}
+for _name, (_fn, _exp, _sweep) in COMPANION.items():
+    FIGURES.add(_name, on_sweep(_fn, _exp, _sweep), companion=True)
 
 
 def make_all(csv_path: str | Path, out_dir: str | Path, log=print) -> tuple[list[Path], list[str]]:
@@ -224,9 +217,9 @@ def make_all(csv_path: str | Path, out_dir: str | Path, log=print) -> tuple[list
     df = read_all_csv(csv_path)
     out_dir = Path(out_dir)
     written, skipped = [], []
-    for name, fn in {**FIGURES, **companion_figures()}.items():
+    for name in FIGURES:
         try:
-            paths = fn(df, out_dir)
+            paths = FIGURES.build(name, df, out_dir)
             written += paths
             log(f"[frozen-bench] figures: {name} -> {', '.join(p.name for p in paths)}")
         except MissingRows as e:

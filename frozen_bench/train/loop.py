@@ -20,6 +20,7 @@ from frozen_bench.train import measure as M
 from frozen_bench.train.checkpoint import capture_rng, restore_rng
 from frozen_bench.train.checkpoint import load_states as load_checkpoint_states
 from frozen_bench.data import DataBundle
+from frozen_bench.data.augment import make_augment
 from frozen_bench.nn.activations import PAct
 
 
@@ -121,6 +122,8 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
     criterion = loss_fn(data.task)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     g = torch.Generator(device="cpu").manual_seed(int(cfg["seed"]))
+    # augment=none draws nothing from g, so runs without augmentation are unchanged by the hook
+    augment = make_augment(cfg.get("augment"))
     eval_every = max(1, int(tr.get("eval_every", 1)))
     history, step, status, diverged_step = [], 0, "ok", None
     start_epoch, start_pos, perm, running, count, elapsed = 1, 0, None, 0.0, 0, 0.0
@@ -140,7 +143,10 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
             running, count, start_pos = 0.0, 0, 0
         for i in range(start_pos, n, bs):
             idx = perm[i:i + bs]
-            out = model(x_train[idx])
+            xb = x_train[idx]
+            if augment is not None:  # on the batch tensor, seeded by the loop's generator
+                xb = augment(xb, g)
+            out = model(xb)
             loss = criterion(out, y_train[idx])
             if hasattr(model, "regularizer"):  # e.g. a mask sparsity term
                 loss = loss + model.regularizer()

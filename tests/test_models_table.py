@@ -1,0 +1,110 @@
+"""One test over the model table: every model builds on its dataset's shapes, runs forward and
+backward, gives no gradient to any fixed part, and reports the trainable count it has; every
+family sized by model.budget lands in [0.9·B, B] or says why not; the config a model does not
+read never reaches its signature."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from frozen_bench.config import conf_dir, prune
+from frozen_bench.data.bundle import DataBundle
+from frozen_bench.errors import UserError
+from frozen_bench.models import MODELS, build_model, reads
+from frozen_bench.record.identity import record_fields
+from frozen_bench.record.signature import signature
+from frozen_bench.train import measure as M
+
+# the shapes each model is meant for: (input shape, classes, task)
+SHAPES = {"image": ((1, 28, 28), 10, "classification"), "flat": ((64,), 10, "classification"),
+          "audio": ((40, 32), 12, "classification"), "fn": ((1,), 0, "regression")}
+ON = {"frozen_mlp": "flat", "dense_mlp": "flat", "frozen_layer": "flat", "masked": "flat", "linear": "image",
+      "frozen_cnn": "image", "trained_cnn": "image", "separable_cnn": "image", "cnn": "image", "weightnet": "image",
+      "frozen_audio": "audio", "audio_cnn": "audio", "function_net": "fn"}
+
+
+def bundle(kind: str, n: int = 6) -> DataBundle:
+    shape, classes, task = SHAPES[kind]
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, *shape, generator=g)
+    y = torch.randn(n, 1, generator=g) if task == "regression" else torch.arange(n) % classes
+    return DataBundle(kind, x, y, x, y, x, y, num_classes=classes, task=task,
+                      info={"function": "exp", "lo": -1.0, "hi": 1.0} if kind == "fn" else {})
+
+
+def composed(*overrides: str) -> dict:
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
+        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)
+
+
+def test_every_model_of_the_table_has_a_config_and_a_shape():
+    assert set(MODELS.names()) == set(ON), "a new model needs its shapes here"
+    for name in MODELS.names():
+        assert composed(f"model={name}")["model"]["name"] == name
+
+
+@pytest.mark.parametrize("name", sorted(ON))
+def test_model_builds_runs_and_freezes_what_it_says(name):
+    data = bundle(ON[name])
+    torch.manual_seed(0)
+    model = build_model(prune(composed(f"model={name}")), data)
+    out = model(data.x_train)
+    assert out.shape[0] == len(data.x_train) and torch.isfinite(out).all()
+    out.float().pow(2).mean().backward()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    fixed = [p for p in model.parameters() if not p.requires_grad]
+    assert M.trainable_params(model) == sum(p.numel() for p in trainable) > 0
+    assert all(p.grad is None for p in fixed), "a fixed part received a gradient"
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable)
+
+
+def test_groups_a_model_does_not_read_are_pruned_from_signature_and_record():
+    dense_wht = prune(composed("model=dense_mlp", "transform=wht", "activation=bislope"))
+    dense_dct = prune(composed("model=dense_mlp", "transform=dct", "activation=glu", "adapter=lora"))
+    assert "transform" not in dense_wht and "activation" not in dense_wht and "adapter" not in dense_wht
+    assert signature(dense_wht) == signature(dense_dct)  # the same network: one record
+    fields = record_fields(dense_dct)
+    assert fields["transform"] is None and fields["activation"] is None and fields["adapter"] is None
+    layer = record_fields(prune(composed("model=frozen_layer")))
+    assert layer["transform"] is None and layer["activation"] == "bislope"  # it reads activation only
+    frozen = prune(composed("model=frozen_mlp", "transform=dct"))
+    assert record_fields(frozen)["transform"] == "dct" and set(reads(frozen["model"])) <= set(frozen)
+    # an adapter's rank means nothing without the adapter
+    assert signature(prune(composed("model=frozen_mlp", "adapter.rank=8"))) == signature(prune(composed("model=frozen_mlp")))
+
+
+def test_function_net_reads_the_transform_only_for_frozen_mixing():
+    assert "transform" not in prune(composed("model=function_net", "dataset=functions"))
+    assert "transform" in prune(composed("model=function_net", "dataset=functions", "model.mixing=dct"))
+
+
+BUDGETS = (1000, 2000, 5000, 8000, 20000, 100000)
+# which budgets each family can reach on 28x28x1 and 32x32x3 images (the smallest MLPs on 784 or
+# 3072 inputs are above the small budgets; a linear classifier cannot grow past its inputs)
+REACHES = {
+    ("fmnist", "frozen_cnn"): BUDGETS, ("fmnist", "trained_cnn"): BUDGETS, ("fmnist", "separable_cnn"): BUDGETS,
+    ("fmnist", "dense_mlp"): BUDGETS[2:], ("fmnist", "linear"): (2000, 5000, 8000), ("fmnist", "frozen_mlp"): BUDGETS[3:],
+    ("cifar", "frozen_cnn"): BUDGETS, ("cifar", "trained_cnn"): BUDGETS, ("cifar", "separable_cnn"): BUDGETS,
+    ("cifar", "dense_mlp"): BUDGETS[4:], ("cifar", "linear"): (2000, 8000, 20000), ("cifar", "frozen_mlp"): BUDGETS[5:],
+}
+IMAGES = {"fmnist": (1, 28, 28), "cifar": (3, 32, 32)}
+
+
+@pytest.mark.parametrize("shape,family", sorted(REACHES))
+def test_budget_sizes_every_family_into_the_window(shape, family):
+    data = DataBundle(shape, torch.zeros(1, *IMAGES[shape]), torch.zeros(1, dtype=torch.long),
+                      *[torch.zeros(0)] * 4, num_classes=10)
+    cfg = prune(composed(f"+family={ {'dense_mlp': 'dense_mlp2'}.get(family, family) }"))
+    for b in BUDGETS:
+        cfg["model"]["budget"] = b
+        if b in REACHES[(shape, family)]:
+            model = build_model(cfg, data)
+            assert 0.9 * b <= M.trainable_params(model) <= b, (family, b)
+            assert model.built  # the shape chosen, for the record
+        else:
+            with pytest.raises(UserError, match="cannot be sized to model.budget"):
+                build_model(cfg, data)
