@@ -18,6 +18,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from frozen_bench.config import check_overrides, conf_dir, prune
+from frozen_bench import progress
 from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UserError, is_user_error, one_line
 from frozen_bench.record.identity import provenance, record_fields
 from frozen_bench.record.signature import signature
@@ -33,7 +34,7 @@ def to_yaml(cfg: dict) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(cfg))
 
 
-def execute(cfg: dict, log=print) -> dict:
+def execute(cfg: dict, log=progress.say) -> dict:
     """Run one resolved config (or skip it if its record is finished); returns its metrics.
     The config is pruned first (``config.prune``): its signature and config.yaml hold only
     the groups the model reads.
@@ -87,7 +88,7 @@ def execute(cfg: dict, log=print) -> dict:
     return metrics
 
 
-def run_job(cfg: dict, multirun: bool = False, label: str = "", log=print) -> tuple[int, dict]:
+def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say) -> tuple[int, dict]:
     """``execute`` with the failure policy of the CLI; returns (exit code (0 = ok), metrics).
 
     - bad input (``errors.user_errors()``): one line on stderr, no traceback;
@@ -224,6 +225,9 @@ def app(cfg: DictConfig) -> float | None:
 
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
+    launcher = str(OmegaConf.select(hc, "launcher._target_", default="") or "")
+    # parallel workers share one terminal: plain progress lines there, never bars
+    progress.set_mode("lines" if multirun and not launcher.endswith("BasicLauncher") else None)
     plain = OmegaConf.to_container(cfg, resolve=True)
     code, metrics = run_job(plain, multirun=multirun,
                             label=" ".join(hc.overrides.task))
