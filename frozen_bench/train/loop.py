@@ -20,6 +20,7 @@ from frozen_bench.train import measure as M
 from frozen_bench.train.checkpoint import capture_rng, restore_rng
 from frozen_bench.train.checkpoint import load_states as load_checkpoint_states
 from frozen_bench.data import DataBundle
+from frozen_bench.errors import UserError
 from frozen_bench.data.augment import make_augment
 from frozen_bench.nn.activations import PAct
 from frozen_bench.progress import Progress, say
@@ -29,7 +30,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("trainer.device=cuda but no CUDA device is available; use trainer.device=cpu or auto")
+        raise UserError("trainer.device=cuda but no CUDA device is available here; "
+                        "set trainer.device=cpu, or trainer.device=auto to use a GPU where there is one")
     return torch.device(name)
 
 
