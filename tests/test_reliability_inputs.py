@@ -115,8 +115,10 @@ def test_bad_pickle_and_unreadable_wav(results, tmp_path, capsys, monkeypatch):
     bad_pkl, bad_wav = tmp_path / "batch.pkl", tmp_path / "clip.wav"
     bad_pkl.write_bytes(b"not a pickle at all")
     bad_wav.write_bytes(b"RIFF\x00\x00garbage")
-    monkeypatch.setitem(D._LOADERS, "corrupt_pickle", lambda cfg: pickle.loads(bad_pkl.read_bytes()))
-    monkeypatch.setitem(D._LOADERS, "corrupt_wav", lambda cfg: soundfile.read(str(bad_wav)))
+    from frozen_bench.registry import Entry
+
+    monkeypatch.setitem(D.DATASETS._entries, "corrupt_pickle", Entry("corrupt_pickle", lambda cfg: pickle.loads(bad_pkl.read_bytes())))
+    monkeypatch.setitem(D.DATASETS._entries, "corrupt_wav", Entry("corrupt_wav", lambda cfg: soundfile.read(str(bad_wav))))
     line = run_bad(["dataset.name=corrupt_pickle", *QUICK], results, capsys)
     assert line.startswith("frozen-bench run: error: dataset=corrupt_pickle: cannot read its files (UnpicklingError")
     line = run_bad(["dataset.name=corrupt_wav", *QUICK], results, capsys)
