@@ -3,33 +3,17 @@ exit 2, and nothing written; a sweep checks every point before its first job."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
 
 from frozen_bench.cli import main
-from frozen_bench.record.table import collect
+from tests.data_fixtures import snapshot
 
 QUICK = ["trainer.epochs=1", "dataset.subset=64", "trainer.latency_reps=1"]
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present here")
 
 
-@pytest.fixture
-def results(tmp_path):
-    """A results folder with one finished (fake) record and an all.csv, to prove nothing is written."""
-    rd = tmp_path / "results"
-    run = rd / "runs" / "0123456789ab"
-    run.mkdir(parents=True)
-    (run / "metrics.json").write_text(json.dumps({"signature": "0123456789ab", "status": "ok", "dataset": "digits",
-                                                  "model": "frozen_mlp", "seed": 0, "test_accuracy": 0.5}))
-    (run / "config.yaml").write_text("seed: 0\n")
-    collect(rd, log=lambda *_: None)
-    return rd
-
-
-def snapshot(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 CASES = [
