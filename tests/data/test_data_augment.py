@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from frozen_bench.data.augment import augment_batch, flip_crop, make_augment
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "augment"
+CONF = Path(__file__).resolve().parents[2] / "conf" / "augment"
 
 
 def _reference(x, seed, padding, mode):
