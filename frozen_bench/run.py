@@ -24,6 +24,7 @@ from frozen_bench.record.identity import provenance, record_fields
 from frozen_bench.record.signature import signature
 from frozen_bench.record.store import claim, is_done, run_dir, write_failed_record, write_record
 from frozen_bench.record.table import update_all_csv
+from frozen_bench.record.trackers import log_run
 from frozen_bench.validate import check_writable, validate
 
 LEDGER_ENV = "FROZEN_BENCH_LEDGER"
@@ -76,6 +77,7 @@ def execute(cfg: dict, log=progress.say) -> dict:
         metrics.update(provenance(started))
         write_record(path, to_yaml(cfg), metrics, out["history"])
         (path / CHECKPOINT).unlink(missing_ok=True)
+        log_run(cfg, sig, metrics, out["history"], log=log)  # logger=csv: nothing more
     summary = (f"test_accuracy={metrics['test_accuracy']:.4f}" if metrics.get("test_accuracy") is not None
                else f"test_mse={metrics['test_mse']:.4g}" if metrics.get("test_mse") is not None
                else f"non-finite loss at step {metrics.get('diverged_step')}" if metrics["status"] == "diverged"

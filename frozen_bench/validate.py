@@ -81,6 +81,9 @@ def validate(cfg: dict) -> None:
         _int(cfg, "adapter.rank", 0, hint="0 means no adapter (PAct only)")
     _int(cfg, "dataset.subset", 1, optional=True, hint="null keeps all training samples")
     _float(cfg, "dataset.val_fraction", 0.0, 1.0, high_open=True, optional=True)
+    from frozen_bench.record.trackers import require
+
+    require(cfg)  # logger=tensorboard|mlflow|wandb without its library: one line, before any data load
 
 
 def check_writable(results_dir: str | Path) -> None:

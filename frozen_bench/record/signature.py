@@ -11,7 +11,7 @@ import hashlib
 import json
 
 # keys that change where/how results are written, not what is computed (dotted: nested keys)
-OUTPUT_ONLY_KEYS = ("force", "results_dir", "objective", "trainer.checkpoint_every")
+OUTPUT_ONLY_KEYS = ("force", "results_dir", "objective", "trainer.checkpoint_every", "logger")
 
 
 def normalize(cfg: dict) -> dict:
