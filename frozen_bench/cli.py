@@ -26,6 +26,8 @@ commands:
   collect           rebuild results/all.csv from every run record (--results-dir DIR)
   figures           draw every paper figure from results/all.csv into results/figures (--csv, --out)
   list              the options of each config group, the exp presets and the sweeps
+  summary [CSV]     any sweep's metric as mean ± 95% CI and n, grouped by the keys it varied (markdown);
+                    --by KEY ..., --metric test_accuracy, --exp NAME, --plot out.png (dot plot, CI bars)
   fair-select       choose lr/weight decay per (dataset, budget, family) on validation (fair_tune rows)
                     -> results/fair/selected.csv; --print-overrides for the final stage
 
@@ -134,7 +136,40 @@ def cmd_fair_select(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"collect": cmd_collect, "fair-select": cmd_fair_select, "figures": cmd_figures, "list": cmd_list}
+def cmd_summary(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="frozen-bench summary",
+                                description="A metric as mean ± 95%% CI and n, grouped by the keys the chosen rows vary "
+                                            "(or --by), as a markdown table; finished rows (status ok) only.")
+    p.add_argument("csv", nargs="?", default="results/all.csv", help="the collected runs (default: results/all.csv)")
+    p.add_argument("--by", nargs="+", metavar="KEY", default=None,
+                   help="group by these columns (default: those of model, family, transform, activation, adapter, "
+                        "adapter_rank, width, depth, budget, lr, ... that vary within the rows)")
+    p.add_argument("--metric", default="test_accuracy", help="the column to summarize (default: test_accuracy)")
+    p.add_argument("--exp", default=None, help="only the rows of this exp (the sweep's name, e.g. sweep_transforms)")
+    p.add_argument("--plot", default=None, metavar="OUT.png", help="also draw a dot plot with 95%% CI bars there")
+    a = p.parse_args(argv)
+    from frozen_bench.errors import UserError
+    from frozen_bench.report.summary import markdown, plot, read, summarize
+
+    try:
+        table, keys = summarize(read(a.csv), metric=a.metric, by=a.by, exp=a.exp)
+    except UserError as e:
+        print(f"frozen-bench summary: error: {e}", file=sys.stderr)
+        return 2
+    print(markdown(table, keys, a.metric))
+    if a.plot:
+        try:
+            out = plot(table, keys, a.metric, a.plot)
+        except (OSError, ValueError) as e:  # an unwritable path, an unknown image format
+            print(f"frozen-bench summary: error: cannot write the plot ({' '.join(str(e).split())[:120]}); "
+                  f"choose a writable --plot path ending in .png, .pdf or .svg", file=sys.stderr)
+            return 2
+        print(f"[frozen-bench] summary: plot -> {out}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"collect": cmd_collect, "fair-select": cmd_fair_select, "figures": cmd_figures, "list": cmd_list,
+            "summary": cmd_summary}
 
 
 def main(argv: list[str] | None = None) -> int:
