@@ -35,7 +35,7 @@ def to_yaml(cfg: dict) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(cfg))
 
 
-def execute(cfg: dict, log=progress.say) -> dict:
+def execute(cfg: dict, log=progress.say, collect_log=None) -> dict:
     """Run one resolved config (or skip it if its record is finished); returns its metrics.
     The config is pruned first (``config.prune``): its signature and config.yaml hold only
     the groups the model reads.
@@ -43,7 +43,8 @@ def execute(cfg: dict, log=progress.say) -> dict:
     Order matters for "bad input overwrites nothing": the config is validated and the output
     folder probed before any data are loaded; the record is written only after training, and
     metrics.json last. A checkpoint (trainer.checkpoint_every) is the one file written during
-    training; it is removed once the record is complete.
+    training; it is removed once the record is complete. ``collect_log`` takes the all.csv
+    refresh's lines (default: ``log``; a sweep's jobs send the routine ones to debug).
     """
     from frozen_bench.train.checkpoint import FILENAME as CHECKPOINT
     from frozen_bench.train.threads import configure_threads
@@ -86,11 +87,22 @@ def execute(cfg: dict, log=progress.say) -> dict:
     log(f"[frozen-bench] {metrics['status']}: {summary} trainable_params={metrics['trainable_params']:,}"
         + (f" latency_b1={metrics['latency_ms_b1_p50']:.3f}ms latency_b256={lat:.3f}ms" if lat is not None else "")
         + f" -> {path}")
-    update_all_csv(results_dir, log=log)
+    update_all_csv(results_dir, log=collect_log or log)
     return metrics
 
 
-def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say) -> tuple[int, dict]:
+def _collect_chatter_to_debug(log):
+    """A sweep job's ``collect: N runs -> all.csv`` line at debug level (one per job is noise; the
+    sweep's table ends it); any other collect line (a corrupt record) still goes to ``log``."""
+    def route(msg: str) -> None:
+        if msg.startswith("[frozen-bench] collect: ") and " runs -> " in msg:
+            progress.logger.debug(msg)
+        else:
+            log(msg)
+    return route
+
+
+def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say, job=None) -> tuple[int, dict]:
     """``execute`` with the failure policy of the CLI; returns (exit code (0 = ok), metrics).
 
     - bad input (``errors.user_errors()``): one line on stderr, no traceback;
@@ -107,7 +119,7 @@ def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say
     path = run_dir(cfg.get("results_dir", "results"), sig)
     status, error, code, m = "failed", None, 0, {}
     try:
-        m = execute(cfg, log=log)
+        m = execute(cfg, log=log, collect_log=_collect_chatter_to_debug(log) if multirun else None)
         status = "skipped" if m.get("skipped") else m.get("status", "ok")
     except KeyboardInterrupt:
         error, code = "interrupted", EXIT_INTERRUPTED
@@ -128,7 +140,8 @@ def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say
                 update_all_csv(cfg.get("results_dir", "results"), log=lambda *_: None)
             except OSError:
                 pass
-    _ledger_append({"signature": sig, "status": status, "error": error, "label": label})
+    _ledger_append({"signature": sig, "status": status, "error": error, "label": label, "job": job,
+                    "results_dir": str(cfg.get("results_dir", "results"))})
     if code == EXIT_INTERRUPTED:
         raise SystemExit(code)  # Ctrl-C stops the sweep too (Hydra catches only Exception)
     return code, m
@@ -231,9 +244,53 @@ def _ledger_read(ledger: str) -> list[dict]:
     return entries
 
 
+def _record_metrics(entry: dict) -> dict:
+    """A ledger entry's run record (metrics.json), or {} where there is none (bad input, a crash)."""
+    sig = entry.get("signature")
+    if not sig:
+        return {}
+    try:
+        return json.loads((run_dir(entry.get("results_dir") or "results", sig) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def jobs_table(entries: list[dict]) -> list[str]:
+    """One line per job of a sweep, read from the run records: job, status, test and validation
+    accuracy (or mse), trainable parameters, signature and the job's own overrides (those not
+    shared by every job)."""
+    def pct(v):
+        return f"{100 * v:.2f}%" if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v else "-"
+
+    def num(v, fmt):
+        return format(v, fmt) if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v else "-"
+
+    # the overrides every job shares (results_dir, the recipe) say nothing about one job: left out
+    words = [str(e.get("label") or "").split() for e in entries]
+    shared = set.intersection(*map(set, words)) if len(words) > 1 else set()
+    rows = []
+    order = sorted(range(len(entries)), key=lambda i: (entries[i].get("job") is None, entries[i].get("job") or 0, i))
+    records = [_record_metrics(entries[i]) for i in order]
+    mse = any(r.get("test_mse") is not None or r.get("val_mse") is not None for r in records)
+    head = ["job", "status", "test_acc", "val_acc"] + (["test_mse", "val_mse"] if mse else []) + ["trainable", "signature", "overrides"]
+    for i, m in zip(order, records):
+        e = entries[i]
+        row = [str(e.get("job") if e.get("job") is not None else i), str(e.get("status")),
+               pct(m.get("test_accuracy")), pct(m.get("val_accuracy"))]
+        if mse:
+            row += [num(m.get("test_mse"), ".4g"), num(m.get("val_mse"), ".4g")]
+        own = " ".join(w for w in words[i] if w not in shared)
+        row += [num(m.get("trainable_params"), ","), str(e.get("signature") or "-"), own]
+        rows.append(row)
+    widths = [max(len(r[c]) for r in [head, *rows]) for c in range(len(head) - 1)]
+    fmt = lambda r: "  ".join(x.ljust(w) for x, w in zip(r[:-1], widths)) + "  " + r[-1]  # noqa: E731
+    return ["[frozen-bench]   " + fmt(head).rstrip()] + ["[frozen-bench]   " + fmt(r).rstrip() for r in rows]
+
+
 def summarize(entries: list[dict], code: int = 0) -> int:
-    """Print a sweep's outcome (when it had more than one job or any failure); the exit code is
-    non-zero when any job failed."""
+    """Print a sweep's outcome (when it had more than one job or any failure): the counts, one
+    table of its jobs' key metrics from their records, the failures; the exit code is non-zero
+    when any job failed."""
     failed = [e for e in entries if e.get("status") == "failed"]
     if len(entries) > 1:
         counts: dict[str, int] = {}
@@ -241,6 +298,11 @@ def summarize(entries: list[dict], code: int = 0) -> int:
             counts[e.get("status")] = counts.get(e.get("status"), 0) + 1
         print("[frozen-bench] sweep: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
               + f" of {len(entries)} jobs", file=sys.stderr)
+        try:
+            for line in jobs_table(entries):
+                print(line, file=sys.stderr)
+        except Exception as e:  # the table is a convenience; the records are the truth
+            print(f"[frozen-bench]   (no jobs table: {one_line(e)})", file=sys.stderr)
         for e in failed:
             print(f"[frozen-bench]   failed {e.get('signature')} [{e.get('label')}]: {e.get('error')}", file=sys.stderr)
     if code:
@@ -261,8 +323,9 @@ def app(cfg: DictConfig) -> float | None:
     # parallel workers share one terminal: plain progress lines there, never bars
     progress.set_mode("lines" if multirun and not launcher.endswith("BasicLauncher") else None)
     plain = OmegaConf.to_container(cfg, resolve=True)
+    job = OmegaConf.select(hc, "job.num", default=None) if multirun else None
     code, metrics = run_job(plain, multirun=multirun,
-                            label=" ".join(hc.overrides.task))
+                            label=" ".join(hc.overrides.task), job=job)
     if code and not multirun:
         raise SystemExit(code)  # a single run's exit code; a sweep goes on and reports at the end
     value = metrics.get(plain.get("objective") or "val_accuracy")
