@@ -138,13 +138,21 @@ def _mlflow(settings, results_dir, cfg, sig, metrics, history) -> str:
         # MLflow >= 3.7 refuses the file store unless asked (it is in maintenance mode, not gone);
         # a plain folder is what a local, serverless log needs. A sqlite:/// or http URI is used as given.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    import mlflow
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
     exp_name = settings.get("experiment_name") or cfg.get("exp_name") or "frozen-bench"
     exp = client.get_experiment_by_name(exp_name)
-    exp_id = exp.experiment_id if exp is not None else client.create_experiment(exp_name)
+    if exp is not None:
+        exp_id = exp.experiment_id
+    else:
+        try:
+            exp_id = client.create_experiment(exp_name)
+        except Exception:  # a parallel sweep worker created it first
+            exp = client.get_experiment_by_name(exp_name)
+            if exp is None:
+                raise
+            exp_id = exp.experiment_id
     strings = {k: str(v) for k, v in metrics.items() if _number(v) is None and v is not None and len(str(v)) <= 5000}
     run = client.create_run(exp_id, run_name=sig, tags={"signature": sig, **strings})
     rid = run.info.run_id
@@ -163,7 +171,6 @@ def _mlflow(settings, results_dir, cfg, sig, metrics, history) -> str:
     for i in range(0, len(rows), 1000):
         client.log_batch(rid, metrics=rows[i:i + 1000])
     client.set_terminated(rid, status="FINISHED" if metrics.get("status") == "ok" else "FAILED")
-    del mlflow
     return f"{uri} (experiment {exp_name!r}, run {rid})"
 
 
@@ -174,7 +181,7 @@ def _wandb(settings, results_dir, cfg, sig, metrics, history) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     run = wandb.init(project=settings.get("project") or "frozen-bench", name=sig, dir=str(root),
                      mode=settings.get("mode") or "offline", config=_hparams(cfg),
-                     group=cfg.get("exp_name"), reinit="finish_previous")
+                     group=cfg.get("exp_name"))  # finished below, so a sweep's next job starts a new run
     try:
         for step, nums in _steps(history):
             run.log(nums, step=step)
