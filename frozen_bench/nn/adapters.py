@@ -46,8 +46,23 @@ class LoRA(nn.Module):
         self.V = nn.Parameter(torch.zeros(rank, channels))
 
     def forward(self, x):
-        h = _channels_last(x)
-        return x + _channels_first((h @ self.U) @ self.V, x.ndim)
+        if x.ndim <= 2:
+            return x + (x @ self.U) @ self.V
+        # feature maps: the same product per position, on the (B, C, S) view, no channels-last copies
+        h = x.reshape(x.shape[0], x.shape[1], -1)  # (B, C, S)
+        if not (torch.is_grad_enabled() and (x.requires_grad or self.U.requires_grad or self.V.requires_grad)):
+            return (self.merged(x) @ h).view_as(x)  # no graph: x (I + UV) as one (C, C) product
+        return x + (self.V.T @ (self.U.T @ h)).view_as(x)  # (r, C) @ (B, C, S): (B, r, S), then (B, C, S)
+
+    def merged(self, x: torch.Tensor) -> torch.Tensor:
+        """(C, C) matrix M with M h = h + Vᵀ Uᵀ h, rebuilt only when U or V changed."""
+        key = (self.U._version, self.V._version, self.U.data_ptr(), self.V.data_ptr(), x.dtype, x.device)
+        if getattr(self, "_merged_key", None) != key:
+            with torch.no_grad():
+                u, v = self.U.to(x), self.V.to(x)
+                self._merged = torch.eye(len(u), dtype=x.dtype, device=x.device).addmm_(v.T, u.T)
+            self._merged_key = key
+        return self._merged
 
 
 class Bottleneck(nn.Module):
