@@ -45,6 +45,12 @@ def test_bislope_kernel_matches_the_expression_values_and_gradients(shape, dtype
         torch.testing.assert_close(fast.bislope(x, *params), y_old.detach(), **tol)
 
 
+def test_bislope_module_runs_the_kernel_on_its_parameters():
+    act = activations.make_activation("bislope", 4)
+    x = torch.randn(3, 4, 5, 5, requires_grad=True)
+    assert type(act(x).grad_fn).__name__ == "_BiSlopeFnBackward"  # nn.Parameter arguments take the kernel
+
+
 def test_bislope_kernel_passes_gradcheck_and_falls_back_off_its_path():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(3, 4, 5, dtype=torch.float64, generator=g, requires_grad=True)

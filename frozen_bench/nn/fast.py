@@ -530,8 +530,11 @@ def bislope_torch(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Te
 
 def _bislope_ok(x, a, b, c) -> bool:
     return (x.ndim >= 2 and x.is_contiguous() and _use_native(x) and x.numel() > 0
-            and all(p.dtype == x.dtype and p.is_cpu and p.is_contiguous() and type(p) is torch.Tensor
+            and all(p.dtype == x.dtype and p.is_cpu and p.is_contiguous() and type(p) in _PLAIN
                     and not _is_wrapped(p) for p in (a, b, c)))
+
+
+_PLAIN = (torch.Tensor, torch.nn.Parameter)  # the parameters are Parameters; fake/functorch ones are not
 
 
 def _bislope_native(x, a, b, c):
