@@ -1,5 +1,5 @@
 """The speed paths compute what the plain expressions compute (issue 12), up to float rounding:
-the one-pass bi-slope kernel, LoRA on the (B, C, S) view and merged at evaluation, the fused
+the one-pass bi-slope and 2x2 max-pool kernels, LoRA on the (B, C, S) view and merged at evaluation, the fused
 filter bank + channel mixing (now the default), and BatchNorm folded into the fixed kernel at
 evaluation. Each is checked against the code it replaced on fixed inputs, outputs and gradients."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from frozen_bench.models.blocks import MaxPool2x2
 from frozen_bench.models.frozen_cnn import FrozenCNN
 from frozen_bench.nn import activations, adapters, fast
 
@@ -61,6 +62,21 @@ def test_bislope_kernel_passes_gradcheck_and_falls_back_off_its_path():
     torch.testing.assert_close(fast.bislope(xt, *ps32), fast.bislope_torch(xt, *ps32))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 6, 6), (2, 3, 7, 5), (16, 8, 28, 28), (1, 1, 2, 2)])
+def test_max_pool_kernel_matches_torch_bit_for_bit(shape, dtype):
+    g = torch.Generator().manual_seed(0)
+    x = torch.round(torch.randn(*shape, generator=g, dtype=dtype) * 2) / 2  # ties: the first maximum wins
+    x.view(-1)[3] = float("nan")  # NaN counts as the maximum
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = fast.max_pool2x2(a), torch.nn.functional.max_pool2d(b, 2)
+    assert type(ya.grad_fn).__name__ == "_MaxPool2FnBackward"
+    w = torch.randn(yb.shape, generator=g, dtype=dtype)
+    (ya * w).nan_to_num().sum().backward()
+    (yb * w).nan_to_num().sum().backward()
+    assert torch.equal(ya.detach().nan_to_num(), yb.detach().nan_to_num()) and torch.equal(a.grad, b.grad)
+
+
 def _pair(widths, shape, adapter, rank, transform="wht"):
     torch.manual_seed(0)
     old = FrozenCNN(shape, 10, widths=widths, transform=transform, adapter=adapter, rank=rank, fused=False)
@@ -93,6 +109,7 @@ def test_frozen_cnn_fast_paths_compute_the_old_map(preset, monkeypatch):
             if old_code:
                 mp.setattr(activations.BiSlope, "forward", _old_bislope)
                 mp.setattr(adapters.LoRA, "forward", _old_lora)
+                mp.setattr(MaxPool2x2, "forward", torch.nn.MaxPool2d.forward)
             model.train()
             model.zero_grad()
             out = model(x)

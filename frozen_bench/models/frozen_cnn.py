@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frozen_bench.models.blocks import activation_args, adapter_args, make_head, make_norm2d, num_classes, transform_args
+from frozen_bench.models.blocks import (MaxPool2x2, activation_args, adapter_args, make_head, make_norm2d, num_classes,
+                                       transform_args)
 from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
@@ -85,7 +86,7 @@ class FrozenStage(nn.Module):
         self.adapter = make_adapter(adapter, width, rank)
         if pool not in ("max", "avg", "none"):
             raise ValueError(f"model.pool must be max, avg or none, got {pool!r}")
-        self.pool = {"max": nn.MaxPool2d(2), "avg": nn.AvgPool2d(2), "none": nn.Identity()}[pool]
+        self.pool = {"max": MaxPool2x2, "avg": lambda: nn.AvgPool2d(2), "none": nn.Identity}[pool]()
 
     def forward(self, x):  # (B, C, H, W)
         if self._folds_norm():  # evaluation, no graph: BatchNorm folded into the fixed kernel

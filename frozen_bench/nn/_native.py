@@ -174,7 +174,9 @@ def _declare(lb: ctypes.CDLL) -> None:
         getattr(lb, f"fb_dct3_unsplit_pre_{s}").argtypes = [P, P, P, P, P, P, I64, I64, INT]
         getattr(lb, f"fb_bislope_fwd_{s}").argtypes = [P, P, P, P, P, I64, I64, I64, INT]
         getattr(lb, f"fb_bislope_bwd_{s}").argtypes = [P, P, P, P, P, P, I64, I64, I64, INT]
-        for name in ("bislope_fwd", "bislope_bwd", "wht", "dct_pre", "dct_post", "dct3_pre", "dct3_post", "fft_pack", "fft_unpack",
+        getattr(lb, f"fb_maxpool2_fwd_{s}").argtypes = [P, P, I64, I64, I64, INT]
+        getattr(lb, f"fb_maxpool2_bwd_{s}").argtypes = [P, P, P, I64, I64, I64, INT]
+        for name in ("bislope_fwd", "bislope_bwd", "maxpool2_fwd", "maxpool2_bwd", "wht", "dct_pre", "dct_post", "dct3_pre", "dct3_post", "fft_pack", "fft_unpack",
                      "fft_split_pack", "fft_unsplit_unpack", "dct_split_post", "dct3_unsplit_pre"):
             getattr(lb, f"fb_{name}_{s}").restype = None
 

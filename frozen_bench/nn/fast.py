@@ -573,3 +573,46 @@ def bislope(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) 
     if torch.is_grad_enabled() and (x.requires_grad or a.requires_grad or b.requires_grad or c.requires_grad):
         return _BiSlopeFn.apply(x, a, b, c)
     return _bislope_native(x, a, b, c)
+
+
+# ---------------------------------------------------------------- 2x2 max pool (no index tensor)
+#
+# torch's max_pool2d writes an int64 index per output (twice the output's bytes) and its backward
+# zero-fills, then scatters; the kernel recomputes each window's winner from the input instead.
+
+
+def _pool_ok(x) -> bool:
+    return x.ndim == 4 and x.is_contiguous() and _use_native(x) and x.numel() > 0 and x.shape[2] >= 2 and x.shape[3] >= 2
+
+
+def _maxpool2_native(x):
+    B, C, H, W = x.shape
+    out = torch.empty(B, C, H // 2, W // 2, dtype=x.dtype)
+    _k("maxpool2_fwd", x.dtype)(x.data_ptr(), out.data_ptr(), B * C, H, W, torch.get_num_threads())
+    return out
+
+
+class _MaxPool2Fn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _maxpool2_native(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        g = _c(g)
+        B, C, H, W = x.shape
+        gx = torch.empty_like(x)
+        _k("maxpool2_bwd", x.dtype)(x.data_ptr(), g.data_ptr(), gx.data_ptr(), B * C, H, W, torch.get_num_threads())
+        return gx
+
+
+def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2)`` on (B, C, H, W): the same values and gradients (first maximum of a
+    window wins, NaN counts as the maximum); one pass each way with the kernels."""
+    if not _pool_ok(x):
+        return torch.nn.functional.max_pool2d(x, 2)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _MaxPool2Fn.apply(x)
+    return _maxpool2_native(x)

@@ -1,6 +1,7 @@
 // CPU kernels for frozen_bench.nn.fast: in-cache Walsh-Hadamard butterflies and the O(n) passes
 // that turn an rfft into an orthonormal DCT-II / packed real FFT (and back); and the per-channel
-// bi-slope PAct f(x) = a x+ - b x- + c (one pass forward, one pass backward with its parameter sums).
+// bi-slope PAct f(x) = a x+ - b x- + c (one pass forward, one pass backward with its parameter sums);
+// the 2x2 max pool (no index tensor).
 //
 // Plain C ABI, loaded with ctypes: no PyTorch headers, so the build takes about a second and needs
 // only a C++17 compiler. Built at first use by frozen_bench/nn/_native.py with -O3 -march=native;
@@ -531,6 +532,65 @@ template <typename T> struct PAct {
   }
 };
 
+// ---- 2x2 max pool, stride 2, no padding, on (P, H, W) contiguous planes (floor: an odd last row
+// or column is dropped), as torch's max_pool2d: the first maximum of a window in row-major order
+// wins, NaN counts as the maximum. Backward recomputes the winner from x (no index tensor) and
+// writes every entry of gx (no separate zero fill).
+template <typename T> struct Pool {
+  static inline int winner(const T* r0, const T* r1) {
+    T m = r0[0];
+    int w = 0;
+    if (r0[1] > m || r0[1] != r0[1]) m = r0[1], w = 1;
+    if (m != m) return w;
+    if (r1[0] > m || r1[0] != r1[0]) m = r1[0], w = 2;
+    if (m != m) return w;
+    if (r1[1] > m || r1[1] != r1[1]) w = 3;
+    return w;
+  }
+  static void fwd(const T* x, T* y, int64_t P, int64_t H, int64_t W, int nthreads) {
+    const int64_t Ho = H / 2, Wo = W / 2;
+    const bool par = nthreads > 1 && P > 1 && P * H * W >= kParallelMin;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t p = 0; p < P; ++p) {
+      const T* xp = x + p * H * W;
+      T* yp = y + p * Ho * Wo;
+      for (int64_t i = 0; i < Ho; ++i) {
+        const T* r0 = xp + 2 * i * W;
+        const T* r1 = r0 + W;
+        for (int64_t j = 0; j < Wo; ++j) {
+          const int w = winner(r0 + 2 * j, r1 + 2 * j);
+          yp[i * Wo + j] = (w < 2 ? r0 : r1)[2 * j + (w & 1)];
+        }
+      }
+    }
+  }
+  static void bwd(const T* x, const T* g, T* gx, int64_t P, int64_t H, int64_t W, int nthreads) {
+    const int64_t Ho = H / 2, Wo = W / 2;
+    const bool par = nthreads > 1 && P > 1 && P * H * W >= kParallelMin;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t p = 0; p < P; ++p) {
+      const T* xp = x + p * H * W;
+      const T* gp = g + p * Ho * Wo;
+      T* op = gx + p * H * W;
+      if ((H & 1) || (W & 1)) std::memset(op, 0, sizeof(T) * H * W);  // the dropped row/column
+      for (int64_t i = 0; i < Ho; ++i) {
+        const T* r0 = xp + 2 * i * W;
+        const T* r1 = r0 + W;
+        T* o0 = op + 2 * i * W;
+        T* o1 = o0 + W;
+        for (int64_t j = 0; j < Wo; ++j) {
+          const int w = winner(r0 + 2 * j, r1 + 2 * j);
+          const T gv = gp[i * Wo + j];
+          o0[2 * j] = w == 0 ? gv : (T)0;
+          o0[2 * j + 1] = w == 1 ? gv : (T)0;
+          o1[2 * j] = w == 2 ? gv : (T)0;
+          o1[2 * j + 1] = w == 3 ? gv : (T)0;
+        }
+      }
+    }
+  }
+};
+
 }  // namespace
 
 #define FB_EXPORT extern "C" __attribute__((visibility("default")))
@@ -586,6 +646,13 @@ FB_EXPORT int fb_vector_bytes() { return FB_VBYTES; }
   FB_EXPORT void fb_bislope_bwd_##SUF(const T* x, const T* g, T* gx, const T* a, const T* b,       \
                                       double* sums, int64_t B, int64_t C, int64_t S, int nt) {     \
     PAct<T>::bwd(x, g, gx, a, b, sums, B, C, S, nt);                                               \
+  }                                                                                                \
+  FB_EXPORT void fb_maxpool2_fwd_##SUF(const T* x, T* y, int64_t P, int64_t H, int64_t W, int nt) { \
+    Pool<T>::fwd(x, y, P, H, W, nt);                                                               \
+  }                                                                                                \
+  FB_EXPORT void fb_maxpool2_bwd_##SUF(const T* x, const T* g, T* gx, int64_t P, int64_t H,        \
+                                       int64_t W, int nt) {                                        \
+    Pool<T>::bwd(x, g, gx, P, H, W, nt);                                                           \
   }
 
 FB_DEFINE(f32, float)
