@@ -533,20 +533,12 @@ template <typename T> struct PAct {
 };
 
 // ---- 2x2 max pool, stride 2, no padding, on (P, H, W) contiguous planes (floor: an odd last row
-// or column is dropped), as torch's max_pool2d: the first maximum of a window in row-major order
-// wins, NaN counts as the maximum. Backward recomputes the winner from x (no index tensor) and
-// writes every entry of gx (no separate zero fill).
+// or column is dropped), exactly as torch's max_pool2d: a window's entries are scanned in row-major
+// order and one replaces the running maximum if it is larger or NaN (so the first maximum wins, and
+// the last NaN). Backward recomputes the winner from x (no index tensor) and writes every entry of
+// gx once (no separate zero fill). Branch-free, so the compiler vectorizes the windows.
 template <typename T> struct Pool {
-  static inline int winner(const T* r0, const T* r1) {
-    T m = r0[0];
-    int w = 0;
-    if (r0[1] > m || r0[1] != r0[1]) m = r0[1], w = 1;
-    if (m != m) return w;
-    if (r1[0] > m || r1[0] != r1[0]) m = r1[0], w = 2;
-    if (m != m) return w;
-    if (r1[1] > m || r1[1] != r1[1]) w = 3;
-    return w;
-  }
+  static inline bool beats(T v, T m) { return v > m || v != v; }
   static void fwd(const T* x, T* y, int64_t P, int64_t H, int64_t W, int nthreads) {
     const int64_t Ho = H / 2, Wo = W / 2;
     const bool par = nthreads > 1 && P > 1 && P * H * W >= kParallelMin;
@@ -555,11 +547,16 @@ template <typename T> struct Pool {
       const T* xp = x + p * H * W;
       T* yp = y + p * Ho * Wo;
       for (int64_t i = 0; i < Ho; ++i) {
-        const T* r0 = xp + 2 * i * W;
-        const T* r1 = r0 + W;
+        const T* __restrict r0 = xp + 2 * i * W;
+        const T* __restrict r1 = r0 + W;
+        T* __restrict yr = yp + i * Wo;
+#pragma omp simd
         for (int64_t j = 0; j < Wo; ++j) {
-          const int w = winner(r0 + 2 * j, r1 + 2 * j);
-          yp[i * Wo + j] = (w < 2 ? r0 : r1)[2 * j + (w & 1)];
+          T m = r0[2 * j];
+          m = beats(r0[2 * j + 1], m) ? r0[2 * j + 1] : m;
+          m = beats(r1[2 * j], m) ? r1[2 * j] : m;
+          m = beats(r1[2 * j + 1], m) ? r1[2 * j + 1] : m;
+          yr[j] = m;
         }
       }
     }
@@ -574,17 +571,23 @@ template <typename T> struct Pool {
       T* op = gx + p * H * W;
       if ((H & 1) || (W & 1)) std::memset(op, 0, sizeof(T) * H * W);  // the dropped row/column
       for (int64_t i = 0; i < Ho; ++i) {
-        const T* r0 = xp + 2 * i * W;
-        const T* r1 = r0 + W;
-        T* o0 = op + 2 * i * W;
-        T* o1 = o0 + W;
+        const T* __restrict r0 = xp + 2 * i * W;
+        const T* __restrict r1 = r0 + W;
+        const T* __restrict gr = gp + i * Wo;
+        T* __restrict o0 = op + 2 * i * W;
+        T* __restrict o1 = o0 + W;
+#pragma omp simd
         for (int64_t j = 0; j < Wo; ++j) {
-          const int w = winner(r0 + 2 * j, r1 + 2 * j);
-          const T gv = gp[i * Wo + j];
-          o0[2 * j] = w == 0 ? gv : (T)0;
-          o0[2 * j + 1] = w == 1 ? gv : (T)0;
-          o1[2 * j] = w == 2 ? gv : (T)0;
-          o1[2 * j + 1] = w == 3 ? gv : (T)0;
+          const T a0 = r0[2 * j], a1 = r0[2 * j + 1], b0 = r1[2 * j], b1 = r1[2 * j + 1], gv = gr[j];
+          const bool s1 = beats(a1, a0);
+          const T m1 = s1 ? a1 : a0;
+          const bool s2 = beats(b0, m1);
+          const T m2 = s2 ? b0 : m1;
+          const bool s3 = beats(b1, m2);
+          o0[2 * j] = (s1 || s2 || s3) ? (T)0 : gv;
+          o0[2 * j + 1] = (s1 && !s2 && !s3) ? gv : (T)0;
+          o1[2 * j] = (s2 && !s3) ? gv : (T)0;
+          o1[2 * j + 1] = s3 ? gv : (T)0;
         }
       }
     }
