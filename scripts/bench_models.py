@@ -5,7 +5,8 @@ For each pair (a frozen model and its trained twin of the same widths and layout
 and a dense MLP of equal width and depth) it times, in this one process and interleaved (one sample
 of each candidate per round, rotating order; ratios are medians of per-round ratios):
 
-- the training step (forward, loss, backward, AdamW step, as train.fit) and inference at batch 256
+- the training step (next batch by index, forward, loss, backward, AdamW step, as train.fit; the
+  batches cycle through an in-memory pool of random inputs and labels) and inference at batch 256
   and batch 1 (eval mode, inference mode): the issue-12 ratios with their targets;
 - the step split into parts, each replayed alone (forward + backward) on the input it received in a
   real step: fixed (or trained) mixing, norm/PAct/adapter, pooling, head (+ loss), optimizer, data
@@ -30,6 +31,7 @@ machine description and this command.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import statistics
@@ -247,11 +249,13 @@ def machine_rates(gemm: int, rounds: int, clock) -> tuple[float, float]:
 
 # ----------------------------------------------------------------------------- one pair
 
-def step_fn(model, cfg, x, y):
+def step_fn(model, cfg, batches):
+    """train.fit's step on the next batch of ``batches`` (data included, as in fit)."""
     opt = torch.optim.AdamW(param_groups(model, cfg["optim"]), betas=tuple(cfg["optim"].get("betas", (0.9, 0.999))))
     clip = cfg["optim"].get("grad_clip")
 
     def step():
+        x, y = next(batches)
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -267,6 +271,16 @@ def step_fn(model, cfg, x, y):
     return step, optimizer, opt
 
 
+def cycle_batches(x, y, perm, bs):
+    """Batches by index from in-memory tensors, as train.fit, round and round."""
+    n = len(perm) // bs
+    i = 0
+    while True:
+        idx = perm[(i % n) * bs:(i % n + 1) * bs]
+        i += 1
+        yield x[idx], y[idx]
+
+
 def run_pair(name, rounds, sample_s, rates, pool_n, clock):
     cfg, shape, frozen, other, other_name = build_pair(name)
     bs = int(cfg["trainer"]["batch_size"])
@@ -277,9 +291,13 @@ def run_pair(name, rounds, sample_s, rates, pool_n, clock):
     kind = "cnn" if isinstance(frozen, FrozenCNN) else "mlp"
     models = {cfg["model"]["name"]: frozen, other_name: other}
     fns, meta = {}, {}
+    # inference is timed on the models as built: the training timing runs hundreds of steps on one
+    # batch (and the part replays add to the gradients), which drifts the weights far from a real
+    # run's, e.g. to values whose float arithmetic is slow
+    initial = {label: copy.deepcopy(m.state_dict()) for label, m in models.items()}
     for label, m in models.items():
         m.train()
-        step, optimizer, _ = step_fn(m, cfg, x, y)
+        step, optimizer, _ = step_fn(m, cfg, cycle_batches(pool_x, pool_y, perm, bs))
         step()  # grads exist for the optimizer replay
         groups = parts(m)
         inputs = captured_inputs(m, x, groups)
@@ -302,6 +320,8 @@ def run_pair(name, rounds, sample_s, rates, pool_n, clock):
     t_train = timed_rounds(fns, rounds, sample_s, clock)
 
     inf = {}
+    for label, m in models.items():
+        m.load_state_dict(initial[label])
     for b in (256, 1):
         xb = torch.randn(b, *shape, generator=g)
         for label, m in models.items():
