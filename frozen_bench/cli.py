@@ -85,12 +85,27 @@ def cmd_figures(argv: list[str]) -> int:
     p.add_argument("--out", default="results/figures", help="output folder (default: results/figures)")
     p.add_argument("--tables", default=None, help="markdown tables to write (default: tables.md beside --csv)")
     a = p.parse_args(argv)
-    from frozen_bench.report.figures import make_all
+    from frozen_bench.errors import UserError
     from frozen_bench.record.table import read_all_csv
+
+    try:
+        df = read_all_csv(a.csv)  # a missing or malformed CSV: one line, before any figure is drawn
+    except UserError as e:
+        print(f"frozen-bench figures: error: {e}", file=sys.stderr)
+        return 2
+    del df
+    from frozen_bench.report.figures import make_all
     from frozen_bench.report.tables import write_tables
 
-    written, skipped = make_all(a.csv, a.out)
-    tables = write_tables(read_all_csv(a.csv), a.tables or Path(a.csv).with_name("tables.md"), log=lambda *_: None)
+    try:
+        written, skipped = make_all(a.csv, a.out)
+        tables = write_tables(read_all_csv(a.csv), a.tables or Path(a.csv).with_name("tables.md"), log=lambda *_: None)
+    except UserError as e:
+        print(f"frozen-bench figures: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # e.g. an unwritable --out
+        print(f"frozen-bench figures: error: cannot write the figures ({e}); choose a writable --out", file=sys.stderr)
+        return 2
     print(f"[frozen-bench] figures: {len(written)} files in {a.out}" + (f", {len(skipped)} figure(s) skipped" if skipped else "")
           + f"; tables in {tables}")
     return 0

@@ -19,7 +19,8 @@ def conf_dir() -> str:
 def check_overrides(overrides: list[str], conf: str | Path | None = None) -> None:
     """Unknown config-group options (``transform=foo``, ``+exp=bar``, also inside a sweep
     ``transform=wht,foo``) as one ``UserError`` line listing the valid options, before Hydra
-    composes (its own message spans a dozen lines)."""
+    composes (its own message spans a dozen lines); a sweep value (``transform=wht,dct``) without
+    ``-m``; unknown keys, with the near miss (``trainer.epoch`` -> ``trainer.epochs``)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -54,7 +55,38 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
             if v not in options:
                 key = f"+{group}" if group == "exp" else group
                 raise UserError(f"unknown {key} option {v!r}; choose one of {', '.join(options)} (frozen-bench list)")
+    if not is_multirun(overrides):
+        for o in parsed:
+            if o.is_sweep_override() and not o.is_hydra_override():
+                word = o.input_line or f"{o.get_key_element()}=..."
+                raise UserError(f"{word} lists several values, which is a sweep: add -m to run one job per value "
+                                f"(frozen-bench run -m {word}), or quote the value to pass one string")
     _compose_check(parsed, conf)
+
+
+def is_multirun(argv: list[str]) -> bool:
+    """``-m``/``--multirun`` (also as ``hydra.mode=MULTIRUN``) among the command-line words."""
+    return any(a in ("-m", "--multirun") or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in argv)
+
+
+def _near_miss(key: str, cfg) -> str | None:
+    """The existing dotted key closest to ``key`` (``trainer.epoch`` -> ``trainer.epochs``), if any."""
+    import difflib
+
+    from omegaconf import OmegaConf
+
+    def leaves(node, prefix=""):
+        for k, v in node.items():
+            full = f"{prefix}{k}"
+            yield full
+            if isinstance(v, dict):
+                yield from leaves(v, full + ".")
+
+    keys = list(leaves(OmegaConf.to_container(cfg, resolve=False)))
+    if key in keys:
+        return None
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def _compose_check(parsed: list, conf: Path, limit: int = 64) -> None:
@@ -76,14 +108,105 @@ def _compose_check(parsed: list, conf: Path, limit: int = 64) -> None:
     with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
         for overrides in variants[:limit]:
             try:
-                compose("config", overrides=overrides)
+                composed = compose("config", overrides=overrides)
             except (HydraException, OmegaConfBaseException) as e:
+                _explain_unknown_key(parsed, overrides, compose)
                 msg = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith(("full_key", "object_type")))
                 cause = e.__cause__
                 if cause is not None and str(cause).strip():
                     msg += f" ({str(cause).strip().splitlines()[0]})"
                 raise UserError(f"{msg}; `frozen-bench run --cfg job` prints the valid keys") from None
+            _check_added_keys(parsed, overrides, compose)
 
+
+def _check_added_keys(parsed: list, overrides: list[str], compose) -> None:
+    """``+trainer.epoch=3`` composes (it adds a key), but nothing reads it: a near miss of an
+    existing key is a typo, one line."""
+    for o in parsed:
+        key = o.key_or_group
+        if not o.is_add() or "." not in key or o.is_hydra_override():
+            continue
+        others = [w for w in overrides if w.split("=")[0].lstrip("+") != key]
+        try:
+            base = compose("config", overrides=others)
+        except Exception:
+            continue
+        close = _near_miss(key, base)
+        if close:
+            raise UserError(f"+{key} adds a key that frozen-bench does not read; did you mean "
+                            f"{close}={o.get_value_element_as_str()}? (`frozen-bench run --cfg job` prints the valid keys)")
+
+
+def _explain_unknown_key(parsed: list, overrides: list[str], compose) -> None:
+    """When an override names a key the config lacks and a near miss exists, raise that as one
+    line (Hydra's own message suggests ``+key=...``, which adds a key nothing reads)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    groups = [w for w in overrides if "." not in w.split("=")[0]]  # the group choices only
+    try:
+        base = compose("config", overrides=groups)
+    except (HydraException, OmegaConfBaseException):
+        return
+    for o in parsed:
+        key = o.key_or_group
+        if o.is_hydra_override() or o.is_add() or o.is_delete() or "." not in key:
+            continue
+        close = _near_miss(key, base)
+        if close:
+            value = o.get_value_element_as_str() if not o.is_sweep_override() else ",".join(o.sweep_string_iterator())
+            raise UserError(f"Could not override '{key}': there is no such key; did you mean {close}={value}? "
+                            f"(`frozen-bench run --cfg job` prints the valid keys)")
+
+
+
+def sweep_points(overrides: list[str], conf: str | Path | None = None, limit: int = 2000) -> list[list[str]] | None:
+    """The override list of every job a ``-m`` sweep will run, as Hydra's basic sweeper builds
+    them (the sweep config's ``hydra.sweeper.params`` first, then the command line; a later
+    value of a key replaces an earlier one), so that each point can be validated before the
+    first job starts. None where the points cannot be listed here (another sweeper, e.g. optuna;
+    a range sweep; another config source; more than ``limit`` points)."""
+    import itertools
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    conf = Path(conf or conf_dir())
+    if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in overrides):
+        return None
+    words = [a for a in overrides if "=" in a and not a.startswith("-")]
+    parser = OverridesParser.create()
+    cli = parser.parse_overrides(words)
+    if any(o.is_sweep_override() and (not o.is_discrete_sweep() or o.value_type.name == "GLOB_CHOICE_SWEEP")
+           for o in cli if not o.is_hydra_override()):
+        return None
+    firsts = [w if not o.is_sweep_override() else f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()), '')}"
+              for w, o in zip(words, cli)]
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
+        hc = compose("config", overrides=firsts, return_hydra_config=True).hydra
+    if not str(OmegaConf.select(hc, "sweeper._target_", default="")).endswith("BasicSweeper"):
+        return None
+    params = OmegaConf.select(hc, "sweeper.params", default=None)
+    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
+    conf_words = [f"{k}={v}" for k, v in (params or {}).items()]
+    final: dict[str, list[str]] = {}
+    for o in parser.parse_overrides(conf_words) + cli:
+        if o.is_hydra_override():
+            continue
+        key = o.get_key_element()
+        if o.is_sweep_override():
+            if not o.is_discrete_sweep():
+                return None
+            final[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
+        else:
+            final[key] = [f"{key}={o.get_value_element_as_str()}"]
+    size = 1
+    for v in final.values():
+        size *= max(len(v), 1)
+    if size > limit:
+        return None
+    return [list(p) for p in itertools.product(*final.values())]
 
 
 # groups that only some models read; the model table (frozen_bench.models) says which

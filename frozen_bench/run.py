@@ -17,7 +17,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from frozen_bench.config import check_overrides, conf_dir, prune
+from frozen_bench.config import check_overrides, conf_dir, is_multirun, prune, sweep_points
+from frozen_bench import progress
 from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UserError, is_user_error, one_line
 from frozen_bench.record.identity import provenance, record_fields
 from frozen_bench.record.signature import signature
@@ -33,7 +34,7 @@ def to_yaml(cfg: dict) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(cfg))
 
 
-def execute(cfg: dict, log=print) -> dict:
+def execute(cfg: dict, log=progress.say) -> dict:
     """Run one resolved config (or skip it if its record is finished); returns its metrics.
     The config is pruned first (``config.prune``): its signature and config.yaml hold only
     the groups the model reads.
@@ -87,7 +88,7 @@ def execute(cfg: dict, log=print) -> dict:
     return metrics
 
 
-def run_job(cfg: dict, multirun: bool = False, label: str = "", log=print) -> tuple[int, dict]:
+def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say) -> tuple[int, dict]:
     """``execute`` with the failure policy of the CLI; returns (exit code (0 = ok), metrics).
 
     - bad input (``errors.user_errors()``): one line on stderr, no traceback;
@@ -152,6 +153,8 @@ def main(argv: list[str]) -> int:
     of every job at the end (exit 1 if any failed, 2 for bad input, 130 on Ctrl-C)."""
     try:
         check_overrides(argv)
+        if is_multirun(argv):
+            validate_sweep(argv)
     except UserError as e:
         print(f"frozen-bench run: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -183,6 +186,34 @@ def main(argv: list[str]) -> int:
         entries = _ledger_read(ledger)
         Path(ledger).unlink(missing_ok=True)
     return summarize(entries, code)
+
+
+def validate_sweep(argv: list[str]) -> None:
+    """Every point of a ``-m`` sweep, composed, pruned and validated before the first job starts:
+    a bad value in job 7 is one line now, not a failure after six jobs trained. A sweep whose
+    points cannot be listed here (optuna, ranges) is left to each job's own check."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        points = sweep_points(argv)
+    except (HydraException, OmegaConfBaseException):
+        return  # check_overrides has composed these overrides; anything left is Hydra's to report
+    if not points:
+        return
+    with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
+        for point in points:
+            try:
+                cfg = OmegaConf.to_container(compose("config", overrides=point), resolve=True)
+            except (HydraException, OmegaConfBaseException):
+                continue  # composing is check_overrides' part; the job reports what is left
+            try:
+                validate(prune(cfg))
+            except UserError as e:
+                raise UserError(f"{e} [{' '.join(point)}]; no job of this sweep was started") from None
+            except Exception:  # not bad input: the job itself will say what it is
+                continue
 
 
 def _ledger_read(ledger: str) -> list[dict]:
@@ -224,6 +255,9 @@ def app(cfg: DictConfig) -> float | None:
 
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
+    launcher = str(OmegaConf.select(hc, "launcher._target_", default="") or "")
+    # parallel workers share one terminal: plain progress lines there, never bars
+    progress.set_mode("lines" if multirun and not launcher.endswith("BasicLauncher") else None)
     plain = OmegaConf.to_container(cfg, resolve=True)
     code, metrics = run_job(plain, multirun=multirun,
                             label=" ".join(hc.overrides.task))

@@ -62,6 +62,12 @@ def validate(cfg: dict) -> None:
     device = _get(cfg, "trainer.device")
     if device is not None and device not in ("auto", "cpu", "cuda"):
         raise UserError(f"trainer.device must be auto, cpu or cuda, got {device!r}; set trainer.device=auto")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("trainer.device=cuda but no CUDA device is available here; "
+                            "set trainer.device=cpu, or trainer.device=auto to use a GPU where there is one")
     if _get(cfg, "optim") is not None:
         _float(cfg, "optim.lr", 0.0, low_open=True)
         _float(cfg, "optim.weight_decay", 0.0, optional=True)

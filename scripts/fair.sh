@@ -2,7 +2,7 @@
 # The fair comparison (issue 11) as one resumable script: finished runs are skipped by signature,
 # so a killed or unfinished run of it continues where it stopped when started again.
 #
-#   1. tune   every family x budget on one lr x weight-decay grid (4 x 2), seed 0, no test number
+#   1. tune   every family x budget on one lr x weight-decay grid (5 x 2), seed 0, no test number
 #             computed: a 5k-image, 5-epoch screen on Fashion-MNIST, the whole digits set
 #             (conf/sweep/fair_tune.yaml); the 4 frozen_cnn controls at the first budget
 #   2. select each (dataset, budget, family)'s grid point on validation accuracy alone
@@ -46,7 +46,7 @@ select_all() {
     > "$results/fair/selected.txt" || exit 1
 }
 
-stamp "1/5 tune fashion_mnist: 7 families x 2 budgets x 8 grid points, 4 controls at 8k"
+stamp "1/5 tune fashion_mnist: 7 families x 2 budgets x 10 grid points, 4 controls at 8k"
 "$fb" run -m +sweep=fair_tune model.budget=8000,20000 "${par[@]}"
 "$fb" run -m +sweep=fair_tune $controls model.budget=8000 "${par[@]}"
 stamp "1/5 tune digits: the same at 2k and 5k"

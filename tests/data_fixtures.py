@@ -147,3 +147,8 @@ def write_speech_test12(folder: Path, words=("yes", "no", "up"), speakers: int =
         sf.write(str(folder / "_silence_" / f"{1000 + i}.{fmt}"), (0.05 * rng.standard_normal(16000)).astype(np.float32),
                  16000, subtype="PCM_16")
     return folder
+
+
+def snapshot(folder):
+    """Every file under ``folder`` with its bytes: equal snapshots mean nothing was written."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -12,6 +12,8 @@ RECORD_KEYS = [
     "test_accuracy", "test_f1_macro", "train_loss_final", "trainable_params", "total_params",
     "frozen_bytes", "model_bytes", "latency_ms_b1_p50", "latency_ms_b1_p95", "latency_ms_b256_p50",
     "latency_ms_b256_p95", "steps_to_converge", "train_seconds", "torch_version", "git_commit",
+    # provenance (issue 15): what explains the latency, and whether the code was committed
+    "kernel_backend", "torch_threads", "cpu_model", "cuda_version", "gpu", "git_dirty",
 ]
 FAST = ["trainer.epochs=8", "trainer.latency_reps=3"]
 
@@ -36,6 +38,8 @@ def test_run_writes_a_complete_record_then_skips(tmp_path, monkeypatch, capsys):
     assert m["test_accuracy"] > 0.8  # 10 classes: chance is 0.1
     assert 0 < m["trainable_params"] == m["total_params"]  # WHT holds no numbers
     assert m["frozen_bytes"] == 0
+    assert m["kernel_backend"].startswith(("native", "torch")) and m["torch_threads"] >= 1  # WHT ran the kernel
+    assert m["git_dirty"] in (True, False, None)
     run_dir = mfile.parent
     for f in ("config.yaml", "history.csv", "curve.png"):
         assert (run_dir / f).exists(), f

@@ -7,7 +7,6 @@ already holds a finished record and an all.csv, and checks those bytes are untou
 from __future__ import annotations
 
 import gzip
-import json
 
 import pytest
 
@@ -15,25 +14,11 @@ from frozen_bench import data as D
 from frozen_bench.record.table import collect, read_all_csv
 from frozen_bench.cli import main
 from frozen_bench.errors import UserError
+from tests.data_fixtures import snapshot
 
 QUICK = ["trainer.epochs=1", "dataset.subset=64", "trainer.latency_reps=1"]
 
 
-@pytest.fixture
-def results(tmp_path):
-    """A results folder with one finished (fake) record and an all.csv, to prove nothing is overwritten."""
-    rd = tmp_path / "results"
-    run = rd / "runs" / "0123456789ab"
-    run.mkdir(parents=True)
-    (run / "metrics.json").write_text(json.dumps({"signature": "0123456789ab", "status": "ok", "dataset": "digits",
-                                                  "model": "frozen_mlp", "seed": 0, "test_accuracy": 0.5}))
-    (run / "config.yaml").write_text("seed: 0\n")
-    collect(rd, log=lambda *_: None)
-    return rd
-
-
-def snapshot(rd):
-    return {p.relative_to(rd).as_posix(): p.read_bytes() for p in sorted(rd.rglob("*")) if p.is_file()}
 
 
 def run_bad(args, rd, capsys):
@@ -115,8 +100,10 @@ def test_bad_pickle_and_unreadable_wav(results, tmp_path, capsys, monkeypatch):
     bad_pkl, bad_wav = tmp_path / "batch.pkl", tmp_path / "clip.wav"
     bad_pkl.write_bytes(b"not a pickle at all")
     bad_wav.write_bytes(b"RIFF\x00\x00garbage")
-    monkeypatch.setitem(D._LOADERS, "corrupt_pickle", lambda cfg: pickle.loads(bad_pkl.read_bytes()))
-    monkeypatch.setitem(D._LOADERS, "corrupt_wav", lambda cfg: soundfile.read(str(bad_wav)))
+    from frozen_bench.registry import Entry
+
+    monkeypatch.setitem(D.DATASETS._entries, "corrupt_pickle", Entry("corrupt_pickle", lambda cfg: pickle.loads(bad_pkl.read_bytes())))
+    monkeypatch.setitem(D.DATASETS._entries, "corrupt_wav", Entry("corrupt_wav", lambda cfg: soundfile.read(str(bad_wav))))
     line = run_bad(["dataset.name=corrupt_pickle", *QUICK], results, capsys)
     assert line.startswith("frozen-bench run: error: dataset=corrupt_pickle: cannot read its files (UnpicklingError")
     line = run_bad(["dataset.name=corrupt_wav", *QUICK], results, capsys)

@@ -25,7 +25,7 @@ def expand(sweep: str, profile: str) -> list[list[str]]:
 
 
 SEARCHES = {"lr_search"}  # optuna: a number of trials, not a grid
-FAIR = {"fair_tune": 112, "fair_final": 5}  # the fair protocol (scripts/fair.sh): no +profile grid
+FAIR = {"fair_tune": 140, "fair_final": 5}  # the fair protocol (scripts/fair.sh): no +profile grid
 
 
 def test_every_sweep_file_has_an_expected_count():
@@ -70,7 +70,7 @@ def test_fair_tune_gives_every_family_the_same_recipe_and_grid():
     for job in jobs:  # the grid each (family, budget) gets, from the job overrides
         o = dict(x.split("=", 1) for x in job)
         grids.setdefault((o["family"], o["model.budget"]), set()).add((o["optim.lr"], o["optim.weight_decay"]))
-    assert len({frozenset(g) for g in grids.values()}) == 1 and len(next(iter(grids.values()))) == 8
+    assert len({frozenset(g) for g in grids.values()}) == 1 and len(next(iter(grids.values()))) == 10
     assert {f for f, _ in grids} >= {"frozen_cnn", "trained_cnn", "separable_cnn", "dense_mlp1", "linear"}
     recipes = set()
     for family, budget in grids:  # one composed job per (family, budget): the recipe is shared

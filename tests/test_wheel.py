@@ -19,6 +19,8 @@ def test_wheel_ships_configs_and_cli_finds_them(tmp_path):
     assert "frozen_bench/conf/config.yaml" in names
     assert "frozen_bench/conf/exp/digits_wht.yaml" in names
     assert "frozen_bench/nn/csrc/fastmix.cpp" in names  # the kernel source, built at first use
+    shipped = {n for n in names if n.startswith("frozen_bench/conf/") and n.endswith(".yaml")}
+    assert shipped == {f"frozen_bench/conf/{p.relative_to(ROOT / 'conf').as_posix()}" for p in (ROOT / "conf").rglob("*.yaml")}
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(whl)],
                    check=True, capture_output=True)
@@ -35,3 +37,14 @@ def test_wheel_ships_configs_and_cli_finds_them(tmp_path):
     info = subprocess.run([sys.executable, "-m", "frozen_bench", "run", "--info", "searchpath"],
                           env=env, cwd=work, capture_output=True, text=True)
     assert info.returncode == 0 and "frozen_bench/conf" in info.stdout
+
+
+def test_every_config_folder_is_a_listed_package():
+    """setuptools warns about each data folder missing from `packages` (~14 lines on every install);
+    a new config group must be listed in pyproject.toml too."""
+    import tomllib
+
+    packages = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {f"frozen_bench.conf.{d.name}" for d in (ROOT / "conf").iterdir() if d.is_dir() and not d.name.startswith((".", "_"))}
+    assert not folders - packages, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(folders - packages)}"
+    assert "frozen_bench.nn.csrc" in packages

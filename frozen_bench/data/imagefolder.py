@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from frozen_bench.data.bundle import DataBundle, DatasetError, split_train_val
-from frozen_bench.data.paths import cache_dir, data_root
+from frozen_bench.data.paths import cache_dir, data_root, load_cache
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 ARCHIVE_EXTS = (".tar.gz", ".tgz", ".tar")
@@ -194,14 +194,7 @@ def read_imagefolder(path, *, root=None, image_size=None, channels: int = 3, tra
     slug = re.sub(r"[^A-Za-z0-9_-]+", "_", path.name.split(".")[0])[:40] or "images"
     cache = cache_dir(data_root(root)) / f"imagefolder_{slug}_{key}.pt"
     stamp = _stamp(sources)
-    blob = None
-    if cache.exists():
-        try:
-            blob = torch.load(cache, weights_only=True)
-            if blob.get("stamp") != stamp:
-                blob = None
-        except Exception:  # a corrupt cache is rebuilt, never fatal
-            blob = None
+    blob = load_cache(cache, stamp)
     if blob is None:
         log(f"[frozen-bench] {what}: decoding {path} once (cached in {cache.parent})")
         dec = _decode_all(sources, splits, size, channels, log)

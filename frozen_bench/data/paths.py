@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
+
 
 def data_root(root: str | None = None) -> Path:
     if root:
@@ -19,6 +21,18 @@ def data_root(root: str | None = None) -> Path:
 def cache_dir(root: Path) -> Path:
     """Decoded tensors are cached here, next to the raw files."""
     return root / "frozen_bench_cache"
+
+
+def load_cache(cache: Path, stamp) -> dict | None:
+    """A decoded-tensor cache written with ``stamp`` (what its sources looked like), or None when
+    it is absent, stale or unreadable: a corrupt cache is rebuilt, never fatal."""
+    if not cache.exists():
+        return None
+    try:
+        blob = torch.load(cache, weights_only=True)
+    except Exception:
+        return None
+    return blob if isinstance(blob, dict) and blob.get("stamp") == stamp else None
 
 
 def shared_data_dir() -> Path:

@@ -34,7 +34,7 @@ import torch
 
 from frozen_bench.data import speech
 from frozen_bench.data.bundle import DataBundle, DatasetError
-from frozen_bench.data.paths import cache_dir, data_root, first_existing, shared_data_dir
+from frozen_bench.data.paths import cache_dir, data_root, first_existing, load_cache, shared_data_dir
 
 NAME = "speech_commands_test12"
 LABELS12 = (*speech.KEYWORDS12, "_unknown_", "_silence_")
@@ -131,14 +131,7 @@ def load_test12_bundle(cfg: dict, log=print) -> DataBundle:
     key = hashlib.sha1(json.dumps([NAME, str(src), settings], sort_keys=True, default=str).encode()).hexdigest()[:12]
     cache = cache_dir(root) / f"{NAME}_{frontend_name}_{key}.pt"
     stamp = _stamp(src)
-    blob = None
-    if cache.exists():
-        try:
-            blob = torch.load(cache, weights_only=True)
-            if blob.get("stamp") != stamp:
-                blob = None
-        except Exception:  # a corrupt cache is rebuilt, never fatal
-            blob = None
+    blob = load_cache(cache, stamp)
     if blob is None:
         items, data = _clips(src)
         if not items:

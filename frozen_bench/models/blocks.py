@@ -32,6 +32,26 @@ def make_norm2d(name: str, channels: int) -> nn.Module:
     return nn.BatchNorm2d(channels) if name == "batch" else make_norm(name, channels)
 
 
+def stage_shapes(model: str, input_shape, widths, pool: str, flat_hint: str) -> list[tuple[int, int, int]]:
+    """The (channels, height, width) after each stage of a CNN whose stages keep the size and,
+    unless ``pool=none``, halve it: checks the inputs are images and the map stays >= 1 pixel."""
+    if len(input_shape) != 3:
+        raise ValueError(f"model={model} needs image inputs (C, H, W), got shape {tuple(input_shape)}; "
+                         f"use {flat_hint} for flat inputs")
+    if not widths:
+        raise ValueError("model.widths must list at least one stage width")
+    _, h, w = input_shape
+    out = []
+    for width in widths:
+        if pool != "none":
+            h, w = h // 2, w // 2
+        if h < 1 or w < 1:
+            raise ValueError(f"{len(widths)} pooled stages shrink a {tuple(input_shape)} image below 1 pixel; "
+                             f"use fewer model.widths or model.pool=none")
+        out.append((int(width), h, w))
+    return out
+
+
 def activation_args(cfg: dict, default: str = "bislope") -> dict:
     """``activation=`` as builder arguments: its name and its options (e.g. spline knots)."""
     a = cfg.get("activation") or {"name": default}

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from frozen_bench.models.blocks import (MaxPool2x2, activation_args, adapter_args, make_head, make_norm2d, num_classes,
-                                       transform_args)
+                                       stage_shapes, transform_args)
 from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
@@ -127,22 +127,12 @@ class FrozenCNN(nn.Module):
                  adapter="none", rank=0, norm="batch", pool="max", head="linear", head_hidden=64,
                  global_pool=False, dropout=0.0, fused=False):
         super().__init__()
-        if len(input_shape) != 3:
-            raise ValueError(f"model=frozen_cnn needs image inputs (C, H, W), got shape {tuple(input_shape)}; "
-                             f"use model=frozen_mlp for flat inputs")
-        if not widths:
-            raise ValueError("model.widths must list at least one stage width")
-        c, h, w = input_shape
-        stages = []
-        for i, width in enumerate(widths):
-            stages.append(FrozenStage(c, int(width), filters, kernel_size, n_filters, transform, transform_seed + i,
+        shapes = stage_shapes("frozen_cnn", input_shape, widths, pool, "model=frozen_mlp")
+        c, stages = input_shape[0], []
+        for i, (width, h, w) in enumerate(shapes):
+            stages.append(FrozenStage(c, width, filters, kernel_size, n_filters, transform, transform_seed + i,
                                       activation, act_kwargs or {}, adapter, rank, norm, pool, fused))
-            c = int(width)
-            if pool != "none":
-                h, w = h // 2, w // 2
-            if h < 1 or w < 1:
-                raise ValueError(f"{len(widths)} pooled stages shrink a {tuple(input_shape)} image below 1 pixel; "
-                                 f"use fewer model.widths or model.pool=none")
+            c = width
         self.stages = nn.Sequential(*stages)
         self.global_pool = global_pool
         feat = c if global_pool else c * h * w

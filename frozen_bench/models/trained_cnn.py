@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from frozen_bench.models.blocks import MaxPool2x2, activation_args, make_head, make_norm2d, num_classes
+from frozen_bench.models.blocks import (MaxPool2x2, activation_args, make_head, make_norm2d, num_classes,
+                                       stage_shapes)
 from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
 
@@ -45,21 +46,10 @@ class TrainedCNN(nn.Module):
                  head="linear", head_hidden=64, dropout=0.0):
         super().__init__()
         name = "separable_cnn" if separable else "trained_cnn"
-        if len(input_shape) != 3:
-            raise ValueError(f"model={name} needs image inputs (C, H, W), got shape {tuple(input_shape)}; "
-                             f"use model=dense_mlp for flat inputs")
-        if not widths:
-            raise ValueError("model.widths must list at least one stage width")
-        c, h, w = input_shape
-        stages = []
-        for width in widths:
-            stages.append(TrainedStage(c, int(width), int(kernel_size), separable, activation, act_kwargs or {}, norm, pool))
-            c = int(width)
-            if pool != "none":
-                h, w = h // 2, w // 2
-            if h < 1 or w < 1:
-                raise ValueError(f"{len(widths)} pooled stages shrink a {tuple(input_shape)} image below 1 pixel; "
-                                 f"use fewer model.widths or model.pool=none")
+        c, stages = input_shape[0], []
+        for width, h, w in stage_shapes(name, input_shape, widths, pool, "model=dense_mlp"):
+            stages.append(TrainedStage(c, width, int(kernel_size), separable, activation, act_kwargs or {}, norm, pool))
+            c = width
         self.stages = nn.Sequential(*stages)
         self.global_pool = global_pool
         self.head = make_head(head, c if global_pool else c * h * w, num_classes, head_hidden, dropout)

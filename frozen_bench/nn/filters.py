@@ -23,9 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from frozen_bench.nn.matrices import haar_orthogonal, sylvester_hadamard
-
-FILTERS = ("dct", "hadamard", "random_orth")
-
+from frozen_bench.registry import Registry
 
 def _dct_basis(k: int) -> torch.Tensor:
     """(k, k) orthonormal DCT-II matrix, row u = frequency u."""
@@ -42,18 +40,30 @@ def _hadamard_sequency(k: int) -> torch.Tensor:
     return h[torch.argsort(changes, stable=True)] / math.sqrt(k)
 
 
+def _hadamard_checked(k: int) -> torch.Tensor:
+    if k & (k - 1):
+        raise ValueError(f"filters=hadamard needs a power-of-two kernel_size (2, 4, 8), got {k}")
+    return _hadamard_sequency(k)
+
+
+def _random_orth_bank(k: int, seed: int) -> torch.Tensor:
+    return haar_orthogonal(k * k, seed).T.reshape(k * k, k, k).float()
+
+
+# model.filters=NAME -> the 1-D orthonormal basis of a separable bank (k -> (k, k)), or, for a
+# non-separable bank, the whole bank from its seed ((k, seed) -> (k², k, k))
+FILTERS = Registry("filters", key="model.filters")
+FILTERS.add("dct", _dct_basis, separable=True)
+FILTERS.add("hadamard", _hadamard_checked, separable=True)
+FILTERS.add("random_orth", _random_orth_bank, separable=False)
+
+
 def filter_bank(name: str, k: int, seed: int = 0) -> torch.Tensor:
     """All k² orthonormal k×k filters of a bank, (k², k, k), lowest frequency first."""
-    if name == "random_orth":
-        return haar_orthogonal(k * k, seed).T.reshape(k * k, k, k).float()
-    if name == "dct":
-        b = _dct_basis(k)
-    elif name == "hadamard":
-        if k & (k - 1):
-            raise ValueError(f"filters=hadamard needs a power-of-two kernel_size (2, 4, 8), got {k}")
-        b = _hadamard_sequency(k)
-    else:
-        raise ValueError(f"unknown filters {name!r}; choose one of {', '.join(FILTERS)}")
+    entry = FILTERS.entry(name)
+    if not entry.separable:
+        return entry.build(k, seed)
+    b = entry.build(k)
     u, v = torch.meshgrid(torch.arange(k), torch.arange(k), indexing="ij")
     order = torch.argsort((u + v).flatten() * k * k + u.flatten() * k + v.flatten())  # by u+v, then u
     bank = torch.einsum("ux,vy->uvxy", b, b).reshape(k * k, k, k)  # separable 2-D basis
@@ -91,6 +101,5 @@ class FixedFilterBank(nn.Module):
 
 
 def make_filter_bank(name: str, kernel_size: int = 3, n_filters: int | None = None, seed: int = 0) -> FixedFilterBank:
-    if name not in FILTERS:
-        raise ValueError(f"unknown filters {name!r}; choose one of {', '.join(FILTERS)}")
+    FILTERS.entry(name)  # an unknown name: one line listing the banks
     return FixedFilterBank(name, kernel_size, n_filters, seed)

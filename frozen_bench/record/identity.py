@@ -47,14 +47,46 @@ def _int_or_raw(v):
 
 
 def provenance(started: float) -> dict:
+    """Where and with what the run ran: the software, the machine, and the native-kernel backend
+    with the threads and CPU that explain its latency. Not part of the signature."""
     import torch
 
     return {
         "torch_version": torch.__version__,
+        "cuda_version": torch.version.cuda,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "kernel_backend": kernel_backend(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_model": cpu_model(),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "command": " ".join(["frozen-bench", "run", *sys.argv[1:]]),
     }
+
+
+def kernel_backend() -> str:
+    """The fixed transforms' CPU backend (``nn.fast.backend_status``: native with its vector width,
+    or the torch fallback and why); ``unused`` when nothing in this process called the kernel,
+    so that recording it never compiles it."""
+    from frozen_bench.nn import _native
+    from frozen_bench.nn.fast import backend_status
+
+    if not getattr(_native, "_tried", True) and not _native.disabled():
+        return "unused"
+    return backend_status()
+
+
+def cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or None
 
 
 def git_commit() -> str | None:
@@ -65,3 +97,17 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
 
+
+
+def git_dirty() -> bool | None:
+    """Whether the source tree had uncommitted changes to tracked files (the results folder aside:
+    a running experiment rewrites all.csv); None outside a git checkout."""
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                              ":(top,exclude)results"], cwd=here, capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        return bool(out.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None

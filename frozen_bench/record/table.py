@@ -21,6 +21,13 @@ COLUMNS = [
     "steps_to_converge", "steps", "train_seconds", "diverged_step", "torch_version", "git_commit",
 ]
 
+# columns that are counts or sizes by construction (record/identity.py, train/job.py run_record):
+# written as integers even where a missing value (a failed run) would make pandas hold floats
+INT_COLUMNS = (
+    "adapter_rank", "width", "depth", "seed", "budget", "subset", "epochs", "batch_size", "trainable_params",
+    "total_params", "frozen_bytes", "model_bytes", "steps", "steps_to_converge", "diverged_step",
+)
+
 # all.csv columns a reader (figures, notebooks) relies on
 REQUIRED_COLUMNS = ("signature", "status", "dataset", "model", "seed")
 
@@ -65,6 +72,7 @@ def collect(results_dir: str | Path, out_csv: str | Path | None = None, log=prin
     df = pd.concat([pd.DataFrame(rows), kept], ignore_index=True) if len(kept) else pd.DataFrame(rows)
     lead = [c for c in COLUMNS if c in df.columns] or COLUMNS
     df = df.reindex(columns=lead + sorted(c for c in df.columns if c not in COLUMNS))
+    df = _integers_as_integers(df, _int_keys(rows))
     atomic_write_text(out_csv, df.to_csv(index=False))
     notes = [f"{len(bad)} corrupt skipped"] if bad else []
     if len(kept):
@@ -72,6 +80,37 @@ def collect(results_dir: str | Path, out_csv: str | Path | None = None, log=prin
     if unfinished:
         notes.append(f"{len(unfinished)} without a record yet (running or killed; re-run to finish)")
     log(f"[frozen-bench] collect: {len(df)} runs -> {out_csv}" + (f" ({'; '.join(notes)})" if notes else ""))
+    return df
+
+
+def _int_keys(rows: list[dict]) -> set[str]:
+    """The keys whose every present value in the records is an integer (JSON int, not bool)."""
+    seen: dict[str, bool] = {}
+    for r in rows:
+        for k, v in r.items():
+            if v is None:
+                continue
+            seen[k] = seen.get(k, True) and isinstance(v, int) and not isinstance(v, bool)
+    return {k for k, ok in seen.items() if ok}
+
+
+def _integers_as_integers(df, int_keys: set[str]):
+    """Integer columns stay integers in the CSV (``64``, not ``64.0``): pandas turns an int
+    column with a missing value into floats; a nullable integer column writes the numbers as
+    given and the gaps as empty cells. Only columns whose values are all whole numbers and that
+    are integers in the records (or counts by construction, ``INT_COLUMNS``) are touched."""
+    import pandas as pd
+
+    for c in df.columns:
+        if c not in int_keys and c not in INT_COLUMNS:
+            continue
+        col = df[c]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col) or pd.api.types.is_integer_dtype(col):
+            continue
+        vals = col.dropna()
+        if len(vals) and ((vals % 1 != 0).any() or vals.abs().max() >= 2**53):
+            continue
+        df[c] = col.astype("Int64")
     return df
 
 

@@ -51,7 +51,8 @@ def save(fig, out_dir: Path, name: str, caption: str) -> list[Path]:
     paths = []
     for ext in ("png", "pdf"):
         p = out_dir / f"{name}.{ext}"
-        fig.savefig(p, dpi=120)
+        # no creation date in a PDF: the same rows give the same bytes (a re-draw leaves git clean)
+        fig.savefig(p, dpi=120, **({"metadata": {"CreationDate": None}} if ext == "pdf" else {}))
         paths.append(p)
     plt.close(fig)
     return paths

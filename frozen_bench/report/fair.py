@@ -30,6 +30,7 @@ def stage_rows(df: pd.DataFrame, exp: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(finished rows, all rows) of one stage; when both profiles ran it, the full profile's only,
     so quick and full seeds never pool."""
     sub = df[df["exp"] == exp] if "exp" in df.columns else df.iloc[0:0]
+    sub = selected_only(sub, df)
     if "profile" in sub.columns and sub["profile"].nunique() > 1:
         sub = sub[sub["profile"] == ("full" if (sub["profile"] == "full").any() else sub["profile"].dropna().iloc[0])]
     ok = sub[sub["status"].astype(str) == "ok"]
@@ -39,6 +40,23 @@ def stage_rows(df: pd.DataFrame, exp: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     if missing:
         raise NoFairRows(f"{exp} rows lack the column(s) {', '.join(missing)}; re-collect them with a current frozen-bench")
     return ok, sub
+
+
+def selected_only(sub: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``sub`` run with the configuration the tuning rows of ``df`` select today: a
+    final run left from an earlier selection (e.g. before the grid grew) never pools with the
+    chosen one. Without tuning rows (hand-made tables) ``sub`` is returned as it is."""
+    from frozen_bench.report.select import TUNE_EXP, select
+
+    tune = df[df["exp"] == TUNE_EXP] if "exp" in df.columns else df.iloc[0:0]
+    if tune.empty or sub.empty:
+        return sub
+    chosen = select(tune)[["dataset", "budget", "family", "lr", "weight_decay"]]
+    key = ["dataset", "budget", "family", "lr", "weight_decay"]
+    left = sub.assign(**{k: sub[k].astype(float) for k in ("budget", "lr", "weight_decay")})
+    right = chosen.assign(**{k: chosen[k].astype(float) for k in ("budget", "lr", "weight_decay")}).drop_duplicates()
+    keep = left.reset_index().merge(right, on=key, how="inner")["index"]
+    return sub.loc[sorted(set(keep))]
 
 
 def best_family(g: pd.DataFrame, kind: str) -> str | None:

@@ -18,21 +18,10 @@ import pandas as pd
 from frozen_bench.report import companion
 from frozen_bench.registry import Registry
 from frozen_bench.report.common import SWEEP_COMMAND, MissingRows, data_label, plt, rows, save
+from frozen_bench.report.stats import mean_ci
 
 FIGURES = Registry("figure")
 figure = FIGURES.register
-
-
-def mean_ci(values) -> tuple[float, float]:
-    """Mean and the half-width of its 95% confidence interval (Student t; 0 for one value)."""
-    from scipy import stats
-
-    v = np.asarray([x for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))], dtype=float)
-    if len(v) == 0:
-        return float("nan"), float("nan")
-    if len(v) == 1:
-        return float(v[0]), 0.0
-    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
 
 
 def bar_by(sub: pd.DataFrame, col: str, order: list[str], metric: str = "test_accuracy"):
@@ -226,3 +215,55 @@ def make_all(csv_path: str | Path, out_dir: str | Path, log=print) -> tuple[list
             skipped.append(f"{name}: {e}")
             log(f"[frozen-bench] figures: skipped {name}: {e}")
     return written, skipped
+
+
+FAMILY_COLOURS = {"frozen": "C0", "trained": "C3", "control": "0.55"}
+
+
+@figure("fair")
+def fig_fair(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """The fair comparison as dot plots: per dataset one panel per budget, a row per family with its
+    mean test accuracy and 95% CI over seeds; frozen, trained and control families in three colours.
+    No bars from zero (sub-point gaps stay sub-point) and no point labels to overlap."""
+    sub = rows(df, "fair_final", "fair")
+    paths = []
+    for ds, g in sub.groupby("dataset"):
+        budgets = sorted(int(b) for b in g["budget"].dropna().unique())
+        fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.4), squeeze=False)
+        for ax, b in zip(axes[0], budgets):
+            gb = g[g["budget"] == b]
+            stats = sorted(((*mean_ci(100 * f["test_accuracy"]), fam, f["family_kind"].iloc[0], f["seed"].nunique())
+                            for fam, f in gb.groupby("family")), key=lambda s: s[0])
+            for i, (m, c, fam, kind, n) in enumerate(stats):
+                ax.errorbar(m, i, xerr=0 if math.isnan(c) else c, fmt="o", capsize=3, color=FAMILY_COLOURS.get(kind, "k"))
+            ax.set_yticks(range(len(stats)), [f"{s[2]} (n={s[4]})" for s in stats], fontsize=7)
+            ax.set_xlabel("test accuracy (%), mean ± 95% CI")
+            ax.set_title(f"{ds}, {b:,} trainable", fontsize=9)
+            ax.grid(axis="x", alpha=0.3)
+        handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=k) for k, c in FAMILY_COLOURS.items()]
+        axes[0][0].legend(handles=handles, loc="lower right", fontsize=7)  # low-accuracy rows sit on the left
+        paths += save(fig, out_dir, f"fair_{ds}", data_label(g) + "; each family tuned on validation (same grid), equal recipe")
+    return paths
+
+
+@figure("fair_small")
+def fig_fair_small(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Small data: test accuracy vs training-set size (log) for the best frozen and best trained
+    family at one budget, the same optimizer steps at every size, mean ± 95% CI over seeds."""
+    sub = rows(df, "fair_small", "fair")
+    paths = []
+    for ds, g in sub.groupby("dataset"):
+        fig, ax = plt.subplots(figsize=(5.2, 3.6))
+        for fam, f in g.groupby("family"):
+            pts = sorted((int(n), *mean_ci(100 * fn["test_accuracy"])) for n, fn in f.groupby("subset"))
+            n, m, c = zip(*pts)
+            ax.errorbar(n, m, yerr=[0 if math.isnan(x) else x for x in c], marker="o", capsize=3,
+                        color=FAMILY_COLOURS.get(f["family_kind"].iloc[0], "k"), label=f"{fam} ({int(f['trainable_params'].mean()):,} trainable)")
+        ax.set_xscale("log")
+        ax.set_xlabel("training images (log scale)")
+        ax.set_ylabel("test accuracy (%), mean ± 95% CI")
+        ax.set_title(f"Small data, {ds}", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+        paths += save(fig, out_dir, f"fair_small_{ds}", data_label(g) + f"; {int(g['steps'].max()):,} steps at every size")
+    return paths

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from frozen_bench.report.common import MissingRows, data_label, rows
-from frozen_bench.report.figures import mean_ci
+from frozen_bench.report.stats import mean_ci
 
 # sweep exp -> (title, group-by columns, [(metric column, header, scale, decimals)])
 ACC = ("test_accuracy", "test accuracy (%)", 100, 2)
@@ -47,7 +47,7 @@ def fmt(m: float, c: float, scale: float, decimals: int) -> str:
         return "–"
     if decimals == 0:
         return f"{m * scale:,.0f}"
-    return f"{m * scale:.{decimals}f} ± {c * scale:.{decimals}f}" if c else f"{m * scale:.{decimals}f}"
+    return f"{m * scale:.{decimals}f} ± {c * scale:.{decimals}f}" if c and not pd.isna(c) else f"{m * scale:.{decimals}f}"
 
 
 def table(sub: pd.DataFrame, by: list[str], metrics: list[tuple]) -> list[str]:

@@ -12,18 +12,20 @@ import torch
 from frozen_bench.data import load_dataset
 from frozen_bench.errors import explain_dataset_errors
 from frozen_bench.models import build_model
+from frozen_bench.progress import say
 from frozen_bench.train import measure as M
 from frozen_bench.train import phases as P
 from frozen_bench.train.checkpoint import make_checkpointer
 from frozen_bench.train.loop import evaluate, fit, resolve_device
 
 
-def train(cfg: dict, out_dir=None, log=print) -> dict:
+def train(cfg: dict, out_dir=None, log=say) -> dict:
     """Load data, build the model, fit each phase, evaluate. Returns {'metrics': {...}, 'history': [...]}."""
     seed = int(cfg["seed"])
     torch.manual_seed(seed)
     device = resolve_device(cfg["trainer"].get("device", "auto"))
     phases = P.plan(cfg)
+    log(f"[frozen-bench] loading {cfg['dataset'].get('name')}" + (f" ({len(phases)} phases)" if len(phases) > 1 else ""))
     with explain_dataset_errors(cfg["dataset"].get("name")):  # a corrupt file: one clear line
         datas = [load_dataset(p.cfg["dataset"], seed=seed) for p in phases]
     torch.manual_seed(seed)
@@ -56,6 +58,9 @@ def train(cfg: dict, out_dir=None, log=print) -> dict:
     m = run_record(model, data, history, rows, status, diverged_step, steps, seconds)
     m.update(measures.fields())
     if status == "ok":
+        phase = final_phase(data, cfg)
+        if phase:
+            log(f"[frozen-bench] {phase}")
         m.update(final_measures(model, data, cfg, device))
     return {"metrics": m, "history": history, "model": model, "data": data}
 
@@ -89,6 +94,17 @@ def run_record(model, data, history: list[dict], last_rows: list[dict], status: 
     finals = [r[key] for r in last_rows if r.get(key) is not None]
     m[key] = finals[-1] if finals else None  # final validation metric (the objective of searches)
     return m
+
+
+def final_phase(data, cfg: dict) -> str:
+    """The line that names what ``final_measures`` is about to do (it can take a while)."""
+    parts = []
+    if cfg["trainer"].get("test", True):
+        parts.append(f"evaluating the test set ({len(data.x_test)} samples)")
+    reps = int(cfg["trainer"].get("latency_reps", 30))
+    if reps:
+        parts.append(f"timing latency (batch 1 and 256, {reps} reps)")
+    return ", ".join(parts)
 
 
 def final_measures(model, data, cfg: dict, device) -> dict:

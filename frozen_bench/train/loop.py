@@ -20,15 +20,18 @@ from frozen_bench.train import measure as M
 from frozen_bench.train.checkpoint import capture_rng, restore_rng
 from frozen_bench.train.checkpoint import load_states as load_checkpoint_states
 from frozen_bench.data import DataBundle
+from frozen_bench.errors import UserError
 from frozen_bench.data.augment import make_augment
 from frozen_bench.nn.activations import PAct
+from frozen_bench.progress import Progress, say
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("trainer.device=cuda but no CUDA device is available; use trainer.device=cpu or auto")
+        raise UserError("trainer.device=cuda but no CUDA device is available here; "
+                        "set trainer.device=cpu, or trainer.device=auto to use a GPU where there is one")
     return torch.device(name)
 
 
@@ -97,13 +100,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: DataBundl
             "loss": F.cross_entropy(out, y).item()}
 
 
-def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log=print,
+def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log=say,
         checkpointer=None) -> dict:
     """Train ``model`` in place; returns history, final train loss, status and step counts.
 
     With a ``checkpointer`` (frozen_bench.train.checkpoint) the loop saves its whole state every
     ``checkpointer.every`` steps and, if a checkpoint of this run exists, continues from it, so the
-    result equals an uninterrupted run's."""
+    result equals an uninterrupted run's. Progress (``frozen_bench.progress``): a bar on a
+    terminal, a ``[frozen-bench] step ...`` line every ~10% of the steps otherwise."""
     tr, optim = cfg["trainer"], cfg["optim"]
     epochs, bs = int(tr["epochs"]), int(tr["batch_size"])
     if epochs < 1:
@@ -137,53 +141,58 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
         log(f"[frozen-bench] resumed from {checkpointer.path} at step {step}/{total} (epoch {start_epoch})")
     t0 = time.perf_counter() - elapsed
     model.train()
-    for epoch in range(start_epoch, epochs + 1):
-        if epoch != start_epoch or perm is None:
-            perm = torch.randperm(n, generator=g).to(device)
-            running, count, start_pos = 0.0, 0, 0
-        for i in range(start_pos, n, bs):
-            idx = perm[i:i + bs]
-            xb = x_train[idx]
-            if augment is not None:  # on the batch tensor, seeded by the loop's generator
-                xb = augment(xb, g)
-            out = model(xb)
-            loss = criterion(out, y_train[idx])
-            if hasattr(model, "regularizer"):  # e.g. a mask sparsity term
-                loss = loss + model.regularizer()
-            if not torch.isfinite(loss):
-                status, diverged_step = "diverged", step
+    progress = Progress(total, start=step, log=log)
+    try:
+        for epoch in range(start_epoch, epochs + 1):
+            if epoch != start_epoch or perm is None:
+                perm = torch.randperm(n, generator=g).to(device)
+                running, count, start_pos = 0.0, 0, 0
+            for i in range(start_pos, n, bs):
+                idx = perm[i:i + bs]
+                xb = x_train[idx]
+                if augment is not None:  # on the batch tensor, seeded by the loop's generator
+                    xb = augment(xb, g)
+                out = model(xb)
+                loss = criterion(out, y_train[idx])
+                if hasattr(model, "regularizer"):  # e.g. a mask sparsity term
+                    loss = loss + model.regularizer()
+                if not torch.isfinite(loss):
+                    status, diverged_step = "diverged", step
+                    break
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if hasattr(model, "after_backward"):  # e.g. per-layer gradient norms, before clipping
+                    model.after_backward()
+                if clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), float(clip))
+                opt.step()
+                sched.step()
+                step += 1
+                running += loss.item() * len(idx)
+                count += len(idx)
+                progress.update(step, running / count, epoch)
+                if step >= total:
+                    break
+                if checkpointer is not None and checkpointer.due(step):
+                    checkpointer.save({"step": step, "epoch": epoch, "pos": i + bs, "perm": perm.cpu(),
+                                       "running": running, "count": count, "history": history,
+                                       "seconds": time.perf_counter() - t0, "rng": capture_rng(g),
+                                       "model": model.state_dict(), "opt": opt.state_dict(),
+                                       "sched": sched.state_dict()})
+            if status == "diverged":
+                progress.write(log, f"[frozen-bench] diverged: non-finite loss at step {diverged_step} (epoch {epoch})")
                 break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if hasattr(model, "after_backward"):  # e.g. per-layer gradient norms, before clipping
-                model.after_backward()
-            if clip:
-                nn.utils.clip_grad_norm_(model.parameters(), float(clip))
-            opt.step()
-            sched.step()
-            step += 1
-            running += loss.item() * len(idx)
-            count += len(idx)
+            row = {"epoch": epoch, "step": step, "train_loss": running / max(count, 1), "seconds": time.perf_counter() - t0}
+            if epoch % eval_every == 0 or epoch == epochs or step >= total:
+                v = evaluate(model, data.x_val, data.y_val, data, device)
+                row.update({f"val_{k}": val for k, val in v.items()})
+            history.append(row)
+            shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "step", "seconds"))
+            progress.write(log, f"[frozen-bench] epoch {epoch}/{epochs} step {step}/{total} {shown} ({row['seconds']:.1f}s)")
             if step >= total:
                 break
-            if checkpointer is not None and checkpointer.due(step):
-                checkpointer.save({"step": step, "epoch": epoch, "pos": i + bs, "perm": perm.cpu(),
-                                   "running": running, "count": count, "history": history,
-                                   "seconds": time.perf_counter() - t0, "rng": capture_rng(g),
-                                   "model": model.state_dict(), "opt": opt.state_dict(),
-                                   "sched": sched.state_dict()})
-        if status == "diverged":
-            log(f"[frozen-bench] diverged: non-finite loss at step {diverged_step} (epoch {epoch})")
-            break
-        row = {"epoch": epoch, "step": step, "train_loss": running / max(count, 1), "seconds": time.perf_counter() - t0}
-        if epoch % eval_every == 0 or epoch == epochs or step >= total:
-            v = evaluate(model, data.x_val, data.y_val, data, device)
-            row.update({f"val_{k}": val for k, val in v.items()})
-        history.append(row)
-        shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "step", "seconds"))
-        log(f"[frozen-bench] epoch {epoch}/{epochs} step {step}/{total} {shown} ({row['seconds']:.1f}s)")
-        if step >= total:
-            break
+    finally:
+        progress.close()
     return {"history": history, "status": status, "diverged_step": diverged_step, "steps": step,
             "train_seconds": time.perf_counter() - t0,
             "train_loss_final": history[-1]["train_loss"] if history else float("nan")}
