@@ -62,7 +62,10 @@ from frozen_bench.train.threads import configure_threads
 SHAPES = {"fashion_mnist": (1, 28, 28), "mnist": (1, 28, 28), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32)}
 # pair name -> (preset, model overrides of the frozen side); the twin is built from the frozen config
 PAIRS = {"fmnist_frontier": ("fmnist_frontier", []), "mnist_wht": ("mnist_wht", []), "cifar_wht": ("cifar_wht", []),
-         "mlp4096": ("fmnist_wht", ["model.width=4096"])}
+         "mlp4096": ("fmnist_wht", ["model.width=4096"]),
+         # not in the default list: the flagship without its LoRA adapters (what the adapters cost)
+         "cifar_wht_no_adapter": ("cifar_wht", ["adapter=none"])}
+DEFAULT_PAIRS = ["fmnist_frontier", "mnist_wht", "cifar_wht", "mlp4096"]
 # issue 12: (metric, kind, bound): "time" frozen/other <= bound, "speedup" other/frozen >= bound
 TARGETS = {"cnn": [("train step", "time", 0.8), ("inference b256", "time", 1.0), ("inference b1", "time", 1.0)],
            "mlp": [("train step", "time", None), ("inference b256", "speedup", 5.0), ("inference b1", "speedup", 15.0)]}
@@ -394,7 +397,7 @@ def run_pair(name, rounds, sample_s, rates, pool_n, clock):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    ap.add_argument("--pairs", nargs="+", default=DEFAULT_PAIRS, choices=list(PAIRS))
     ap.add_argument("--quick", action="store_true", help="5 rounds, short samples")
     ap.add_argument("--rounds", type=int, default=None, help="default 15 (quick: 5)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (issue 12: 2)")
