@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from torch import nn
 
+from frozen_bench.nn import fast
 from frozen_bench.nn.norms import make_norm
+
+
+class MaxPool2x2(nn.MaxPool2d):
+    """``nn.MaxPool2d(2)``, the same values and gradients, by the one-pass CPU kernel where it applies."""
+
+    def __init__(self):
+        super().__init__(2)
+
+    def forward(self, x):
+        return fast.max_pool2x2(x)
 
 
 def make_head(kind: str, width: int, num_classes: int, hidden: int, dropout: float) -> nn.Module:

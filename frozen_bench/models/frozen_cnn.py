@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frozen_bench.models.blocks import (activation_args, adapter_args, make_head, make_norm2d, num_classes, stage_shapes,
-                                        transform_args)
+from frozen_bench.models.blocks import (MaxPool2x2, activation_args, adapter_args, make_head, make_norm2d, num_classes,
+                                       stage_shapes, transform_args)
 from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
@@ -86,12 +86,39 @@ class FrozenStage(nn.Module):
         self.adapter = make_adapter(adapter, width, rank)
         if pool not in ("max", "avg", "none"):
             raise ValueError(f"model.pool must be max, avg or none, got {pool!r}")
-        self.pool = {"max": nn.MaxPool2d(2), "avg": nn.AvgPool2d(2), "none": nn.Identity()}[pool]
+        self.pool = {"max": MaxPool2x2, "avg": lambda: nn.AvgPool2d(2), "none": nn.Identity}[pool]()
 
     def forward(self, x):  # (B, C, H, W)
-        h = self.mix(self.filters(x))  # (B, w, H, W) fixed
-        h = self.adapter(self.act(self.norm(h)))
+        if self._folds_norm():  # evaluation, no graph: BatchNorm folded into the fixed kernel
+            kernel, bias = self._folded(x.dtype)
+            h = F.conv2d(x, kernel, bias, padding="same")  # (B, w, H, W) = norm(fixed conv(x))
+        else:
+            h = self.norm(self.mix(self.filters(x)))  # (B, w, H, W) fixed, then normalized
+        h = self.adapter(self.act(h))
         return self.pool(h)  # (B, w, H/2, W/2)
+
+    def _folds_norm(self) -> bool:
+        n = self.norm
+        return (not self.training and isinstance(self.filters, FusedFilterMix) and isinstance(n, nn.BatchNorm2d)
+                and n.running_mean is not None and not (torch.is_grad_enabled() and n.weight is not None
+                                                        and n.weight.requires_grad))
+
+    def _folded(self, dtype):
+        """(kernel·s, β − μ·s) with s = γ/√(σ²+ε): BatchNorm's eval affine map after the fixed conv,
+        as one conv with a bias (the same map); rebuilt when a statistic or parameter changed."""
+        n = self.norm
+        parts = [t for t in (n.weight, n.bias, n.running_mean, n.running_var) if t is not None]
+        key = (dtype, *[(t._version, t.data_ptr()) for t in parts])
+        if getattr(self, "_fold_key", None) != key:
+            with torch.no_grad():
+                s = torch.rsqrt(n.running_var.double() + n.eps)
+                if n.weight is not None:
+                    s = s * n.weight.double()
+                t = -n.running_mean.double() * s + (n.bias.double() if n.bias is not None else 0)
+                k = self.filters.kernel.double() * s.view(-1, 1, 1, 1)
+                self._fold = (k.to(dtype).contiguous(), t.to(dtype))
+            self._fold_key = key
+        return self._fold
 
 
 class FrozenCNN(nn.Module):
@@ -125,7 +152,7 @@ def build(cfg: dict, data) -> FrozenCNN:
               filters=m.get("filters", "dct"), kernel_size=int(m.get("kernel_size", 3)), n_filters=m.get("n_filters"),
               **transform_args(cfg), **activation_args(cfg), **adapter_args(cfg), norm=m.get("norm", "batch"),
               pool=m.get("pool", "max"), head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)),
-              global_pool=bool(m.get("global_pool", False)), dropout=float(m.get("dropout", 0.0)), fused=bool(m.get("fused", False)))
+              global_pool=bool(m.get("global_pool", False)), dropout=float(m.get("dropout", 0.0)), fused=bool(m.get("fused", True)))
     if m.get("budget"):
         kw = size_stages("frozen_cnn", FrozenCNN, kw, int(m["budget"]))
         return built(FrozenCNN(**kw), kw, ("widths", "global_pool"))

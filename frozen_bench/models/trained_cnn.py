@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from frozen_bench.models.blocks import activation_args, make_head, make_norm2d, num_classes, stage_shapes
+from frozen_bench.models.blocks import (MaxPool2x2, activation_args, make_head, make_norm2d, num_classes,
+                                       stage_shapes)
 from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
 
-POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+POOLS = {"max": lambda k: MaxPool2x2(), "avg": nn.AvgPool2d}
 
 
 class TrainedStage(nn.Module):

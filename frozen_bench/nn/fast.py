@@ -513,3 +513,106 @@ def ifft_real(y: torch.Tensor) -> torch.Tensor:
             return _IFFTFn.apply(y)
         return _ifft_real_native(y)
     return _ifft_real_torch(y)
+
+
+# ---------------------------------------------------------------- bi-slope PAct (one pass each way)
+#
+# f(x) = a x+ - b x- + c per channel (dim 1 of (B, C, ...)). Autograd on that expression makes ~7
+# passes over the activation forward and ~12 backward; the kernel makes one each (the backward also
+# sums the three parameter gradients per channel). The same numbers up to float rounding.
+
+
+def bislope_torch(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    shape = (1, -1, *([1] * (x.ndim - 2)))
+    a, b, c = a.view(shape), b.view(shape), c.view(shape)
+    return a * torch.relu(x) - b * torch.relu(-x) + c
+
+
+def _bislope_ok(x, a, b, c) -> bool:
+    return (x.ndim >= 2 and x.is_contiguous() and _use_native(x) and x.numel() > 0
+            and all(p.dtype == x.dtype and p.is_cpu and p.is_contiguous() and type(p) in _PLAIN
+                    and not _is_wrapped(p) for p in (a, b, c)))
+
+
+_PLAIN = (torch.Tensor, torch.nn.Parameter)  # the parameters are Parameters; fake/functorch ones are not
+
+
+def _bislope_native(x, a, b, c):
+    out = torch.empty_like(x)
+    B, C = x.shape[0], x.shape[1]
+    _k("bislope_fwd", x.dtype)(x.data_ptr(), out.data_ptr(), a.data_ptr(), b.data_ptr(), c.data_ptr(),
+                               B, C, x.numel() // max(1, B * C), torch.get_num_threads())
+    return out
+
+
+class _BiSlopeFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, a, b, c):
+        ctx.save_for_backward(x, a, b)
+        return _bislope_native(x, a, b, c)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, a, b = ctx.saved_tensors
+        g = _c(g)
+        B, C = x.shape[0], x.shape[1]
+        gx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        sums = torch.empty(3, C, dtype=torch.float64)
+        _k("bislope_bwd", x.dtype)(x.data_ptr(), g.data_ptr(), 0 if gx is None else gx.data_ptr(), a.data_ptr(),
+                                   b.data_ptr(), sums.data_ptr(), B, C, x.numel() // max(1, B * C),
+                                   torch.get_num_threads())
+        sums = sums.to(a.dtype)
+        # f = a relu(x) + b min(x, 0) + c: df/da = x+, df/db = min(x, 0) (the x < 0 sum), df/dc = 1
+        return gx, sums[0], sums[1], sums[2]
+
+
+def bislope(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """``a·relu(x) − b·relu(−x) + c`` with (C,) parameters on dim 1 of x; one pass with the kernels."""
+    if not _bislope_ok(x, a, b, c):
+        return bislope_torch(x, a, b, c)
+    if torch.is_grad_enabled() and (x.requires_grad or a.requires_grad or b.requires_grad or c.requires_grad):
+        return _BiSlopeFn.apply(x, a, b, c)
+    return _bislope_native(x, a, b, c)
+
+
+# ---------------------------------------------------------------- 2x2 max pool (no index tensor)
+#
+# torch's max_pool2d writes an int64 index per output (twice the output's bytes) and its backward
+# zero-fills, then scatters; the kernel recomputes each window's winner from the input instead.
+
+
+def _pool_ok(x) -> bool:
+    return x.ndim == 4 and x.is_contiguous() and _use_native(x) and x.numel() > 0 and x.shape[2] >= 2 and x.shape[3] >= 2
+
+
+def _maxpool2_native(x):
+    B, C, H, W = x.shape
+    out = torch.empty(B, C, H // 2, W // 2, dtype=x.dtype)
+    _k("maxpool2_fwd", x.dtype)(x.data_ptr(), out.data_ptr(), B * C, H, W, torch.get_num_threads())
+    return out
+
+
+class _MaxPool2Fn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _maxpool2_native(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        g = _c(g)
+        B, C, H, W = x.shape
+        gx = torch.empty_like(x)
+        _k("maxpool2_bwd", x.dtype)(x.data_ptr(), g.data_ptr(), gx.data_ptr(), B * C, H, W, torch.get_num_threads())
+        return gx
+
+
+def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2)`` on (B, C, H, W): the same values and gradients (first maximum of a
+    window wins, NaN counts as the maximum); one pass each way with the kernels."""
+    if not _pool_ok(x):
+        return torch.nn.functional.max_pool2d(x, 2)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _MaxPool2Fn.apply(x)
+    return _maxpool2_native(x)

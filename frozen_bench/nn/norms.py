@@ -18,7 +18,7 @@ class LightNorm(nn.Module):
 
     def forward(self, x):
         shape = (1, -1, *([1] * (x.ndim - 2)))
-        return x * self.scale.view(shape) + self.bias.view(shape)
+        return torch.addcmul(self.bias.view(shape), x, self.scale.view(shape))  # β + x·γ in one pass
 
 
 class ChannelLayerNorm(nn.Module):

@@ -37,7 +37,8 @@ def test_dct_bank_first_filter_is_the_mean_and_hadamard_needs_power_of_two():
 
 def test_frozen_cnn_counts_trainable_and_fixed_honestly():
     data = DataBundle("x", torch.zeros(4, 3, 32, 32), torch.zeros(4, dtype=torch.long), *[torch.zeros(0)] * 4, num_classes=10)
-    cfg = _cfg({"name": "frozen_cnn", "widths": [16, 32], "filters": "random_orth"}, {},
+    # the un-fused layout (model.fused=false): the bank and the channel matrices are held apart
+    cfg = _cfg({"name": "frozen_cnn", "widths": [16, 32], "filters": "random_orth", "fused": False}, {},
                transform="random_orth", adapter={"name": "lora", "rank": 4})
     model = build_model(cfg, data)
     trainable = M.trainable_params(model)

@@ -1,5 +1,7 @@
 // CPU kernels for frozen_bench.nn.fast: in-cache Walsh-Hadamard butterflies and the O(n) passes
-// that turn an rfft into an orthonormal DCT-II / packed real FFT (and back).
+// that turn an rfft into an orthonormal DCT-II / packed real FFT (and back); and the per-channel
+// bi-slope PAct f(x) = a x+ - b x- + c (one pass forward, one pass backward with its parameter sums);
+// the 2x2 max pool (no index tensor).
 //
 // Plain C ABI, loaded with ctypes: no PyTorch headers, so the build takes about a second and needs
 // only a C++17 compiler. Built at first use by frozen_bench/nn/_native.py with -O3 -march=native;
@@ -21,7 +23,7 @@
 #define FB_VBYTES 16
 #endif
 
-#define FB_ABI_VERSION 2
+#define FB_ABI_VERSION 3
 
 // Below this many elements a call runs on one thread: fork/join would cost more than it saves.
 static const int64_t kParallelMin = 1 << 15;
@@ -441,6 +443,157 @@ template <typename T> struct Kern {
   }
 };
 
+
+// ---- bi-slope PAct on (B, C, S) contiguous (S = prod of spatial dims, 1 for (B, C)) ----------
+// Forward y = a_c x + c_c (x > 0), b_c x + c_c (x <= 0): a relu(x) - b relu(-x) + c, exactly (the
+// dropped terms are zeros). Backward as autograd differentiates that expression: dy/dx = a (x > 0),
+// b (x < 0), 0 (x == 0, relu'(0) = 0); sums[c] += g x (x > 0), sums[C + c] += g x (x < 0),
+// sums[2C + c] += g, accumulated in double.
+template <typename T> struct PAct {
+  static void fwd(const T* x, T* y, const T* a, const T* b, const T* c, int64_t B, int64_t C, int64_t S,
+                  int nthreads) {
+    const bool par = nthreads > 1 && B * C * S >= kParallelMin;
+    if (S == 1) {
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+      for (int64_t r = 0; r < B; ++r) {
+        const T* xr = x + r * C;
+        T* yr = y + r * C;
+#pragma omp simd
+        for (int64_t k = 0; k < C; ++k) {
+          const T v = xr[k];
+          yr[k] = (v > 0 ? a[k] : b[k]) * v + c[k];
+        }
+      }
+      return;
+    }
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t p = 0; p < B * C; ++p) {
+      const int64_t k = p % C;
+      const T ak = a[k], bk = b[k], ck = c[k];
+      const T* xp = x + p * S;
+      T* yp = y + p * S;
+#pragma omp simd
+      for (int64_t s = 0; s < S; ++s) {
+        const T v = xp[s];
+        yp[s] = (v > 0 ? ak : bk) * v + ck;
+      }
+    }
+  }
+
+  static void bwd(const T* x, const T* g, T* gx, const T* a, const T* b, double* sums, int64_t B, int64_t C,
+                  int64_t S, int nthreads) {
+    const bool par = nthreads > 1 && B * C * S >= kParallelMin;
+    for (int64_t i = 0; i < 3 * C; ++i) sums[i] = 0;
+    if (S == 1) {  // rows: each thread sums its rows into its own buffer, then adds it in
+#pragma omp parallel num_threads(nthreads) if (par)
+      {
+        double* loc = new double[3 * C]();
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < B; ++r) {
+          const T* xr = x + r * C;
+          const T* gr = g + r * C;
+#pragma omp simd
+          for (int64_t k = 0; k < C; ++k) {
+            const T v = xr[k], gv = gr[k], gxv = gv * v;
+            if (gx) gx[r * C + k] = v > 0 ? gv * a[k] : (v < 0 ? gv * b[k] : (T)0);
+            loc[k] += v > 0 ? gxv : (T)0;
+            loc[C + k] += v < 0 ? gxv : (T)0;
+            loc[2 * C + k] += gv;
+          }
+        }
+#pragma omp critical
+        for (int64_t i = 0; i < 3 * C; ++i) sums[i] += loc[i];
+        delete[] loc;
+      }
+      return;
+    }
+    // planes: a thread owns whole channels, so no two threads add to one sum
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par && C > 1)
+    for (int64_t k = 0; k < C; ++k) {
+      const T ak = a[k], bk = b[k];
+      double sa = 0, sb = 0, sc = 0;
+      for (int64_t bi = 0; bi < B; ++bi) {
+        const int64_t o = (bi * C + k) * S;
+        const T* xp = x + o;
+        const T* gp = g + o;
+        T pa = 0, pb = 0, pc = 0;
+#pragma omp simd reduction(+ : pa, pb, pc)
+        for (int64_t s = 0; s < S; ++s) {
+          const T v = xp[s], gv = gp[s], gxv = gv * v;
+          if (gx) gx[o + s] = v > 0 ? gv * ak : (v < 0 ? gv * bk : (T)0);
+          pa += v > 0 ? gxv : (T)0;
+          pb += v < 0 ? gxv : (T)0;
+          pc += gv;
+        }
+        sa += pa, sb += pb, sc += pc;
+      }
+      sums[k] = sa, sums[C + k] = sb, sums[2 * C + k] = sc;
+    }
+  }
+};
+
+// ---- 2x2 max pool, stride 2, no padding, on (P, H, W) contiguous planes (floor: an odd last row
+// or column is dropped), exactly as torch's max_pool2d: a window's entries are scanned in row-major
+// order and one replaces the running maximum if it is larger or NaN (so the first maximum wins, and
+// the last NaN). Backward recomputes the winner from x (no index tensor) and writes every entry of
+// gx once (no separate zero fill). Branch-free, so the compiler vectorizes the windows.
+template <typename T> struct Pool {
+  static inline bool beats(T v, T m) { return v > m || v != v; }
+  static void fwd(const T* x, T* y, int64_t P, int64_t H, int64_t W, int nthreads) {
+    const int64_t Ho = H / 2, Wo = W / 2;
+    const bool par = nthreads > 1 && P > 1 && P * H * W >= kParallelMin;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t p = 0; p < P; ++p) {
+      const T* xp = x + p * H * W;
+      T* yp = y + p * Ho * Wo;
+      for (int64_t i = 0; i < Ho; ++i) {
+        const T* __restrict r0 = xp + 2 * i * W;
+        const T* __restrict r1 = r0 + W;
+        T* __restrict yr = yp + i * Wo;
+#pragma omp simd
+        for (int64_t j = 0; j < Wo; ++j) {
+          T m = r0[2 * j];
+          m = beats(r0[2 * j + 1], m) ? r0[2 * j + 1] : m;
+          m = beats(r1[2 * j], m) ? r1[2 * j] : m;
+          m = beats(r1[2 * j + 1], m) ? r1[2 * j + 1] : m;
+          yr[j] = m;
+        }
+      }
+    }
+  }
+  static void bwd(const T* x, const T* g, T* gx, int64_t P, int64_t H, int64_t W, int nthreads) {
+    const int64_t Ho = H / 2, Wo = W / 2;
+    const bool par = nthreads > 1 && P > 1 && P * H * W >= kParallelMin;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t p = 0; p < P; ++p) {
+      const T* xp = x + p * H * W;
+      const T* gp = g + p * Ho * Wo;
+      T* op = gx + p * H * W;
+      if ((H & 1) || (W & 1)) std::memset(op, 0, sizeof(T) * H * W);  // the dropped row/column
+      for (int64_t i = 0; i < Ho; ++i) {
+        const T* __restrict r0 = xp + 2 * i * W;
+        const T* __restrict r1 = r0 + W;
+        const T* __restrict gr = gp + i * Wo;
+        T* __restrict o0 = op + 2 * i * W;
+        T* __restrict o1 = o0 + W;
+#pragma omp simd
+        for (int64_t j = 0; j < Wo; ++j) {
+          const T a0 = r0[2 * j], a1 = r0[2 * j + 1], b0 = r1[2 * j], b1 = r1[2 * j + 1], gv = gr[j];
+          const bool s1 = beats(a1, a0);
+          const T m1 = s1 ? a1 : a0;
+          const bool s2 = beats(b0, m1);
+          const T m2 = s2 ? b0 : m1;
+          const bool s3 = beats(b1, m2);
+          o0[2 * j] = (s1 || s2 || s3) ? (T)0 : gv;
+          o0[2 * j + 1] = (s1 && !s2 && !s3) ? gv : (T)0;
+          o1[2 * j] = (s2 && !s3) ? gv : (T)0;
+          o1[2 * j + 1] = s3 ? gv : (T)0;
+        }
+      }
+    }
+  }
+};
+
 }  // namespace
 
 #define FB_EXPORT extern "C" __attribute__((visibility("default")))
@@ -488,6 +641,21 @@ FB_EXPORT int fb_vector_bytes() { return FB_VBYTES; }
                                            const T* Cw, const T* Sw, int64_t rows, int64_t n,      \
                                            int nt) {                                               \
     Kern<T>::dct3_unsplit_pre(y, Z, IC, IS, Cw, Sw, rows, n, nt);                                  \
+  }                                                                                                \
+  FB_EXPORT void fb_bislope_fwd_##SUF(const T* x, T* y, const T* a, const T* b, const T* c,        \
+                                      int64_t B, int64_t C, int64_t S, int nt) {                   \
+    PAct<T>::fwd(x, y, a, b, c, B, C, S, nt);                                                      \
+  }                                                                                                \
+  FB_EXPORT void fb_bislope_bwd_##SUF(const T* x, const T* g, T* gx, const T* a, const T* b,       \
+                                      double* sums, int64_t B, int64_t C, int64_t S, int nt) {     \
+    PAct<T>::bwd(x, g, gx, a, b, sums, B, C, S, nt);                                               \
+  }                                                                                                \
+  FB_EXPORT void fb_maxpool2_fwd_##SUF(const T* x, T* y, int64_t P, int64_t H, int64_t W, int nt) { \
+    Pool<T>::fwd(x, y, P, H, W, nt);                                                               \
+  }                                                                                                \
+  FB_EXPORT void fb_maxpool2_bwd_##SUF(const T* x, const T* g, T* gx, int64_t P, int64_t H,        \
+                                       int64_t W, int nt) {                                        \
+    Pool<T>::bwd(x, g, gx, P, H, W, nt);                                                           \
   }
 
 FB_DEFINE(f32, float)

@@ -1,0 +1,176 @@
+"""The speed paths compute what the plain expressions compute (issue 12), up to float rounding:
+the one-pass bi-slope and 2x2 max-pool kernels, LoRA on the (B, C, S) view and merged at evaluation, the fused
+filter bank + channel mixing (now the default), and BatchNorm folded into the fixed kernel at
+evaluation. Each is checked against the code it replaced on fixed inputs, outputs and gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from frozen_bench.models.blocks import MaxPool2x2
+from frozen_bench.models.frozen_cnn import FrozenCNN
+from frozen_bench.nn import activations, adapters, fast
+
+
+def _old_bislope(self, x):  # the expression BiSlope.forward ran before
+    shape = (1, -1, *([1] * (x.ndim - 2)))
+    a, b, c = (p.view(shape) for p in (self.a, self.b, self.c))
+    return a * torch.relu(x) - b * torch.relu(-x) + c
+
+
+def _old_lora(self, x):  # the channels-last expression LoRA.forward ran before
+    h = x.movedim(1, -1) if x.ndim > 2 else x
+    d = (h @ self.U) @ self.V
+    return x + (d.movedim(-1, 1) if x.ndim > 2 else d)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(7, 5), (3, 8, 10), (4, 6, 9, 9), (64, 16, 14, 14)])
+def test_bislope_kernel_matches_the_expression_values_and_gradients(shape, dtype):
+    g = torch.Generator().manual_seed(len(shape))
+    x = torch.randn(*shape, generator=g, dtype=dtype)
+    x.view(-1)[:7] = 0  # relu'(0) = 0 on both paths
+    params = [torch.randn(shape[1], generator=g, dtype=dtype) for _ in range(3)]
+    new = [t.clone().requires_grad_() for t in (x, *params)]
+    old = [t.clone().requires_grad_() for t in (x, *params)]
+    y_new, y_old = fast.bislope(*new), fast.bislope_torch(*old)
+    w = torch.randn(y_old.shape, generator=g, dtype=dtype)
+    (y_new * w).sum().backward()
+    (y_old * w).sum().backward()
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)  # sums of 10k terms
+    torch.testing.assert_close(y_new, y_old, **tol)
+    for p, q in zip(new, old):
+        torch.testing.assert_close(p.grad, q.grad, **tol)
+    with torch.no_grad():  # no graph: the kernel alone
+        torch.testing.assert_close(fast.bislope(x, *params), y_old.detach(), **tol)
+
+
+def test_bislope_module_runs_the_kernel_on_its_parameters():
+    act = activations.make_activation("bislope", 4)
+    x = torch.randn(3, 4, 5, 5, requires_grad=True)
+    assert type(act(x).grad_fn).__name__ == "_BiSlopeFnBackward"  # nn.Parameter arguments take the kernel
+
+
+def test_bislope_kernel_passes_gradcheck_and_falls_back_off_its_path():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    ps = [torch.randn(4, dtype=torch.float64, generator=g, requires_grad=True) for _ in range(3)]
+    assert torch.autograd.gradcheck(fast.bislope, (x, *ps))
+    xt = torch.randn(2, 5, 6, 4, generator=g).transpose(1, 3)  # not contiguous: the expression runs
+    ps32 = [p.detach().float() for p in ps]
+    torch.testing.assert_close(fast.bislope(xt, *ps32), fast.bislope_torch(xt, *ps32))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 6, 6), (2, 3, 7, 5), (16, 8, 28, 28), (1, 1, 2, 2)])
+def test_max_pool_kernel_matches_torch_bit_for_bit(shape, dtype):
+    g = torch.Generator().manual_seed(0)
+    x = torch.round(torch.randn(*shape, generator=g, dtype=dtype) * 2) / 2  # ties: the first maximum wins
+    x.view(-1)[torch.randint(0, x.numel(), (x.numel() // 5 + 1,), generator=g)] = float("nan")  # the last NaN wins
+    x.view(-1)[torch.randint(0, x.numel(), (x.numel() // 5 + 1,), generator=g)] = -float("inf")
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = fast.max_pool2x2(a), torch.nn.functional.max_pool2d(b, 2)
+    assert type(ya.grad_fn).__name__ == "_MaxPool2FnBackward"
+    w = torch.randn(yb.shape, generator=g, dtype=dtype)
+    (ya * w).nan_to_num().sum().backward()
+    (yb * w).nan_to_num().sum().backward()
+    assert torch.equal(ya.detach().nan_to_num(), yb.detach().nan_to_num()) and torch.equal(a.grad, b.grad)
+
+
+def _pair(widths, shape, adapter, rank, transform="wht"):
+    torch.manual_seed(0)
+    old = FrozenCNN(shape, 10, widths=widths, transform=transform, adapter=adapter, rank=rank, fused=False)
+    new = FrozenCNN(shape, 10, widths=widths, transform=transform, adapter=adapter, rank=rank, fused=True)
+    with torch.no_grad():  # trained-looking parameters and statistics, not the init
+        for p in old.parameters():
+            p.add_(0.3 * torch.randn(p.shape))
+        for m in old.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    new.load_state_dict(old.state_dict())
+    return old, new
+
+
+# the three presets of issue 12 (widths, input shape, adapter): fmnist_frontier, mnist_wht, cifar_wht
+PRESETS = {"fmnist_frontier": ([16, 40], (1, 28, 28), "none", 0), "mnist_wht": ([32, 64], (1, 28, 28), "none", 0),
+           "cifar_wht": ([32, 64, 128], (3, 32, 32), "lora", 8)}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_frozen_cnn_fast_paths_compute_the_old_map(preset, monkeypatch):
+    widths, shape, adapter, rank = PRESETS[preset]
+    old, new = _pair(widths, shape, adapter, rank)
+    x = torch.randn(6, *shape, generator=torch.Generator().manual_seed(1))
+    y = torch.arange(6) % 10
+
+    def run(model, old_code):
+        with monkeypatch.context() as mp:
+            if old_code:
+                mp.setattr(activations.BiSlope, "forward", _old_bislope)
+                mp.setattr(adapters.LoRA, "forward", _old_lora)
+                mp.setattr(MaxPool2x2, "forward", torch.nn.MaxPool2d.forward)
+            model.train()
+            model.zero_grad()
+            out = model(x)
+            torch.nn.functional.cross_entropy(out, y).backward()
+            grads = {k: p.grad.clone() for k, p in model.named_parameters()}
+            model.eval()
+            with torch.no_grad():
+                ev = model(x)
+            with torch.inference_mode():
+                ev1 = model(x[:1])
+        return out.detach(), grads, ev, ev1
+
+    o_out, o_grads, o_ev, o_ev1 = run(old, old_code=True)
+    n_out, n_grads, n_ev, n_ev1 = run(new, old_code=False)
+    tol = dict(rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(n_out, o_out, **tol)  # training mode: batch statistics
+    torch.testing.assert_close(n_ev, o_ev, **tol)  # evaluation: BatchNorm folded, LoRA merged
+    torch.testing.assert_close(n_ev1, o_ev1, **tol)
+    assert o_grads.keys() == n_grads.keys()
+    for k in o_grads:
+        torch.testing.assert_close(n_grads[k], o_grads[k], rtol=1e-3, atol=1e-5, msg=k)
+    # the BatchNorm running statistics moved alike in the two training steps
+    news = dict(new.named_modules())
+    for name, a in old.named_modules():
+        if isinstance(a, torch.nn.BatchNorm2d):
+            torch.testing.assert_close(news[name].running_mean, a.running_mean, **tol)
+            torch.testing.assert_close(news[name].running_var, a.running_var, **tol)
+
+
+@pytest.mark.parametrize("channels,rank", [(12, 2), (128, 2)])  # merged (C <= 32 r) and low-rank forms
+def test_lora_on_feature_maps_matches_the_old_expression(channels, rank):
+    torch.manual_seed(0)
+    lora = adapters.LoRA(channels, rank)
+    with torch.no_grad():
+        lora.V.normal_()
+    x = torch.randn(3, channels, 5, 4)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya = lora(xa)
+    grads_new = torch.autograd.grad(ya.pow(2).sum(), [xa, lora.U, lora.V])
+    yb = _old_lora(lora, xb)
+    grads_old = torch.autograd.grad(yb.pow(2).sum(), [xb, lora.U, lora.V])
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+    for p, q in zip(grads_new, grads_old):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        torch.testing.assert_close(lora(x), yb.detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_folded_kernel_follows_parameter_updates_and_grad_mode():
+    old, new = _pair([8, 12], (1, 12, 12), "lora", 2)
+    x = torch.randn(4, 1, 12, 12)
+    new.eval()
+    old.eval()
+    with torch.no_grad():
+        first = new(x)
+        for m in (old, new):  # an optimizer-like in-place update: the folds must be rebuilt
+            m.stages[0].norm.weight.mul_(1.5)
+            m.stages[1].adapter.V.add_(0.1)
+        torch.testing.assert_close(new(x), old(x), rtol=1e-4, atol=1e-5)
+        assert not torch.allclose(new(x), first)
+    out = new(x)  # eval with a graph (no fold): gradients still reach the norms and adapters
+    out.sum().backward()
+    assert new.stages[0].norm.weight.grad is not None and new.stages[1].adapter.U.grad is not None
