@@ -10,6 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
+# groups chosen with a leading + (`+exp=NAME`); budget and fnvariant are the points of the budget /
+# function sweeps (`budget=f20k` inside `+sweep=budget`)
+from frozen_bench.config import APPENDED
+
 HELP = """usage: frozen-bench <command> [args]
 
 Benchmark frozen neural networks: fixed mixing (WHT, DCT, FFT, random orthogonal, identity),
@@ -45,11 +49,6 @@ def _conf_dir() -> Path:
     from frozen_bench.config import conf_dir
 
     return Path(conf_dir())
-
-
-# groups that are not in the root defaults list: chosen with a leading + (`+exp=NAME`); budget and
-# fnvariant are the points of the budget / function sweeps (`budget=f20k` inside `+sweep=budget`)
-APPENDED = ("exp", "sweep", "profile")
 
 
 def cmd_list(argv: list[str]) -> int:

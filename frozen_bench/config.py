@@ -53,7 +53,7 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
             values = [str(o.value())]
         for v in values:
             if v not in options:
-                key = f"+{group}" if group == "exp" else group
+                key = f"+{group}" if group in APPENDED else group
                 raise UserError(f"unknown {key} option {v!r}; choose one of {', '.join(options)} (frozen-bench list)")
     if not is_multirun(overrides):
         for o in parsed:
@@ -208,6 +208,9 @@ def sweep_points(overrides: list[str], conf: str | Path | None = None, limit: in
         return None
     return [list(p) for p in itertools.product(*final.values())]
 
+
+# groups not in the root defaults list: chosen with a leading + (`+exp=NAME`, `+family=NAME`)
+APPENDED = ("exp", "sweep", "profile", "family")
 
 # groups that only some models read; the model table (frozen_bench.models) says which
 COMPONENT_GROUPS = ("transform", "activation", "adapter")
