@@ -32,9 +32,10 @@ if [ ! -f "$speech_root/testing_list.txt" ]; then
   fi
 fi
 
-# every sweep of the paper, in conf/sweep/ (lr_search is an optuna search, not a figure; the
+# every ablation sweep of the paper, in conf/sweep/ (lr_search is an optuna search, not a figure;
+# fair_tune and fair_final are the stages of scripts/fair.sh; the
 # frontier sweep trains on whole training sets, so the quick profile leaves it out)
-sweeps=$(ls conf/sweep/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | grep -v -x -e lr_search -e frontier)
+sweeps=$(ls conf/sweep/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | grep -v -x -e lr_search -e frontier -e fair_tune -e fair_final)
 case "$profile" in
   full) sweeps="$sweeps frontier" ;;
   frontier) sweeps=frontier; profile=full ;;
