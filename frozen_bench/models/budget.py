@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 from torch import nn
 
 from frozen_bench.errors import UserError
@@ -67,7 +68,8 @@ def fit_budget(family: str, build: Callable[..., nn.Module], layouts: list[Layou
     def count(kw: dict) -> int:
         key = tuple(sorted((k, str(v)) for k, v in kw.items()))
         if key not in cache:
-            cache[key] = trainable(build(**kw))
+            with torch.random.fork_rng(devices=[]):  # sizing must not move the RNG the real build draws from
+                cache[key] = trainable(build(**kw))
         return cache[key]
 
     closest = None

@@ -108,3 +108,18 @@ def test_budget_sizes_every_family_into_the_window(shape, family):
         else:
             with pytest.raises(UserError, match="cannot be sized to model.budget"):
                 build_model(cfg, data)
+
+
+def test_budget_sizing_leaves_the_random_stream_alone():
+    """Sizing builds candidate models; the model it returns must be initialised exactly as a plain
+    build of the chosen shape would be (so a budget run equals the same run at that width)."""
+    data = bundle("flat")
+    cfg = prune(composed("+family=dense_mlp1", "model.budget=5000"))
+    torch.manual_seed(0)
+    sized = build_model(cfg, data)
+    after_sized = torch.rand(1)
+    width = int(sized.built.split("width=")[1])
+    torch.manual_seed(0)
+    plain = build_model({**cfg, "model": {**cfg["model"], "budget": None, "width": width}}, data)
+    assert torch.equal(after_sized, torch.rand(1))
+    assert all(torch.equal(a, b) for a, b in zip(sized.state_dict().values(), plain.state_dict().values()))
