@@ -11,9 +11,9 @@
 #             quick: 10k Fashion-MNIST training images, 5 epochs; digits: 30 epochs
 #             full:  the whole 55k training set, 15 epochs, for the families that lead their kind
 #                    on validation (frozen_cnn, trained_cnn) and the 1-layer dense MLP
-#   4. small  training-set sizes 100, 300, 1k, 3k, 10k at 20k trainable: the best frozen and the
-#             best trained family of the selection, 5 seeds, the same 1,000 optimizer steps at
-#             every size (quick) or 3,000 (full)
+#   4. small  training-set sizes at 20k trainable (quick: 100, 1k, 10k; full: 100, 300, 1k, 3k, 10k):
+#             the best frozen and the best trained family of the selection, 5 seeds, the same
+#             number of optimizer steps at every size (quick 1,000; full 3,000)
 #   5. collect + figures; the fair tables go to results/tables.md
 #
 # Jobs run two at a time, one thread each (JOBS=N). Usage: scripts/fair.sh [quick|full]
@@ -34,8 +34,8 @@ mkdir -p "$results/fair"
 controls=family=frozen_cnn_random_filters,frozen_cnn_identity_mix,frozen_cnn_relu,frozen_cnn_probe
 digits=(dataset=digits dataset.image=true dataset.subset=null trainer.epochs=30)
 case "$profile" in
-  quick) fmnist_final=(dataset.subset=10000 trainer.epochs=5); small_steps=1000 ;;
-  full)  fmnist_final=(dataset.subset=null trainer.epochs=15); small_steps=3000 ;;
+  quick) fmnist_final=(dataset.subset=10000 trainer.epochs=5); small_steps=1000; small_sizes="100 1000 10000" ;;
+  full)  fmnist_final=(dataset.subset=null trainer.epochs=15); small_steps=3000; small_sizes="100 300 1000 3000 10000" ;;
 esac
 
 # each job on its own line -> run them $jobs at a time, printing one line per finished run
@@ -70,8 +70,8 @@ while read -r line; do
   done
 done < "$results/fair/selected.txt" | run_lines
 
-stamp "4/5 small data: sizes 100..10k at 20k trainable, $small_steps steps each"
-for fam in $("$py" - "$results/fair/selected.csv" <<'EOF'
+stamp "4/5 small data: sizes $small_sizes at 20k trainable, $small_steps steps each"
+fams=$("$py" - "$results/fair/selected.csv" <<'EOF'
 import sys
 import pandas as pd
 s = pd.read_csv(sys.argv[1])
@@ -81,12 +81,12 @@ for kind in ("frozen", "trained"):  # the best of each kind on validation (contr
     if len(k):
         print(k.sort_values("best_val_accuracy").iloc[-1].family)
 EOF
-); do
+)
+# interleaved (size, seed, family), so that a stopped run leaves comparable pairs behind
+for n in $small_sizes; do for seed in 0 1 2 3 4; do for fam in $fams; do
   line=$(grep -- "+family=$fam model.budget=20000 .*dataset=fashion_mnist" "$results/fair/selected.txt")
-  for n in 100 300 1000 3000 10000; do for seed in 0 1 2 3 4; do
-    echo "+profile=$profile +sweep=fair_final exp_name=fair_small $line dataset.subset=$n trainer.epochs=100000 trainer.max_steps=$small_steps trainer.eval_every=100000 seed=$seed trainer.threads=1 results_dir=$results"
-  done; done
-done | run_lines
+  echo "+profile=$profile +sweep=fair_final exp_name=fair_small $line dataset.subset=$n trainer.epochs=100000 trainer.max_steps=$small_steps trainer.eval_every=100000 seed=$seed trainer.threads=1 results_dir=$results"
+done; done; done | run_lines
 
 stamp "5/5 collect + figures"
 "$fb" collect --results-dir "$results"
