@@ -225,7 +225,9 @@ def fig_fair(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     """The fair comparison as dot plots: per dataset one panel per budget, a row per family with its
     mean test accuracy and 95% CI over seeds; frozen, trained and control families in three colours.
     No bars from zero (sub-point gaps stay sub-point) and no point labels to overlap."""
-    sub = rows(df, "fair_final", "fair")
+    from frozen_bench.report.fair import selected_only
+
+    sub = selected_only(rows(df, "fair_final", "fair"), df)  # the runs of today's selection, as in the tables
     paths = []
     for ds, g in sub.groupby("dataset"):
         budgets = sorted(int(b) for b in g["budget"].dropna().unique())
