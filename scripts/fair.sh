@@ -2,24 +2,41 @@
 # The fair comparison (issue 11) as one resumable script: finished runs are skipped by signature,
 # so a killed or unfinished run of it continues where it stopped when started again.
 #
-#   1. tune   every family x budget on one lr x weight-decay grid (5 x 2), seed 0, no test number
-#             computed: a 5k-image, 5-epoch screen on Fashion-MNIST, the whole digits set
-#             (conf/sweep/fair_tune.yaml); the 4 frozen_cnn controls at the first budget
+#   1. tune   every family x budget on one lr x weight-decay grid, seed 0, no test number computed
+#             (conf/sweep/fair_tune.yaml):
+#               fashion_mnist  7 families x 8k, 20k x 10 points (lr 5 x wd 2), a 5k-image 5-epoch
+#                              screen; the 4 frozen_cnn controls at 8k
+#               digits         the same at 2k and 5k on the whole set, 30 epochs
+#               cifar10        frozen_cnn, trained_cnn, linear at 8k and 20k (+ dense_mlp1 at 20k, the
+#                              smallest it reaches) x 6 points (lr 3 x wd 2), a 5k-image 5-epoch screen
+#               speech         frozen_audio, audio_cnn, and frozen_cnn, trained_cnn reading the log-mel map
+#                              as a 1-channel image, at 20k x 6 points, on the speaker-disjoint split of
+#                              the real 12-class test set (SMALL REAL SUBSET), 30 epochs
 #   2. select each (dataset, budget, family)'s grid point on validation accuracy alone
 #             (frozen-bench fair-select -> results/fair/selected.csv)
 #   3. final  each selected configuration with seeds 0-4, the same recipe for every family:
-#             quick: 10k Fashion-MNIST training images, 5 epochs; digits: 30 epochs
-#             full:  the whole 55k training set, 15 epochs, for the families that lead their kind
-#                    on validation (frozen_cnn, trained_cnn) and the 1-layer dense MLP
-#   4. small  training-set sizes at 20k trainable (quick: 100, 1k, 10k; full: 100, 300, 1k, 3k, 10k):
-#             the best frozen and the best trained family of the selection, 5 seeds, the same
-#             number of optimizer steps at every size (quick 1,000; full 3,000)
+#             quick: 10k Fashion-MNIST training images, 5 epochs; 10k CIFAR-10 images, 10 epochs;
+#                    digits and speech: the whole training split, 30 epochs
+#             full:  the whole 55k Fashion-MNIST set, 15 epochs, for the families that lead their kind
+#                    on validation (frozen_cnn, trained_cnn) and the 1-layer dense MLP; the whole 45k
+#                    CIFAR-10 set, 15 epochs, every selected family
+#   4. small  (fashion_mnist) training-set sizes at 20k trainable (quick: 100, 1k, 10k; full: 100,
+#             300, 1k, 3k, 10k): the best frozen and the best trained family of the selection, 5 seeds,
+#             the same number of optimizer steps at every size (quick 1,000; full 3,000)
 #   5. collect + figures; the fair tables go to results/tables.md
 #
-# Jobs run two at a time, one thread each (JOBS=N). Usage: scripts/fair.sh [quick|full]
+# Jobs run two at a time, one thread each (JOBS=N).
+# Usage: scripts/fair.sh [quick|full] [DATASETS]   DATASETS: a comma list of fashion_mnist, digits,
+#        cifar10, speech (default: all four; a dataset whose data is absent stops with its error)
 set -uo pipefail
 profile=${1:-quick}
-case "$profile" in quick|full) ;; *) echo "usage: scripts/fair.sh quick|full" >&2; exit 2;; esac
+sets=${2:-fashion_mnist,digits,cifar10,speech}
+usage="usage: scripts/fair.sh quick|full [fashion_mnist,digits,cifar10,speech]"
+case "$profile" in quick|full) ;; *) echo "$usage" >&2; exit 2;; esac
+for d in ${sets//,/ }; do
+  case "$d" in fashion_mnist|digits|cifar10|speech) ;; *) echo "fair.sh: unknown dataset '$d'; $usage" >&2; exit 2;; esac
+done
+want() { [[ ",$sets," == *",$1,"* ]]; }
 cd "$(dirname "$0")/.."
 make -s setup || exit 1
 fb=.venv/bin/frozen-bench
@@ -33,9 +50,13 @@ mkdir -p "$results/fair"
 
 controls=family=frozen_cnn_random_filters,frozen_cnn_identity_mix,frozen_cnn_relu,frozen_cnn_probe
 digits=(dataset=digits dataset.image=true dataset.subset=null trainer.epochs=30)
+speech=(dataset=speech_commands_test12 dataset.subset=null trainer.epochs=30)
+short_grid=(optim.lr=0.003,0.01,0.03 optim.weight_decay=0.0,0.05)  # 3 x 2: the larger sets' grid
 case "$profile" in
-  quick) fmnist_final=(dataset.subset=10000 trainer.epochs=5); small_steps=1000; small_sizes="100 1000 10000" ;;
-  full)  fmnist_final=(dataset.subset=null trainer.epochs=15); small_steps=3000; small_sizes="100 300 1000 3000 10000" ;;
+  quick) fmnist_final=(dataset.subset=10000 trainer.epochs=5); cifar_final=(dataset.subset=10000 trainer.epochs=10)
+         small_steps=1000; small_sizes="100 1000 10000" ;;
+  full)  fmnist_final=(dataset.subset=null trainer.epochs=15); cifar_final=(dataset.subset=null trainer.epochs=15)
+         small_steps=3000; small_sizes="100 300 1000 3000 10000" ;;
 esac
 
 # each job on its own line -> run them $jobs at a time, printing one line per finished run
@@ -46,12 +67,27 @@ select_all() {
     > "$results/fair/selected.txt" || exit 1
 }
 
-stamp "1/5 tune fashion_mnist: 7 families x 2 budgets x 10 grid points, 4 controls at 8k"
-"$fb" run -m +sweep=fair_tune model.budget=8000,20000 "${par[@]}"
-"$fb" run -m +sweep=fair_tune $controls model.budget=8000 "${par[@]}"
-stamp "1/5 tune digits: the same at 2k and 5k"
-"$fb" run -m +sweep=fair_tune "${digits[@]}" model.budget=2000,5000 "${par[@]}"
-"$fb" run -m +sweep=fair_tune "${digits[@]}" $controls model.budget=2000 "${par[@]}"
+if want fashion_mnist; then
+  stamp "1/5 tune fashion_mnist: 7 families x 2 budgets x 10 grid points, 4 controls at 8k"
+  "$fb" run -m +sweep=fair_tune model.budget=8000,20000 "${par[@]}"
+  "$fb" run -m +sweep=fair_tune $controls model.budget=8000 "${par[@]}"
+fi
+if want digits; then
+  stamp "1/5 tune digits: the same at 2k and 5k"
+  "$fb" run -m +sweep=fair_tune "${digits[@]}" model.budget=2000,5000 "${par[@]}"
+  "$fb" run -m +sweep=fair_tune "${digits[@]}" $controls model.budget=2000 "${par[@]}"
+fi
+if want cifar10; then
+  stamp "1/5 tune cifar10: 3 families x 8k, 20k (+ dense_mlp1 at 20k) x 6 grid points"
+  "$fb" run -m +sweep=fair_tune dataset=cifar10 family=frozen_cnn,trained_cnn,linear model.budget=8000,20000 \
+    "${short_grid[@]}" "${par[@]}"
+  "$fb" run -m +sweep=fair_tune dataset=cifar10 family=dense_mlp1 model.budget=20000 "${short_grid[@]}" "${par[@]}"
+fi
+if want speech; then
+  stamp "1/5 tune speech (speech_commands_test12, small real subset): 4 families x 20k x 6 grid points"
+  "$fb" run -m +sweep=fair_tune "${speech[@]}" family=frozen_audio,audio_cnn,frozen_cnn,trained_cnn model.budget=20000 \
+    "${short_grid[@]}" "${par[@]}"
+fi
 
 stamp "2/5 select on validation"
 select_all
@@ -59,17 +95,23 @@ select_all
 stamp "3/5 final: $(wc -l < "$results/fair/selected.txt") configurations x 5 seeds"
 while read -r line; do
   case "$line" in
-    *dataset=digits*) extra=("${digits[@]}") ;;
-    *) extra=("${fmnist_final[@]}")
+    *dataset=digits*) want digits || continue
+       [ "$profile" = full ] && continue  # digits has one size: quick covers it
+       extra=("${digits[@]}") ;;
+    *dataset=cifar10*) want cifar10 || continue; extra=("${cifar_final[@]}") ;;
+    *dataset=speech_commands_test12*) want speech || continue; extra=("${speech[@]}") ;;
+    *dataset=fashion_mnist*) want fashion_mnist || continue
+       extra=("${fmnist_final[@]}")
        # the full profile trains the whole set: the leaders of each kind and the dense reference
        if [ "$profile" = full ] && ! [[ "$line" =~ \+family=(frozen_cnn|trained_cnn|dense_mlp1)\  ]]; then continue; fi ;;
+    *) continue ;;
   esac
-  [ "$profile" = full ] && [[ "$line" == *dataset=digits* ]] && continue  # digits has one size: quick covers it
   for seed in 0 1 2 3 4; do
     echo "+profile=$profile +sweep=fair_final $line ${extra[*]} seed=$seed trainer.threads=1 results_dir=$results"
   done
 done < "$results/fair/selected.txt" | run_lines
 
+want fashion_mnist && {
 stamp "4/5 small data: sizes $small_sizes at 20k trainable, $small_steps steps each"
 fams=$("$py" - "$results/fair/selected.csv" <<'EOF'
 import sys
@@ -87,6 +129,7 @@ for n in $small_sizes; do for seed in 0 1 2 3 4; do for fam in $fams; do
   line=$(grep -- "+family=$fam model.budget=20000 .*dataset=fashion_mnist" "$results/fair/selected.txt")
   echo "+profile=$profile +sweep=fair_final exp_name=fair_small $line dataset.subset=$n trainer.epochs=100000 trainer.max_steps=$small_steps trainer.eval_every=100000 seed=$seed trainer.threads=1 results_dir=$results"
 done; done; done | run_lines
+}
 
 stamp "5/5 collect + figures"
 "$fb" collect --results-dir "$results"

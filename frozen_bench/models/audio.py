@@ -8,6 +8,11 @@ optionally average-pooled to ``pool=[f, t]`` first. Only norms, PActs, adapters,
 ``audio_cnn``: the small fully trained baseline, three conv3×3-BN-ReLU-maxpool stages on the
 feature map as a 1-channel image, an average over time (frequency position carries the
 information, so it is kept) and a linear head on channels × frequency rows.
+
+``model.budget`` sizes either (models/budget.py): ``frozen_audio`` by the side of the square map
+its head reads (``pool=[s, s]``; with ``head=mlp``, by the head's hidden width), since the head
+holds nearly all of its trainable parameters; ``audio_cnn`` by its channels, kept in the ratios of
+``channels`` (the last stage's width is the knob).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from frozen_bench.models.budget import Layout, built, fit_budget
 from frozen_bench.models.blocks import activation_args, adapter_args, make_head, num_classes, transform_args
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
@@ -93,15 +99,38 @@ class AudioCNN(nn.Module):
 
 def build_frozen_audio(cfg: dict, data) -> FrozenAudio:
     m = cfg["model"]
-    return FrozenAudio(
-        data.input_shape, num_classes(data), depth=int(m.get("depth", 2)), **transform_args(cfg),
-        mix_time=bool(m.get("mix_time", True)), **activation_args(cfg), **adapter_args(cfg),
-        norm=m.get("norm", "light"), pool=m.get("pool"), head=m.get("head", "linear"),
-        head_hidden=int(m.get("head_hidden", 64)), dropout=float(m.get("dropout", 0.0)),
-    )
+    kw = dict(input_shape=data.input_shape, num_classes=num_classes(data), depth=int(m.get("depth", 2)),
+              **transform_args(cfg), mix_time=bool(m.get("mix_time", True)), **activation_args(cfg),
+              **adapter_args(cfg), norm=m.get("norm", "light"), pool=m.get("pool"), head=m.get("head", "linear"),
+              head_hidden=int(m.get("head_hidden", 64)), dropout=float(m.get("dropout", 0.0)))
+    if not m.get("budget"):
+        return FrozenAudio(**kw)
+    if kw["head"] == "mlp":  # the hidden width of the head is the knob, on the configured map
+        layouts = [Layout("head hidden width", lambda h: {**kw, "head_hidden": h})]
+        keys = ("pool", "head_hidden")
+    else:  # the side of the square map the linear head reads is the knob, up to the map's own size
+        side = min(_map_shape(kw))
+        layouts = [Layout("linear head on a pooled s x s map", lambda s: {**kw, "pool": [s, s]}, hi=side)]
+        keys = ("pool",)
+    kw = fit_budget("frozen_audio", FrozenAudio, layouts, int(m["budget"]))
+    return built(FrozenAudio(**kw), kw, keys)
+
+
+def _map_shape(kw: dict) -> tuple[int, int]:
+    """(F', T') of the last block's map: a pooled map cannot be larger than it."""
+    with torch.random.fork_rng(devices=[]):  # a shape probe must not move the stream the real build draws from
+        last = FrozenAudio(**{**kw, "pool": None}).blocks[-1]
+    return last.out_freq, last.out_time
 
 
 def build_audio_cnn(cfg: dict, data) -> AudioCNN:
     m = cfg["model"]
-    return AudioCNN(data.input_shape, num_classes(data), channels=list(m.get("channels") or (16, 32, 64)),
-                    dropout=float(m.get("dropout", 0.0)))
+    kw = dict(input_shape=data.input_shape, num_classes=num_classes(data),
+              channels=[int(c) for c in (m.get("channels") or (16, 32, 64))], dropout=float(m.get("dropout", 0.0)))
+    if not m.get("budget"):
+        return AudioCNN(**kw)
+    ratios = [c / kw["channels"][-1] for c in kw["channels"][:-1]]
+    layouts = [Layout(f"channels in the ratios of {kw['channels']}",
+                      lambda s: {**kw, "channels": [max(1, round(r * s)) for r in ratios] + [s]})]
+    kw = fit_budget("audio_cnn", AudioCNN, layouts, int(m["budget"]))
+    return built(AudioCNN(**kw), kw, ("channels",))

@@ -32,6 +32,16 @@ def make_norm2d(name: str, channels: int) -> nn.Module:
     return nn.BatchNorm2d(channels) if name == "batch" else make_norm(name, channels)
 
 
+def image_shape(input_shape) -> tuple[int, ...]:
+    """The CNN families read a (F, T) feature map (speech front ends) as a 1-channel image."""
+    return (1, *input_shape) if len(input_shape) == 2 else tuple(input_shape)
+
+
+def as_image(x):
+    """(B, F, T) -> (B, 1, F, T); images pass through."""
+    return x.unsqueeze(1) if x.dim() == 3 else x
+
+
 def stage_shapes(model: str, input_shape, widths, pool: str, flat_hint: str) -> list[tuple[int, int, int]]:
     """The (channels, height, width) after each stage of a CNN whose stages keep the size and,
     unless ``pool=none``, halve it: checks the inputs are images and the map stays >= 1 pixel."""

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frozen_bench.models.blocks import (MaxPool2x2, activation_args, adapter_args, make_head, make_norm2d, num_classes,
+from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, adapter_args, make_head, make_norm2d, num_classes,
                                        stage_shapes, transform_args)
 from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
@@ -139,7 +139,7 @@ class FrozenCNN(nn.Module):
         self.head = make_head(head, feat, num_classes, head_hidden, dropout)
 
     def features(self, x):
-        h = self.stages(x)  # (B, w_last, h, w)
+        h = self.stages(as_image(x))  # (B, w_last, h, w)
         return h.mean((2, 3)) if self.global_pool else h.flatten(1)
 
     def forward(self, x):
@@ -148,7 +148,7 @@ class FrozenCNN(nn.Module):
 
 def build(cfg: dict, data) -> FrozenCNN:
     m = cfg["model"]
-    kw = dict(input_shape=data.input_shape, num_classes=num_classes(data), widths=[int(w) for w in m.get("widths", (32, 64, 128))],
+    kw = dict(input_shape=image_shape(data.input_shape), num_classes=num_classes(data), widths=[int(w) for w in m.get("widths", (32, 64, 128))],
               filters=m.get("filters", "dct"), kernel_size=int(m.get("kernel_size", 3)), n_filters=m.get("n_filters"),
               **transform_args(cfg), **activation_args(cfg), **adapter_args(cfg), norm=m.get("norm", "batch"),
               pool=m.get("pool", "max"), head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)),

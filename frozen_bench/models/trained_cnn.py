@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from frozen_bench.models.blocks import (MaxPool2x2, activation_args, make_head, make_norm2d, num_classes,
+from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, make_head, make_norm2d, num_classes,
                                        stage_shapes)
 from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
@@ -55,13 +55,13 @@ class TrainedCNN(nn.Module):
         self.head = make_head(head, c if global_pool else c * h * w, num_classes, head_hidden, dropout)
 
     def forward(self, x):
-        h = self.stages(x)  # (B, w_last, h, w)
+        h = self.stages(as_image(x))  # (B, w_last, h, w)
         return self.head(h.mean((2, 3)) if self.global_pool else h.flatten(1))
 
 
 def _build(cfg: dict, data, separable: bool) -> TrainedCNN:
     m = cfg["model"]
-    kw = dict(input_shape=data.input_shape, num_classes=num_classes(data), widths=[int(w) for w in m.get("widths", (16, 40))],
+    kw = dict(input_shape=image_shape(data.input_shape), num_classes=num_classes(data), widths=[int(w) for w in m.get("widths", (16, 40))],
               kernel_size=int(m.get("kernel_size", 3)), separable=separable, **activation_args(cfg),
               norm=m.get("norm", "batch"), pool=m.get("pool", "max"), global_pool=bool(m.get("global_pool", False)),
               head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)), dropout=float(m.get("dropout", 0.0)))

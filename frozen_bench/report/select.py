@@ -94,6 +94,19 @@ def _num(x) -> str:
     return repr(float(x))
 
 
+# a dataset column names the data a run read; a class-folder copy of a named dataset (the JPEG
+# re-encoding of CIFAR-10 loads as cifar10_jpeg) is that dataset's config read from its copy
+COPY_SUFFIXES = ("_jpeg", "_imagefolder")
+
+
+def dataset_overrides(name: str) -> list[str]:
+    """The overrides that load the data of a ``dataset`` column value again."""
+    for suffix in COPY_SUFFIXES:
+        if name.endswith(suffix):
+            return [f"{OVERRIDES['dataset']}={name[:-len(suffix)]}", "dataset.source=imagefolder"]
+    return [f"{OVERRIDES['dataset']}={name}"]
+
+
 def final_overrides(row, keep_subset: bool = False) -> list[str]:
     """The Hydra overrides that rebuild a selected configuration for the final (seeds) stage, e.g.
     ``["+family=frozen_cnn", "model.budget=8000", "optim.lr=0.003", "optim.weight_decay=0.0",
@@ -103,7 +116,7 @@ def final_overrides(row, keep_subset: bool = False) -> list[str]:
     row = dict(row)
     out = [f"{OVERRIDES['family']}={row['family']}", f"{OVERRIDES['budget']}={int(row['budget'])}",
            f"{OVERRIDES['lr']}={_num(row['lr'])}", f"{OVERRIDES['weight_decay']}={_num(row['weight_decay'])}",
-           f"{OVERRIDES['dataset']}={row['dataset']}"]
+           *dataset_overrides(str(row["dataset"]))]
     sub = row.get("subset")
     if keep_subset and sub is not None and not pd.isna(sub) and str(sub) != "":
         out.append(f"{SUBSET_OVERRIDE}={int(float(sub))}")

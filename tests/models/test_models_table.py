@@ -123,3 +123,20 @@ def test_budget_sizing_leaves_the_random_stream_alone():
     plain = build_model({**cfg, "model": {**cfg["model"], "budget": None, "width": width}}, data)
     assert torch.equal(after_sized, torch.rand(1))
     assert all(torch.equal(a, b) for a, b in zip(sized.state_dict().values(), plain.state_dict().values()))
+
+
+@pytest.mark.parametrize("family", ["frozen_audio", "audio_cnn", "frozen_cnn", "trained_cnn"])
+@pytest.mark.parametrize("shape", [(40, 51), (241, 51)])  # log-mel / MFCC rows, and the n_fft 480 spectrum
+def test_budget_sizes_the_audio_families_into_the_window(family, shape):
+    """The audio models, and the image CNN families reading the (F, T) map as a 1-channel image."""
+    data = DataBundle("audio", torch.zeros(2, *shape), torch.zeros(2, dtype=torch.long), *[torch.zeros(0)] * 4,
+                      num_classes=12)
+    cfg = prune(composed(f"+family={family}", "dataset=speech_commands_test12"))
+    for b in (8000, 20000):
+        cfg["model"]["budget"] = b
+        model = build_model(cfg, data)
+        assert 0.9 * b <= M.trainable_params(model) <= b, (family, shape, b)
+        assert model.built and model(data.x_train).shape == (2, 12)
+    cfg["model"]["budget"] = 10  # below the smallest model (12 head biases alone): one clear error
+    with pytest.raises(UserError, match="cannot be sized to model.budget=10 "):
+        build_model(cfg, data)

@@ -87,6 +87,9 @@ def test_selection_file_and_final_overrides(tmp_path):
     assert final_overrides(back.iloc[0]) == ["+family=frozen_cnn", "model.budget=8000", "optim.lr=0.01",
                                             "optim.weight_decay=0.0", "dataset=fashion_mnist"]
     assert final_overrides(back.iloc[0], keep_subset=True)[-1] == "dataset.subset=10000"
+    # a class-folder copy is reloaded as its dataset's config read from the copy, not as a config name
+    jpeg = final_overrides(back.iloc[0].to_dict() | {"dataset": "cifar10_jpeg"})
+    assert jpeg[-2:] == ["dataset=cifar10", "dataset.source=imagefolder"]
     with pytest.raises(ValueError, match="test"):
         write_selection(out.assign(test_accuracy=0.5), tmp_path / "bad.csv")
     assert sel_mod.without_test(pd.DataFrame(columns=["test_x", "val_x"])).columns.tolist() == ["val_x"]
