@@ -137,7 +137,7 @@ def cmd_fair_select(argv: list[str]) -> int:
 
 def cmd_summary(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="frozen-bench summary",
-                                description="A metric as mean ± 95%% CI and n, grouped by the keys the chosen rows vary "
+                                description="A metric as mean ± 95% CI and n, grouped by the keys the chosen rows vary "
                                             "(or --by), as a markdown table; finished rows (status ok) only.")
     p.add_argument("csv", nargs="?", default="results/all.csv", help="the collected runs (default: results/all.csv)")
     p.add_argument("--by", nargs="+", metavar="KEY", default=None,
