@@ -26,10 +26,11 @@ def expand(sweep: str, profile: str) -> list[list[str]]:
 
 SEARCHES = {"lr_search"}  # optuna: a number of trials, not a grid
 FAIR = {"fair_tune": 140, "fair_final": 5}  # the fair protocol (scripts/fair.sh): no +profile grid
+REAL = {"speech_why": 18}  # real-data diagnostics (scripts/reproduce.sh real): their own recipe, no +profile grid
 
 
 def test_every_sweep_file_has_an_expected_count():
-    assert sorted(p.stem for p in (CONF / "sweep").glob("*.yaml")) == sorted([*EXPECTED_JOBS, *SEARCHES, *FAIR])
+    assert sorted(p.stem for p in (CONF / "sweep").glob("*.yaml")) == sorted([*EXPECTED_JOBS, *SEARCHES, *FAIR, *REAL])
 
 
 def test_lr_search_is_an_optuna_study_over_learning_rates():
@@ -86,3 +87,12 @@ def test_fair_tune_gives_every_family_the_same_recipe_and_grid():
 def test_fair_final_runs_five_seeds_of_one_choice():
     jobs = fair_jobs("fair_final")
     assert len(jobs) == FAIR["fair_final"] and sorted(j[0] for j in jobs) == [f"seed={s}" for s in range(5)]
+
+
+def test_speech_why_varies_mixing_time_axis_and_front_end_on_validation_only():
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["+sweep=speech_why"], return_hydra_config=True)
+    overrides = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()])
+    jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    assert len(jobs) == REAL["speech_why"]
+    assert cfg.trainer.test is False and cfg.family == "frozen_audio" and cfg.model.budget == 20000

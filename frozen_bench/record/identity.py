@@ -29,6 +29,8 @@ def record_fields(cfg: dict) -> dict:
         "depth": model.get("depth"),
         "seed": cfg.get("seed"),
         "subset": (cfg.get("dataset") or {}).get("subset"),
+        "frontend": (cfg.get("dataset") or {}).get("frontend"),  # speech features: logmel | mfcc | fft
+        "mix_time": model.get("mix_time"),  # frozen_audio: also mixes along time
         "lr": optim.get("lr"),
         "weight_decay": optim.get("weight_decay"),
         "act_lr_mult": optim.get("act_lr_mult"),

@@ -39,6 +39,17 @@ TABLES = {
     "sweep_frozen_layer": ("Frozen(middle layer): mean gradient norm per step", [],
                            [("grad_norm_layer0_mean", "layer 0", 1, 4), ("grad_norm_layer1_mean", "layer 1 (frozen)", 1, 4),
                             ("grad_norm_layer2_mean", "layer 2", 1, 4), ACC]),
+    "speech_why": ("Why the frozen audio model loses on real speech: VALIDATION accuracy by mixing, time axis and "
+                   "front end (frozen_audio, 20k trainable)", ["transform", "mix_time", "frontend"],
+                   [("val_accuracy", "val accuracy (%)", 100, 2), PARAMS]),
+}
+# tables over several presets' rows: key -> (title, exps, group-by, metrics, the command that makes them)
+PRESET_TABLES = {
+    "flagship_cifar": ("The flagship and its peers on CIFAR-10 (full 45k/5k/10k split, 10 epochs, batch 128)",
+                       ("cifar_wht", "cifar_dct", "cifar_trained"), ["exp", "model", "transform"],
+                       [ACC, PARAMS, ("train_seconds", "train time (s)", 1, 0),
+                        ("latency_ms_b1_p50", "latency b1 (ms)", 1, 3), ("latency_ms_b256_p50", "latency b256 (ms)", 1, 1)],
+                       "frozen-bench run -m +exp=cifar_wht seed=0,1,2 (and cifar_dct, cifar_trained), or scripts/reproduce.sh real"),
 }
 
 
@@ -50,6 +61,12 @@ def fmt(m: float, c: float, scale: float, decimals: int) -> str:
     return f"{m * scale:.{decimals}f} ± {c * scale:.{decimals}f}" if c and not pd.isna(c) else f"{m * scale:.{decimals}f}"
 
 
+def _key(k) -> str:
+    if isinstance(k, float) and k.is_integer():
+        return str(int(k))
+    return "–" if pd.isna(k) else str(k)  # a group the model does not read (a trained CNN's transform)
+
+
 def table(sub: pd.DataFrame, by: list[str], metrics: list[tuple]) -> list[str]:
     by = [b for b in by if b in sub.columns]
     metrics = [m for m in metrics if m[0] in sub.columns]
@@ -58,7 +75,7 @@ def table(sub: pd.DataFrame, by: list[str], metrics: list[tuple]) -> list[str]:
     groups = sub.groupby(by, dropna=False, sort=True) if by else [((), sub)]
     for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)
-        cells = [str(int(k)) if isinstance(k, float) and k.is_integer() else str(k) for k in key] + [fmt(*mean_ci(g[col]), scale, dec) for col, _, scale, dec in metrics]
+        cells = [_key(k) for k in key] + [fmt(*mean_ci(g[col]), scale, dec) for col, _, scale, dec in metrics]
         lines.append("| " + " | ".join(cells + [str(len(g))]) + " |")
     return lines
 
@@ -72,6 +89,13 @@ def write_tables(df: pd.DataFrame, path: str | Path, log=print) -> Path:
             log(f"[frozen-bench] tables: skipped {exp}: {e}")
             continue
         out += [f"## {title} (`{exp}`)", "", data_label(sub), "", *table(sub, by, metrics), ""]
+    for key, (title, exps, by, metrics, command) in PRESET_TABLES.items():
+        try:
+            sub = rows(df, exps, command=command)
+        except MissingRows as e:
+            log(f"[frozen-bench] tables: skipped {key}: {e}")
+            continue
+        out += [f"## {title} (`{key}`)", "", data_label(sub), "", *table(sub, by, metrics), ""]
     from frozen_bench.report.fair import fair_section
 
     out += fair_section(df, log)

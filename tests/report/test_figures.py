@@ -80,3 +80,27 @@ def test_missing_sweep_is_one_skip_line_naming_the_sweep(tmp_path):
     assert "+sweep=transforms" in skip
     assert any("skipped transforms" in line for line in lines)
     assert (tmp_path / "figs" / "activations.png").exists()  # the others are still drawn
+
+
+def test_flagship_table_reads_three_presets_and_labels_the_jpeg_copy(tmp_path):
+    from frozen_bench.report.tables import write_tables
+
+    base = {"status": "ok", "profile": None, "synthetic": False, "dataset": "cifar10_jpeg", "trainable_params": 25000,
+            "train_seconds": 500.0, "latency_ms_b1_p50": 0.5, "latency_ms_b256_p50": 50.0}
+    df = pd.DataFrame([{**base, "exp": exp, "model": model, "transform": tr, "seed": s, "test_accuracy": acc + 0.01 * s}
+                       for exp, model, tr, acc in [("cifar_wht", "frozen_cnn", "wht", 0.63), ("cifar_dct", "frozen_cnn", "dct", 0.62),
+                                                   ("cifar_trained", "trained_cnn", None, 0.70)] for s in range(3)])
+    text = write_tables(df, tmp_path / "tables.md", log=lambda *_: None).read_text()
+    section = text.split("(`flagship_cifar`)")[1]
+    assert "cifar10_jpeg (real data, JPEG re-encoded at quality 75); 3 seed(s)" in section
+    assert "| cifar_trained | trained_cnn | – | 71.00 ± 2.48 | 25,000 | 500 | 0.500 | 50.0 | 3 |" in section
+    assert "| cifar_wht | frozen_cnn | wht | 64.00 ± 2.48 |" in section
+
+
+def test_a_missing_preset_table_names_the_command_that_makes_it(tmp_path):
+    from frozen_bench.report.tables import write_tables
+
+    lines = []
+    write_tables(pd.DataFrame([{"exp": "other", "status": "ok", "dataset": "digits", "seed": 0, "test_accuracy": 0.9}]),
+                 tmp_path / "t.md", log=lines.append)
+    assert any("skipped flagship_cifar" in s and "+exp=cifar_wht" in s for s in lines)
