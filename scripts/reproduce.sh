@@ -8,14 +8,17 @@
 #                                need to be online (download) or placed under $FROZEN_BENCH_DATA
 #   scripts/reproduce.sh frontier  only the frozen-frontier sweep (full Fashion-MNIST, ~12 min),
 #                                then collect + figures; `full` runs it too
-#   scripts/reproduce.sh fair [quick|full]   the fair comparison (every family at equal budget,
-#                                recipe and tuning, selected on validation, 5 seeds): see scripts/fair.sh
+#   scripts/reproduce.sh fair [quick|full] [DATASETS]   the fair comparison (every family at equal
+#                                budget, recipe and tuning, selected on validation, 5 seeds): see scripts/fair.sh
+#   scripts/reproduce.sh real [quick|full]   the flagship on real CIFAR-10 and the real speech set:
+#                                see scripts/real.sh
 #
 # Set LAUNCHER=joblib to run each sweep's jobs on 2 local workers.
 set -uo pipefail
 profile=${1:-quick}
 case "$profile" in quick|full|frontier) ;; fair) shift; exec "$(dirname "$0")/fair.sh" "$@";;
-  *) echo "usage: scripts/reproduce.sh quick|full|frontier|fair [quick|full]" >&2; exit 2;; esac
+  real) shift; exec "$(dirname "$0")/real.sh" "$@";;
+  *) echo "usage: scripts/reproduce.sh quick|full|frontier|fair [quick|full]|real [quick|full]" >&2; exit 2;; esac
 cd "$(dirname "$0")/.."
 make -s setup || exit 1
 fb=.venv/bin/frozen-bench
@@ -33,9 +36,9 @@ if [ ! -f "$speech_root/testing_list.txt" ]; then
 fi
 
 # every ablation sweep of the paper, in conf/sweep/ (lr_search is an optuna search, not a figure;
-# fair_tune and fair_final are the stages of scripts/fair.sh; the
+# fair_tune and fair_final are the stages of scripts/fair.sh, speech_why one of scripts/real.sh; the
 # frontier sweep trains on whole training sets, so the quick profile leaves it out)
-sweeps=$(ls conf/sweep/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | grep -v -x -e lr_search -e frontier -e fair_tune -e fair_final)
+sweeps=$(ls conf/sweep/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | grep -v -x -e lr_search -e frontier -e fair_tune -e fair_final -e speech_why)
 case "$profile" in
   full) sweeps="$sweeps frontier" ;;
   frontier) sweeps=frontier; profile=full ;;
