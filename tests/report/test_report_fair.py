@@ -188,3 +188,13 @@ def test_small_data_table_and_written_file(tmp_path):
     assert "## Fair comparison" in path.read_text() and "fair_small" in logged[0]
     with pytest.raises(fair.NoFairRows, match="reproduce.sh fair"):
         fair.fair_table(final_rows("other"))
+
+
+def test_a_full_profile_on_one_dataset_leaves_another_datasets_quick_rows():
+    full = final_rows()  # fashion_mnist, profile full
+    quick = final_rows().assign(dataset="cifar10_jpeg", profile="quick")
+    stale = final_rows().assign(profile="quick", test_accuracy=0.1)  # fashion_mnist quick: replaced by full
+    ok, _ = fair.stage_rows(pd.concat([full, quick, stale], ignore_index=True), "fair_final")
+    assert sorted(ok.groupby("dataset")["profile"].unique().map(list).to_dict().items()) == [
+        ("cifar10_jpeg", ["quick"]), ("fashion_mnist", ["full"])]
+    assert (ok["test_accuracy"] > 0.5).all()
