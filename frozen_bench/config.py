@@ -160,6 +160,49 @@ def _explain_unknown_key(parsed: list, overrides: list[str], compose) -> None:
 
 
 
+def _sweep_plan(overrides: list[str], conf: Path):
+    """(the composed hydra config, the sweep config's ``hydra.sweeper.params`` and the command
+    line, both parsed) of a ``-m`` command line; None for another config source."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in overrides):
+        return None
+    words = [a for a in overrides if "=" in a and not a.startswith("-")]
+    parser = OverridesParser.create()
+    cli = parser.parse_overrides(words)
+    # compose each sweep at its first value (a range or glob sweep is left out: only the hydra
+    # node, which says which sweeper runs and its params, is read here)
+    firsts = []
+    for w, o in zip(words, cli):
+        if not o.is_sweep_override():
+            firsts.append(w)
+        elif o.is_discrete_sweep() and o.value_type.name != "GLOB_CHOICE_SWEEP":
+            firsts.append(f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()), '')}")
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
+        hc = compose("config", overrides=firsts, return_hydra_config=True).hydra
+    params = OmegaConf.select(hc, "sweeper.params", default=None)
+    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
+    conf_words = [f"{k}={v}" for k, v in (params or {}).items()]
+    return hc, parser.parse_overrides(conf_words), cli
+
+
+def sweep_keys(overrides: list[str], conf: str | Path | None = None) -> list[str] | None:
+    """The keys a ``-m`` sweep varies (``seed=0,1 transform=wht,dct`` -> seed, transform; the
+    sweep config's own params too, e.g. optuna's ``optim.lr``): what tells one of its jobs from
+    another in a parallel worker's lines. None where the command line cannot be read here."""
+    plan = _sweep_plan(overrides, Path(conf or conf_dir()))
+    if plan is None:
+        return None
+    _, params, cli = plan
+    varied: dict[str, bool] = {}
+    for o in params + cli:  # a later value of a key replaces an earlier one, as in the sweeper
+        if not o.is_hydra_override():
+            varied[o.get_key_element().lstrip("+~")] = o.is_sweep_override()
+    return [k for k, v in varied.items() if v]
+
+
 def sweep_points(overrides: list[str], conf: str | Path | None = None, limit: int = 2000) -> list[list[str]] | None:
     """The override list of every job a ``-m`` sweep will run, as Hydra's basic sweeper builds
     them (the sweep config's ``hydra.sweeper.params`` first, then the command line; a later
@@ -168,30 +211,19 @@ def sweep_points(overrides: list[str], conf: str | Path | None = None, limit: in
     a range sweep; another config source; more than ``limit`` points)."""
     import itertools
 
-    from hydra import compose, initialize_config_dir
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    conf = Path(conf or conf_dir())
-    if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in overrides):
+    plan = _sweep_plan(overrides, Path(conf or conf_dir()))
+    if plan is None:
         return None
-    words = [a for a in overrides if "=" in a and not a.startswith("-")]
-    parser = OverridesParser.create()
-    cli = parser.parse_overrides(words)
+    hc, params, cli = plan
     if any(o.is_sweep_override() and (not o.is_discrete_sweep() or o.value_type.name == "GLOB_CHOICE_SWEEP")
            for o in cli if not o.is_hydra_override()):
         return None
-    firsts = [w if not o.is_sweep_override() else f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()), '')}"
-              for w, o in zip(words, cli)]
-    with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
-        hc = compose("config", overrides=firsts, return_hydra_config=True).hydra
     if not str(OmegaConf.select(hc, "sweeper._target_", default="")).endswith("BasicSweeper"):
         return None
-    params = OmegaConf.select(hc, "sweeper.params", default=None)
-    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
-    conf_words = [f"{k}={v}" for k, v in (params or {}).items()]
     final: dict[str, list[str]] = {}
-    for o in parser.parse_overrides(conf_words) + cli:
+    for o in params + cli:
         if o.is_hydra_override():
             continue
         key = o.get_key_element()

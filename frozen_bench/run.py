@@ -17,7 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from frozen_bench.config import check_overrides, conf_dir, is_multirun, prune, sweep_points
+from frozen_bench.config import check_overrides, conf_dir, is_multirun, prune, sweep_keys, sweep_points
 from frozen_bench import progress
 from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UserError, is_user_error, one_line
 from frozen_bench.record.identity import provenance, record_fields
@@ -28,6 +28,8 @@ from frozen_bench.record.trackers import log_run
 from frozen_bench.validate import check_writable, validate
 
 LEDGER_ENV = "FROZEN_BENCH_LEDGER"
+# the keys a sweep varies (JSON list), set by ``main`` for the jobs' line prefix in parallel workers
+SWEEP_KEYS_ENV = "FROZEN_BENCH_SWEEP_KEYS"
 
 
 def to_yaml(cfg: dict) -> str:
@@ -175,8 +177,13 @@ def main(argv: list[str]) -> int:
         return EXIT_BAD_INPUT
     fd, ledger = tempfile.mkstemp(prefix="frozen-bench-ledger-", suffix=".jsonl")
     os.close(fd)
-    previous = os.environ.get(LEDGER_ENV)
+    saved = {k: os.environ.get(k) for k in (LEDGER_ENV, SWEEP_KEYS_ENV)}
     os.environ[LEDGER_ENV] = ledger
+    os.environ.pop(SWEEP_KEYS_ENV, None)
+    if is_multirun(argv):
+        keys = _sweep_keys(argv)
+        if keys is not None:
+            os.environ[SWEEP_KEYS_ENV] = json.dumps(keys)  # the workers inherit it, as the ledger
     old_argv = sys.argv
     sys.argv = ["frozen-bench run", *argv]
     code = 0
@@ -194,13 +201,24 @@ def main(argv: list[str]) -> int:
         code = EXIT_BAD_INPUT if is_user_error(e) else EXIT_FAILED
     finally:
         sys.argv = old_argv
-        if previous is None:
-            os.environ.pop(LEDGER_ENV, None)
-        else:
-            os.environ[LEDGER_ENV] = previous
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         entries = _ledger_read(ledger)
         Path(ledger).unlink(missing_ok=True)
     return summarize(entries, code)
+
+
+def _sweep_keys(argv: list[str]) -> list[str] | None:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return sweep_keys(argv)
+    except (HydraException, OmegaConfBaseException):
+        return None  # the line prefix is then the job number alone
 
 
 def validate_sweep(argv: list[str]) -> None:
@@ -310,6 +328,14 @@ def summarize(entries: list[dict], code: int = 0) -> int:
     return EXIT_FAILED if failed else 0
 
 
+def _env_keys() -> list[str] | None:
+    try:
+        keys = json.loads(os.environ.get(SWEEP_KEYS_ENV) or "null")
+    except ValueError:
+        return None
+    return [str(k) for k in keys] if isinstance(keys, list) else None
+
+
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="config")
 def app(cfg: DictConfig) -> float | None:
     """One job. Returns the metric named by ``objective`` (for sweepers that optimize, e.g. the
@@ -320,10 +346,13 @@ def app(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     launcher = str(OmegaConf.select(hc, "launcher._target_", default="") or "")
-    # parallel workers share one terminal: plain progress lines there, never bars
-    progress.set_mode("lines" if multirun and not launcher.endswith("BasicLauncher") else None)
+    parallel = multirun and not launcher.endswith("BasicLauncher")
+    # parallel workers share one terminal: plain progress lines there, never bars, each line
+    # naming its job ([job 3 transform=dct seed=1])
+    progress.set_mode("lines" if parallel else None)
     plain = OmegaConf.to_container(cfg, resolve=True)
     job = OmegaConf.select(hc, "job.num", default=None) if multirun else None
+    progress.set_prefix(progress.job_prefix(job, list(hc.overrides.task), _env_keys()) if parallel else "")
     code, metrics = run_job(plain, multirun=multirun,
                             label=" ".join(hc.overrides.task), job=job)
     if code and not multirun:
