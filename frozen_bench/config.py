@@ -264,3 +264,74 @@ def prune(cfg: dict) -> dict:
     if isinstance(out.get("augment"), dict) and out["augment"].get("name") == "none":
         del out["augment"]  # no augmentation: the signature of a run from before the group existed
     return out
+
+
+def component_words(overrides: list[str]) -> list[tuple[str, str]]:
+    """The command-line words that set a component group or one of its keys (``transform=dct``,
+    ``adapter.rank=8``, also inside a sweep), as (word, key): what ``prune`` may drop."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser, out = OverridesParser.create(), []
+    for word in (a for a in overrides if "=" in a and not a.startswith("-")):
+        try:
+            o = parser.parse_overrides([word])[0]
+        except HydraException:
+            continue
+        key = o.key_or_group
+        if o.is_hydra_override() or o.is_delete() or key.split(".")[0] not in COMPONENT_GROUPS:
+            continue
+        if key == "adapter" and not o.is_sweep_override() and str(o.value()) == "none":
+            continue  # "no adapter" agrees with any model
+        out.append((word, key))
+    return out
+
+
+def _has(cfg: dict, dotted: str) -> bool:
+    node = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def no_effect(words: list[tuple[str, str]], configs: list[tuple[dict, dict]]) -> list[str]:
+    """One warning line per reason for the ``component_words`` that every composed config of the
+    run (one, or each point of a sweep: (resolved, pruned) pairs) drops: a group its model does
+    not read (``model=dense_mlp transform=dct``), an adapter key with ``adapter=none``. A word
+    some point uses (``-m model=dense_mlp,frozen_mlp transform=dct``) is not warned about."""
+    from frozen_bench.models import MODELS, reads
+
+    by_model, by_adapter, models = [], [], {}  # models: name -> the groups it reads, where a word is dropped
+    for word, key in words:
+        seen = [(full, pruned) for full, pruned in configs if _has(full, key)]
+        if not seen or any(_has(pruned, key) for _, pruned in seen):
+            continue
+        mine = {}
+        for full, _ in seen:
+            m = full.get("model") or {}
+            mine[m.get("name")] = tuple(reads(m)) if m.get("name") in MODELS else ()
+        group = key.split(".")[0]
+        if any(group not in r for r in mine.values()):
+            by_model.append((word, group))
+            models.update({n: r for n, r in mine.items() if group not in r})
+        else:
+            by_adapter.append(word)  # the model reads the adapter group; adapter=none drops its keys
+    lines = []
+    if by_model:
+        groups = list(dict.fromkeys(g for _, g in by_model))
+        readers = {g: [n for n in MODELS if not callable(MODELS.entry(n).reads) and g in MODELS.entry(n).reads]
+                   for g in groups}
+        what = ", ".join(dict.fromkeys("/".join(r) for r in models.values() if r))
+        one = len(by_model) == 1
+        lines.append(f"{' '.join(w for w, _ in by_model)} {'has' if one else 'have'} no effect: "
+                     f"model={','.join(str(n) for n in models)} reads no {'/'.join(groups)}"
+                     + (f" (only {what})" if what else "") + "; "
+                     f"drop {'it' if one else 'them'}, or choose a model that reads "
+                     + "; ".join(f"{g} ({', '.join(readers[g])})" for g in groups))
+    if by_adapter:
+        one = len(by_adapter) == 1
+        lines.append(f"{' '.join(by_adapter)} {'has' if one else 'have'} no effect with adapter=none; "
+                     f"choose an adapter too (adapter=lora, bottleneck or conv1x1), or drop {'it' if one else 'them'}")
+    return lines

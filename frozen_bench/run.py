@@ -17,7 +17,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from frozen_bench.config import check_overrides, conf_dir, is_multirun, prune, sweep_keys, sweep_points
+from frozen_bench.config import (check_overrides, component_words, conf_dir, is_multirun, no_effect, prune, sweep_keys,
+                                 sweep_points)
 from frozen_bench import progress
 from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UserError, is_user_error, one_line
 from frozen_bench.record.identity import provenance, record_fields
@@ -170,11 +171,13 @@ def main(argv: list[str]) -> int:
     of every job at the end (exit 1 if any failed, 2 for bad input, 130 on Ctrl-C)."""
     try:
         check_overrides(argv)
-        if is_multirun(argv):
-            validate_sweep(argv)
+        watched = component_words(argv)  # transform=, adapter.rank=, ...: may the model ignore them?
+        configs = validate_sweep(argv, keep=bool(watched)) if is_multirun(argv) else _composed(argv) if watched else []
     except UserError as e:
         print(f"frozen-bench run: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    for line in no_effect(watched, configs) if watched else ():
+        print(f"frozen-bench run: warning: {line}", file=sys.stderr)
     fd, ledger = tempfile.mkstemp(prefix="frozen-bench-ledger-", suffix=".jsonl")
     os.close(fd)
     saved = {k: os.environ.get(k) for k in (LEDGER_ENV, SWEEP_KEYS_ENV)}
@@ -221,20 +224,41 @@ def _sweep_keys(argv: list[str]) -> list[str] | None:
         return None  # the line prefix is then the job number alone
 
 
-def validate_sweep(argv: list[str]) -> None:
+def _composed(argv: list[str]) -> list[tuple[dict, dict]]:
+    """The (resolved, pruned) config of a single run's command line; [] where it cannot be
+    composed here (another config source: Hydra reports it)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in argv):
+        return []
+    words = [a for a in argv if "=" in a and not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(words)
+        words = [w for w, o in zip(words, parsed) if not o.is_hydra_override()]
+        with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
+            full = OmegaConf.to_container(compose("config", overrides=words), resolve=True)
+        return [(full, prune(full))]
+    except Exception:  # a warning is never worth a failure; check_overrides said what was wrong
+        return []
+
+
+def validate_sweep(argv: list[str], keep: bool = False) -> list[tuple[dict, dict]]:
     """Every point of a ``-m`` sweep, composed, pruned and validated before the first job starts:
     a bad value in job 7 is one line now, not a failure after six jobs trained. A sweep whose
-    points cannot be listed here (optuna, ranges) is left to each job's own check."""
+    points cannot be listed here (optuna, ranges) is left to each job's own check. With ``keep``,
+    returns each point's (resolved, pruned) config (for ``config.no_effect``)."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    configs: list[tuple[dict, dict]] = []
     try:
         points = sweep_points(argv)
     except (HydraException, OmegaConfBaseException):
-        return  # check_overrides has composed these overrides; anything left is Hydra's to report
+        return configs  # check_overrides has composed these overrides; anything left is Hydra's to report
     if not points:
-        return
+        return configs
     with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
         for point in points:
             try:
@@ -242,11 +266,15 @@ def validate_sweep(argv: list[str]) -> None:
             except (HydraException, OmegaConfBaseException):
                 continue  # composing is check_overrides' part; the job reports what is left
             try:
-                validate(prune(cfg))
+                pruned = prune(cfg)
+                validate(pruned)
             except UserError as e:
                 raise UserError(f"{e} [{' '.join(point)}]; no job of this sweep was started") from None
             except Exception:  # not bad input: the job itself will say what it is
                 continue
+            if keep:
+                configs.append((cfg, pruned))
+    return configs
 
 
 def _ledger_read(ledger: str) -> list[dict]:
