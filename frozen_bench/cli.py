@@ -177,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         print(HELP)
         return 0
     cmd, rest = argv[0], argv[1:]
+    if cmd in ("-sc", "--shell-completion") or cmd.startswith("--shell-completion="):
+        from frozen_bench.run import shell_completion  # the installed script asks `frozen-bench -sc query=bash`
+
+        return shell_completion(argv)
     if cmd == "run":
         from frozen_bench.run import main as run_main
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -169,6 +170,8 @@ def _ledger_append(entry: dict) -> None:
 def main(argv: list[str]) -> int:
     """``frozen-bench run ARGS``: the Hydra app with one-line errors and, for a sweep, a summary
     of every job at the end (exit 1 if any failed, 2 for bad input, 130 on Ctrl-C)."""
+    if any(a in ("-sc", "--shell-completion") or a.startswith("--shell-completion=") for a in argv):
+        return shell_completion(argv)  # install=bash, query=bash: Hydra's words, not overrides
     try:
         check_overrides(argv)
         watched = component_words(argv)  # transform=, adapter.rank=, ...: may the model ignore them?
@@ -222,6 +225,37 @@ def _sweep_keys(argv: list[str]) -> list[str] | None:
         return sweep_keys(argv)
     except (HydraException, OmegaConfBaseException):
         return None  # the line prefix is then the job number alone
+
+
+def shell_completion(argv: list[str]) -> int:
+    """Hydra's shell completion for ``frozen-bench run``: ``-sc install=bash`` prints a script
+    registered for ``frozen-bench`` (it calls ``frozen-bench -sc query=bash``, which ``cli``
+    sends here); a query completes the command word itself with the command names, the words
+    after ``run`` with Hydra's groups, options and keys, and nothing after another command (the
+    shell then offers file names). No pre-check, no job: these words are not overrides."""
+    line = os.environ.get("COMP_LINE")
+    saved = line
+    if line is not None and any(a.startswith("query=") for a in argv):
+        words = line.split()
+        current = len(words) - (0 if not line or line[-1].isspace() else 1)  # the word being completed
+        if current <= 1:
+            from frozen_bench.cli import COMMANDS
+
+            print("\n".join(["run", *COMMANDS]))
+            return 0
+        if words[1] != "run":
+            return 0
+        os.environ["COMP_LINE"] = re.sub(r"^(\s*\S+)\s+run(?=\s|$)", r"\1", line, count=1)  # Hydra strips the app name
+    old_argv, sys.argv = sys.argv, ["frozen-bench", *argv]  # the name the script registers and calls
+    try:
+        app()
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = old_argv
+        if saved is not None:
+            os.environ["COMP_LINE"] = saved
+    return 0
 
 
 def _composed(argv: list[str]) -> list[tuple[dict, dict]]:
