@@ -187,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_main(rest)  # one-line errors, a sweep summary, non-zero exit on any failure
     if cmd in COMMANDS:
         return COMMANDS[cmd](rest)
-    print(f"frozen-bench: error: unknown command {cmd!r}; choose one of run, {', '.join(COMMANDS)} (frozen-bench --help)", file=sys.stderr)
+    import difflib
+
+    close = difflib.get_close_matches(cmd, ["run", *COMMANDS], n=1, cutoff=0.6)
+    print(f"frozen-bench: error: unknown command {cmd!r}; " + (f"did you mean {close[0]}? " if close else "")
+          + f"choose one of run, {', '.join(COMMANDS)} (frozen-bench --help)", file=sys.stderr)
     return 2
 
 

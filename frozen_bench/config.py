@@ -21,6 +21,8 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
     ``transform=wht,foo``) as one ``UserError`` line listing the valid options, before Hydra
     composes (its own message spans a dozen lines); a sweep value (``transform=wht,dct``) without
     ``-m``; unknown keys, with the near miss (``trainer.epoch`` -> ``trainer.epochs``)."""
+    import difflib
+
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -39,12 +41,19 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
                             f"trainer.epochs=5 or a sweep seed=0,1,2 (Hydra's override grammar)") from None
     for o in parsed:
         group = o.key_or_group
-        if o.is_hydra_override() or o.is_delete() or "." in group or o.package is not None:
+        if o.is_delete() or "." in group or o.package is not None:
             continue
-        folder = conf / group
-        if not folder.is_dir():
+        if o.is_hydra_override():
+            if not group.startswith("hydra/"):
+                continue
+            options = _hydra_group_options(group, conf)  # hydra/launcher=joblib, hydra/sweeper=optuna
+        else:
+            folder = conf / group
+            if not folder.is_dir():
+                continue
+            options = sorted(f.stem for f in folder.glob("*.yaml"))
+        if not options:
             continue
-        options = sorted(f.stem for f in folder.glob("*.yaml"))
         if o.is_sweep_override():
             if not o.is_discrete_sweep() or o.value_type.name == "GLOB_CHOICE_SWEEP":
                 continue
@@ -54,7 +63,11 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
         for v in values:
             if v not in options:
                 key = f"+{group}" if group in APPENDED else group
-                raise UserError(f"unknown {key} option {v!r}; choose one of {', '.join(options)} (frozen-bench list)")
+                close = difflib.get_close_matches(v, options, n=1, cutoff=0.6)
+                fixed = ",".join(close[0] if w == v else w for w in values) if close else None
+                raise UserError(f"unknown {key} option {v!r}; " + (f"did you mean {key}={fixed}? " if fixed else "")
+                                + f"choose one of {', '.join(options)} "
+                                + ("(frozen-bench run --hydra-help)" if group.startswith("hydra/") else "(frozen-bench list)"))
     if not is_multirun(overrides):
         for o in parsed:
             if o.is_sweep_override() and not o.is_hydra_override():
@@ -62,6 +75,19 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
                 raise UserError(f"{word} lists several values, which is a sweep: add -m to run one job per value "
                                 f"(frozen-bench run -m {word}), or quote the value to pass one string")
     _compose_check(parsed, conf)
+
+
+def _hydra_group_options(group: str, conf: Path) -> list[str]:
+    """The options of one of Hydra's own groups (``hydra/launcher``: basic, joblib, the installed
+    plugins' launchers), as Hydra's config search path sees them."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
+            return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+    except Exception:  # not a group Hydra knows: composing reports it
+        return []
 
 
 def is_multirun(argv: list[str]) -> bool:
@@ -89,6 +115,22 @@ def _near_miss(key: str, cfg) -> str | None:
     return close[0] if close else None
 
 
+def _suggestion(key: str, value: str, cfg, conf: Path) -> str | None:
+    """The word the user probably meant for ``key=value``: the nearest existing key
+    (``trainer.epoch`` -> ``trainer.epochs=3``, ``sed`` -> ``seed=1``), or a group
+    (``transfrom=dct`` -> ``transform=dct``; ``+famliy=linear`` -> ``+family=linear``, an appended
+    group, when ``linear`` is one of its options)."""
+    import difflib
+
+    if "." not in key:
+        groups = [p.name for p in conf.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))]
+        close = difflib.get_close_matches(key, groups, n=1, cutoff=0.8)
+        if close and all((conf / close[0] / f"{v}.yaml").exists() for v in value.split(",")):
+            return f"{'+' if close[0] in APPENDED else ''}{close[0]}={value}"
+    close = _near_miss(key, cfg)
+    return f"{close}={value}" if close else None
+
+
 def _compose_check(parsed: list, conf: Path, limit: int = 64) -> None:
     """Compose the config as Hydra will (each sweep value once, the others at their first value)
     so that an unknown key or a bad type is one line before the first job starts, not a
@@ -110,52 +152,53 @@ def _compose_check(parsed: list, conf: Path, limit: int = 64) -> None:
             try:
                 composed = compose("config", overrides=overrides)
             except (HydraException, OmegaConfBaseException) as e:
-                _explain_unknown_key(parsed, overrides, compose)
+                _explain_unknown_key(parsed, overrides, compose, conf)
                 msg = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith(("full_key", "object_type")))
                 cause = e.__cause__
                 if cause is not None and str(cause).strip():
                     msg += f" ({str(cause).strip().splitlines()[0]})"
                 raise UserError(f"{msg}; `frozen-bench run --cfg job` prints the valid keys") from None
-            _check_added_keys(parsed, overrides, compose)
+            _check_added_keys(parsed, overrides, compose, conf)
 
 
-def _check_added_keys(parsed: list, overrides: list[str], compose) -> None:
+def _check_added_keys(parsed: list, overrides: list[str], compose, conf: Path) -> None:
     """``+trainer.epoch=3`` composes (it adds a key), but nothing reads it: a near miss of an
     existing key is a typo, one line."""
     for o in parsed:
         key = o.key_or_group
-        if not o.is_add() or "." not in key or o.is_hydra_override():
+        if not o.is_add() or o.is_hydra_override() or (conf / key).is_dir():  # +exp=NAME chooses a group
             continue
         others = [w for w in overrides if w.split("=")[0].lstrip("+") != key]
         try:
             base = compose("config", overrides=others)
         except Exception:
             continue
-        close = _near_miss(key, base)
+        close = _suggestion(key, o.get_value_element_as_str(), base, conf)
         if close:
             raise UserError(f"+{key} adds a key that frozen-bench does not read; did you mean "
-                            f"{close}={o.get_value_element_as_str()}? (`frozen-bench run --cfg job` prints the valid keys)")
+                            f"{close}? (`frozen-bench run --cfg job` prints the valid keys)")
 
 
-def _explain_unknown_key(parsed: list, overrides: list[str], compose) -> None:
+def _explain_unknown_key(parsed: list, overrides: list[str], compose, conf: Path) -> None:
     """When an override names a key the config lacks and a near miss exists, raise that as one
     line (Hydra's own message suggests ``+key=...``, which adds a key nothing reads)."""
     from hydra.errors import HydraException
+    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    groups = [w for w in overrides if "." not in w.split("=")[0]]  # the group choices only
+    groups = [w for w in overrides if (conf / w.split("=")[0].lstrip("+~")).is_dir()]  # the group choices only
     try:
         base = compose("config", overrides=groups)
     except (HydraException, OmegaConfBaseException):
         return
     for o in parsed:
         key = o.key_or_group
-        if o.is_hydra_override() or o.is_add() or o.is_delete() or "." not in key:
+        if o.is_hydra_override() or o.is_add() or o.is_delete() or OmegaConf.select(base, key, default=KeyError) is not KeyError:
             continue
-        close = _near_miss(key, base)
+        value = o.get_value_element_as_str() if not o.is_sweep_override() else ",".join(o.sweep_string_iterator())
+        close = _suggestion(key, value, base, conf)
         if close:
-            value = o.get_value_element_as_str() if not o.is_sweep_override() else ",".join(o.sweep_string_iterator())
-            raise UserError(f"Could not override '{key}': there is no such key; did you mean {close}={value}? "
+            raise UserError(f"Could not override '{key}': there is no such key; did you mean {close}? "
                             f"(`frozen-bench run --cfg job` prints the valid keys)")
 
 
