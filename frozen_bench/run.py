@@ -10,7 +10,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -29,7 +28,10 @@ from frozen_bench.record.table import update_all_csv
 from frozen_bench.record.trackers import log_run
 from frozen_bench.validate import check_writable, validate
 
-LEDGER_ENV = "FROZEN_BENCH_LEDGER"
+# each sweep job's outcome, in its Hydra job folder (<results_dir>/.multirun/<num>/): on the shared
+# file system of a cluster too, where the SweepSummary callback of the submitting process reads it
+JOB_NOTE = "frozen-bench-job.json"
+_SWEEP: dict = {}  # the sweep of this process (main's side): {"dir": its folder, "code": the summary's exit code}
 # the keys a sweep varies (JSON list), set by ``main`` for the jobs' line prefix in parallel workers
 SWEEP_KEYS_ENV = "FROZEN_BENCH_SWEEP_KEYS"
 
@@ -106,7 +108,8 @@ def _collect_chatter_to_debug(log):
     return route
 
 
-def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say, job=None) -> tuple[int, dict]:
+def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say, job=None,
+            note: Path | None = None) -> tuple[int, dict]:
     """``execute`` with the failure policy of the CLI; returns (exit code (0 = ok), metrics).
 
     - bad input (``errors.user_errors()``): one line on stderr, no traceback;
@@ -115,7 +118,8 @@ def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say
       (a sweep stops; its finished records are untouched, the checkpoint stays for a resume).
     A failed run gets a record (status=failed, error=...) so ``collect`` lists it, except a
     single run with bad input, which writes nothing. A finished record is
-    never replaced by a failure. Every outcome is appended to the sweep ledger for the summary.
+    never replaced by a failure. A sweep job's outcome goes to ``note`` (its Hydra job folder's
+    ``JOB_NOTE``) for the sweep's summary (``SweepSummary``).
     """
     started = time.time()
     cfg = prune(cfg)
@@ -144,27 +148,56 @@ def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say
                 update_all_csv(cfg.get("results_dir", "results"), log=lambda *_: None)
             except OSError:
                 pass
-    _ledger_append({"signature": sig, "status": status, "error": error, "label": label, "job": job,
-                    "results_dir": str(cfg.get("results_dir", "results"))})
+    if note is not None:
+        _note(note, {"signature": sig, "status": status, "error": error, "label": label, "job": job,
+                     "results_dir": str(cfg.get("results_dir", "results"))})
     if code == EXIT_INTERRUPTED:
         raise SystemExit(code)  # Ctrl-C stops the sweep too (Hydra catches only Exception)
     return code, m
 
 
-def _ledger_append(entry: dict) -> None:
-    """One JSON line per job in the file named by $FROZEN_BENCH_LEDGER (set by ``main``); an
-    O_APPEND write of one short line is atomic, so parallel workers do not interleave."""
-    ledger = os.environ.get(LEDGER_ENV)
-    if not ledger:
-        return
+def _note(path: Path, entry: dict) -> None:
+    """One job's outcome as a small JSON file (written whole, by rename: a reader on another node
+    never sees half of it)."""
+    from frozen_bench.atomic import atomic_write_text
+
     try:
-        fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (json.dumps(entry, default=str) + "\n").encode())
-        finally:
-            os.close(fd)
+        atomic_write_text(path, json.dumps(entry, default=str) + "\n")
     except OSError:
         pass  # the summary is a convenience; the records are the truth
+
+
+def read_notes(sweep_dir: str | Path) -> list[dict]:
+    """The outcomes the jobs of a sweep left in their folders (``<sweep_dir>/<num>/JOB_NOTE``)."""
+    entries = []
+    for f in sorted(Path(sweep_dir).glob(f"*/{JOB_NOTE}")):
+        try:
+            entries.append(json.loads(f.read_text()))
+        except (OSError, ValueError):
+            pass
+    return entries
+
+
+try:
+    from hydra.experimental.callback import Callback
+except ImportError:  # an older Hydra: no callbacks, no summary
+    Callback = object
+
+
+class SweepSummary(Callback):
+    """The sweep's summary, from the outcomes its jobs wrote next to their records, not from the
+    memory or /tmp of the process that launched them, so it holds for any launcher (joblib
+    workers, submitit jobs on other nodes). Configured in ``conf/config.yaml``
+    (``hydra.callbacks``); both hooks run in the launching process."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        folder = Path(str(config.hydra.sweep.dir))
+        for stale in folder.glob(f"*/{JOB_NOTE}"):  # a previous sweep's, in the same folder
+            stale.unlink(missing_ok=True)
+        _SWEEP["dir"] = folder
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        _SWEEP["code"] = summarize(read_notes(str(config.hydra.sweep.dir)))
 
 
 def main(argv: list[str]) -> int:
@@ -181,15 +214,13 @@ def main(argv: list[str]) -> int:
         return EXIT_BAD_INPUT
     for line in no_effect(watched, configs) if watched else ():
         print(f"frozen-bench run: warning: {line}", file=sys.stderr)
-    fd, ledger = tempfile.mkstemp(prefix="frozen-bench-ledger-", suffix=".jsonl")
-    os.close(fd)
-    saved = {k: os.environ.get(k) for k in (LEDGER_ENV, SWEEP_KEYS_ENV)}
-    os.environ[LEDGER_ENV] = ledger
+    saved = os.environ.get(SWEEP_KEYS_ENV)
     os.environ.pop(SWEEP_KEYS_ENV, None)
     if is_multirun(argv):
         keys = _sweep_keys(argv)
         if keys is not None:
-            os.environ[SWEEP_KEYS_ENV] = json.dumps(keys)  # the workers inherit it, as the ledger
+            os.environ[SWEEP_KEYS_ENV] = json.dumps(keys)  # the workers inherit it
+    _SWEEP.clear()
     old_argv = sys.argv
     sys.argv = ["frozen-bench run", *argv]
     code = 0
@@ -207,14 +238,14 @@ def main(argv: list[str]) -> int:
         code = EXIT_BAD_INPUT if is_user_error(e) else EXIT_FAILED
     finally:
         sys.argv = old_argv
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        entries = _ledger_read(ledger)
-        Path(ledger).unlink(missing_ok=True)
-    return summarize(entries, code)
+        if saved is None:
+            os.environ.pop(SWEEP_KEYS_ENV, None)
+        else:
+            os.environ[SWEEP_KEYS_ENV] = saved
+    if "code" in _SWEEP:  # SweepSummary printed it
+        return code or _SWEEP["code"]
+    # a sweep that stopped early (Ctrl-C, a launcher error): what its jobs finished, from their notes
+    return summarize(read_notes(_SWEEP["dir"]) if "dir" in _SWEEP else [], code)
 
 
 def _sweep_keys(argv: list[str]) -> list[str] | None:
@@ -311,21 +342,8 @@ def validate_sweep(argv: list[str], keep: bool = False) -> list[tuple[dict, dict
     return configs
 
 
-def _ledger_read(ledger: str) -> list[dict]:
-    entries = []
-    try:
-        for line in Path(ledger).read_text().splitlines():
-            try:
-                entries.append(json.loads(line))
-            except ValueError:
-                pass
-    except OSError:
-        pass
-    return entries
-
-
 def _record_metrics(entry: dict) -> dict:
-    """A ledger entry's run record (metrics.json), or {} where there is none (bad input, a crash)."""
+    """A job note's run record (metrics.json), or {} where there is none (bad input, a crash)."""
     sig = entry.get("signature")
     if not sig:
         return {}
@@ -415,8 +433,8 @@ def app(cfg: DictConfig) -> float | None:
     plain = OmegaConf.to_container(cfg, resolve=True)
     job = OmegaConf.select(hc, "job.num", default=None) if multirun else None
     progress.set_prefix(progress.job_prefix(job, list(hc.overrides.task), _env_keys()) if parallel else "")
-    code, metrics = run_job(plain, multirun=multirun,
-                            label=" ".join(hc.overrides.task), job=job)
+    note = Path(str(hc.runtime.output_dir)) / JOB_NOTE if multirun else None
+    code, metrics = run_job(plain, multirun=multirun, label=" ".join(hc.overrides.task), job=job, note=note)
     if code and not multirun:
         raise SystemExit(code)  # a single run's exit code; a sweep goes on and reports at the end
     value = metrics.get(plain.get("objective") or "val_accuracy")

@@ -25,7 +25,7 @@ def test_optuna_lr_search_runs_trials_and_records_them(tmp_path, monkeypatch):
     assert all(0 <= r["val_accuracy"] <= 1 for r in recs)  # the objective the study maximized
 
 
-def test_submitit_local_launcher_runs_each_job_in_its_own_process(tmp_path, monkeypatch):
+def test_submitit_local_launcher_runs_each_job_in_its_own_process(tmp_path, monkeypatch, capsys):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     res = tmp_path / "results"
     args = ["run", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5", "seed=0,1",
@@ -34,6 +34,10 @@ def test_submitit_local_launcher_runs_each_job_in_its_own_process(tmp_path, monk
     assert main(args) == 0
     recs = records(res)
     assert sorted(r["seed"] for r in recs) == [0, 1] and all(r["status"] == "ok" for r in recs)
+    # the sweep's table, from the notes each job left in its sweep subdir (read by SweepSummary)
+    err = capsys.readouterr().err
+    table = err[err.index("[frozen-bench] sweep: 2 ok of 2 jobs"):].splitlines()[2:4]
+    assert [ln.split()[1:3] for ln in table] == [["0", "ok"], ["1", "ok"]], err
 
 
 def test_parallel_workers_name_their_job_on_every_line(tmp_path):
