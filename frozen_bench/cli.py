@@ -177,13 +177,21 @@ def main(argv: list[str] | None = None) -> int:
         print(HELP)
         return 0
     cmd, rest = argv[0], argv[1:]
+    if cmd in ("-sc", "--shell-completion") or cmd.startswith("--shell-completion="):
+        from frozen_bench.run import shell_completion  # the installed script asks `frozen-bench -sc query=bash`
+
+        return shell_completion(argv)
     if cmd == "run":
         from frozen_bench.run import main as run_main
 
         return run_main(rest)  # one-line errors, a sweep summary, non-zero exit on any failure
     if cmd in COMMANDS:
         return COMMANDS[cmd](rest)
-    print(f"frozen-bench: error: unknown command {cmd!r}; choose one of run, {', '.join(COMMANDS)} (frozen-bench --help)", file=sys.stderr)
+    import difflib
+
+    close = difflib.get_close_matches(cmd, ["run", *COMMANDS], n=1, cutoff=0.6)
+    print(f"frozen-bench: error: unknown command {cmd!r}; " + (f"did you mean {close[0]}? " if close else "")
+          + f"choose one of run, {', '.join(COMMANDS)} (frozen-bench --help)", file=sys.stderr)
     return 2
 
 

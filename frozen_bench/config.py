@@ -21,6 +21,8 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
     ``transform=wht,foo``) as one ``UserError`` line listing the valid options, before Hydra
     composes (its own message spans a dozen lines); a sweep value (``transform=wht,dct``) without
     ``-m``; unknown keys, with the near miss (``trainer.epoch`` -> ``trainer.epochs``)."""
+    import difflib
+
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -39,12 +41,19 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
                             f"trainer.epochs=5 or a sweep seed=0,1,2 (Hydra's override grammar)") from None
     for o in parsed:
         group = o.key_or_group
-        if o.is_hydra_override() or o.is_delete() or "." in group or o.package is not None:
+        if o.is_delete() or "." in group or o.package is not None:
             continue
-        folder = conf / group
-        if not folder.is_dir():
+        if o.is_hydra_override():
+            if not group.startswith("hydra/"):
+                continue
+            options = _hydra_group_options(group, conf)  # hydra/launcher=joblib, hydra/sweeper=optuna
+        else:
+            folder = conf / group
+            if not folder.is_dir():
+                continue
+            options = sorted(f.stem for f in folder.glob("*.yaml"))
+        if not options:
             continue
-        options = sorted(f.stem for f in folder.glob("*.yaml"))
         if o.is_sweep_override():
             if not o.is_discrete_sweep() or o.value_type.name == "GLOB_CHOICE_SWEEP":
                 continue
@@ -54,7 +63,11 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
         for v in values:
             if v not in options:
                 key = f"+{group}" if group in APPENDED else group
-                raise UserError(f"unknown {key} option {v!r}; choose one of {', '.join(options)} (frozen-bench list)")
+                close = difflib.get_close_matches(v, options, n=1, cutoff=0.6)
+                fixed = ",".join(close[0] if w == v else w for w in values) if close else None
+                raise UserError(f"unknown {key} option {v!r}; " + (f"did you mean {key}={fixed}? " if fixed else "")
+                                + f"choose one of {', '.join(options)} "
+                                + ("(frozen-bench run --hydra-help)" if group.startswith("hydra/") else "(frozen-bench list)"))
     if not is_multirun(overrides):
         for o in parsed:
             if o.is_sweep_override() and not o.is_hydra_override():
@@ -62,6 +75,19 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
                 raise UserError(f"{word} lists several values, which is a sweep: add -m to run one job per value "
                                 f"(frozen-bench run -m {word}), or quote the value to pass one string")
     _compose_check(parsed, conf)
+
+
+def _hydra_group_options(group: str, conf: Path) -> list[str]:
+    """The options of one of Hydra's own groups (``hydra/launcher``: basic, joblib, the installed
+    plugins' launchers), as Hydra's config search path sees them."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
+            return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+    except Exception:  # not a group Hydra knows: composing reports it
+        return []
 
 
 def is_multirun(argv: list[str]) -> bool:
@@ -89,6 +115,22 @@ def _near_miss(key: str, cfg) -> str | None:
     return close[0] if close else None
 
 
+def _suggestion(key: str, value: str, cfg, conf: Path) -> str | None:
+    """The word the user probably meant for ``key=value``: the nearest existing key
+    (``trainer.epoch`` -> ``trainer.epochs=3``, ``sed`` -> ``seed=1``), or a group
+    (``transfrom=dct`` -> ``transform=dct``; ``+famliy=linear`` -> ``+family=linear``, an appended
+    group, when ``linear`` is one of its options)."""
+    import difflib
+
+    if "." not in key:
+        groups = [p.name for p in conf.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))]
+        close = difflib.get_close_matches(key, groups, n=1, cutoff=0.8)
+        if close and all((conf / close[0] / f"{v}.yaml").exists() for v in value.split(",")):
+            return f"{'+' if close[0] in APPENDED else ''}{close[0]}={value}"
+    close = _near_miss(key, cfg)
+    return f"{close}={value}" if close else None
+
+
 def _compose_check(parsed: list, conf: Path, limit: int = 64) -> None:
     """Compose the config as Hydra will (each sweep value once, the others at their first value)
     so that an unknown key or a bad type is one line before the first job starts, not a
@@ -110,54 +152,98 @@ def _compose_check(parsed: list, conf: Path, limit: int = 64) -> None:
             try:
                 composed = compose("config", overrides=overrides)
             except (HydraException, OmegaConfBaseException) as e:
-                _explain_unknown_key(parsed, overrides, compose)
+                _explain_unknown_key(parsed, overrides, compose, conf)
                 msg = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith(("full_key", "object_type")))
                 cause = e.__cause__
                 if cause is not None and str(cause).strip():
                     msg += f" ({str(cause).strip().splitlines()[0]})"
                 raise UserError(f"{msg}; `frozen-bench run --cfg job` prints the valid keys") from None
-            _check_added_keys(parsed, overrides, compose)
+            _check_added_keys(parsed, overrides, compose, conf)
 
 
-def _check_added_keys(parsed: list, overrides: list[str], compose) -> None:
+def _check_added_keys(parsed: list, overrides: list[str], compose, conf: Path) -> None:
     """``+trainer.epoch=3`` composes (it adds a key), but nothing reads it: a near miss of an
     existing key is a typo, one line."""
     for o in parsed:
         key = o.key_or_group
-        if not o.is_add() or "." not in key or o.is_hydra_override():
+        if not o.is_add() or o.is_hydra_override() or (conf / key).is_dir():  # +exp=NAME chooses a group
             continue
         others = [w for w in overrides if w.split("=")[0].lstrip("+") != key]
         try:
             base = compose("config", overrides=others)
         except Exception:
             continue
-        close = _near_miss(key, base)
+        close = _suggestion(key, o.get_value_element_as_str(), base, conf)
         if close:
             raise UserError(f"+{key} adds a key that frozen-bench does not read; did you mean "
-                            f"{close}={o.get_value_element_as_str()}? (`frozen-bench run --cfg job` prints the valid keys)")
+                            f"{close}? (`frozen-bench run --cfg job` prints the valid keys)")
 
 
-def _explain_unknown_key(parsed: list, overrides: list[str], compose) -> None:
+def _explain_unknown_key(parsed: list, overrides: list[str], compose, conf: Path) -> None:
     """When an override names a key the config lacks and a near miss exists, raise that as one
     line (Hydra's own message suggests ``+key=...``, which adds a key nothing reads)."""
     from hydra.errors import HydraException
+    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    groups = [w for w in overrides if "." not in w.split("=")[0]]  # the group choices only
+    groups = [w for w in overrides if (conf / w.split("=")[0].lstrip("+~")).is_dir()]  # the group choices only
     try:
         base = compose("config", overrides=groups)
     except (HydraException, OmegaConfBaseException):
         return
     for o in parsed:
         key = o.key_or_group
-        if o.is_hydra_override() or o.is_add() or o.is_delete() or "." not in key:
+        if o.is_hydra_override() or o.is_add() or o.is_delete() or OmegaConf.select(base, key, default=KeyError) is not KeyError:
             continue
-        close = _near_miss(key, base)
+        value = o.get_value_element_as_str() if not o.is_sweep_override() else ",".join(o.sweep_string_iterator())
+        close = _suggestion(key, value, base, conf)
         if close:
-            value = o.get_value_element_as_str() if not o.is_sweep_override() else ",".join(o.sweep_string_iterator())
-            raise UserError(f"Could not override '{key}': there is no such key; did you mean {close}={value}? "
+            raise UserError(f"Could not override '{key}': there is no such key; did you mean {close}? "
                             f"(`frozen-bench run --cfg job` prints the valid keys)")
 
+
+
+def _sweep_plan(overrides: list[str], conf: Path):
+    """(the composed hydra config, the sweep config's ``hydra.sweeper.params`` and the command
+    line, both parsed) of a ``-m`` command line; None for another config source."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in overrides):
+        return None
+    words = [a for a in overrides if "=" in a and not a.startswith("-")]
+    parser = OverridesParser.create()
+    cli = parser.parse_overrides(words)
+    # compose each sweep at its first value (a range or glob sweep is left out: only the hydra
+    # node, which says which sweeper runs and its params, is read here)
+    firsts = []
+    for w, o in zip(words, cli):
+        if not o.is_sweep_override():
+            firsts.append(w)
+        elif o.is_discrete_sweep() and o.value_type.name != "GLOB_CHOICE_SWEEP":
+            firsts.append(f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()), '')}")
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
+        hc = compose("config", overrides=firsts, return_hydra_config=True).hydra
+    params = OmegaConf.select(hc, "sweeper.params", default=None)
+    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
+    conf_words = [f"{k}={v}" for k, v in (params or {}).items()]
+    return hc, parser.parse_overrides(conf_words), cli
+
+
+def sweep_keys(overrides: list[str], conf: str | Path | None = None) -> list[str] | None:
+    """The keys a ``-m`` sweep varies (``seed=0,1 transform=wht,dct`` -> seed, transform; the
+    sweep config's own params too, e.g. optuna's ``optim.lr``): what tells one of its jobs from
+    another in a parallel worker's lines. None where the command line cannot be read here."""
+    plan = _sweep_plan(overrides, Path(conf or conf_dir()))
+    if plan is None:
+        return None
+    _, params, cli = plan
+    varied: dict[str, bool] = {}
+    for o in params + cli:  # a later value of a key replaces an earlier one, as in the sweeper
+        if not o.is_hydra_override():
+            varied[o.get_key_element().lstrip("+~")] = o.is_sweep_override()
+    return [k for k, v in varied.items() if v]
 
 
 def sweep_points(overrides: list[str], conf: str | Path | None = None, limit: int = 2000) -> list[list[str]] | None:
@@ -168,30 +254,19 @@ def sweep_points(overrides: list[str], conf: str | Path | None = None, limit: in
     a range sweep; another config source; more than ``limit`` points)."""
     import itertools
 
-    from hydra import compose, initialize_config_dir
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    conf = Path(conf or conf_dir())
-    if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in overrides):
+    plan = _sweep_plan(overrides, Path(conf or conf_dir()))
+    if plan is None:
         return None
-    words = [a for a in overrides if "=" in a and not a.startswith("-")]
-    parser = OverridesParser.create()
-    cli = parser.parse_overrides(words)
+    hc, params, cli = plan
     if any(o.is_sweep_override() and (not o.is_discrete_sweep() or o.value_type.name == "GLOB_CHOICE_SWEEP")
            for o in cli if not o.is_hydra_override()):
         return None
-    firsts = [w if not o.is_sweep_override() else f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()), '')}"
-              for w, o in zip(words, cli)]
-    with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
-        hc = compose("config", overrides=firsts, return_hydra_config=True).hydra
     if not str(OmegaConf.select(hc, "sweeper._target_", default="")).endswith("BasicSweeper"):
         return None
-    params = OmegaConf.select(hc, "sweeper.params", default=None)
-    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
-    conf_words = [f"{k}={v}" for k, v in (params or {}).items()]
     final: dict[str, list[str]] = {}
-    for o in parser.parse_overrides(conf_words) + cli:
+    for o in params + cli:
         if o.is_hydra_override():
             continue
         key = o.get_key_element()
@@ -232,3 +307,74 @@ def prune(cfg: dict) -> dict:
     if isinstance(out.get("augment"), dict) and out["augment"].get("name") == "none":
         del out["augment"]  # no augmentation: the signature of a run from before the group existed
     return out
+
+
+def component_words(overrides: list[str]) -> list[tuple[str, str]]:
+    """The command-line words that set a component group or one of its keys (``transform=dct``,
+    ``adapter.rank=8``, also inside a sweep), as (word, key): what ``prune`` may drop."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser, out = OverridesParser.create(), []
+    for word in (a for a in overrides if "=" in a and not a.startswith("-")):
+        try:
+            o = parser.parse_overrides([word])[0]
+        except HydraException:
+            continue
+        key = o.key_or_group
+        if o.is_hydra_override() or o.is_delete() or key.split(".")[0] not in COMPONENT_GROUPS:
+            continue
+        if key == "adapter" and not o.is_sweep_override() and str(o.value()) == "none":
+            continue  # "no adapter" agrees with any model
+        out.append((word, key))
+    return out
+
+
+def _has(cfg: dict, dotted: str) -> bool:
+    node = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def no_effect(words: list[tuple[str, str]], configs: list[tuple[dict, dict]]) -> list[str]:
+    """One warning line per reason for the ``component_words`` that every composed config of the
+    run (one, or each point of a sweep: (resolved, pruned) pairs) drops: a group its model does
+    not read (``model=dense_mlp transform=dct``), an adapter key with ``adapter=none``. A word
+    some point uses (``-m model=dense_mlp,frozen_mlp transform=dct``) is not warned about."""
+    from frozen_bench.models import MODELS, reads
+
+    by_model, by_adapter, models = [], [], {}  # models: name -> the groups it reads, where a word is dropped
+    for word, key in words:
+        seen = [(full, pruned) for full, pruned in configs if _has(full, key)]
+        if not seen or any(_has(pruned, key) for _, pruned in seen):
+            continue
+        mine = {}
+        for full, _ in seen:
+            m = full.get("model") or {}
+            mine[m.get("name")] = tuple(reads(m)) if m.get("name") in MODELS else ()
+        group = key.split(".")[0]
+        if any(group not in r for r in mine.values()):
+            by_model.append((word, group))
+            models.update({n: r for n, r in mine.items() if group not in r})
+        else:
+            by_adapter.append(word)  # the model reads the adapter group; adapter=none drops its keys
+    lines = []
+    if by_model:
+        groups = list(dict.fromkeys(g for _, g in by_model))
+        readers = {g: [n for n in MODELS if not callable(MODELS.entry(n).reads) and g in MODELS.entry(n).reads]
+                   for g in groups}
+        what = ", ".join(dict.fromkeys("/".join(r) for r in models.values() if r))
+        one = len(by_model) == 1
+        lines.append(f"{' '.join(w for w, _ in by_model)} {'has' if one else 'have'} no effect: "
+                     f"model={','.join(str(n) for n in models)} reads no {'/'.join(groups)}"
+                     + (f" (only {what})" if what else "") + "; "
+                     f"drop {'it' if one else 'them'}, or choose a model that reads "
+                     + "; ".join(f"{g} ({', '.join(readers[g])})" for g in groups))
+    if by_adapter:
+        one = len(by_adapter) == 1
+        lines.append(f"{' '.join(by_adapter)} {'has' if one else 'have'} no effect with adapter=none; "
+                     f"choose an adapter too (adapter=lora, bottleneck or conv1x1), or drop {'it' if one else 'them'}")
+    return lines

@@ -23,10 +23,15 @@ logger = logging.getLogger("frozen_bench")
 
 ENV = "FROZEN_BENCH_PROGRESS"
 _mode: str | None = None  # set by the Hydra edge for parallel sweep workers (lines, never bars)
+_prefix = ""  # set by the Hydra edge in a parallel sweep worker: "[job 3 transform=dct seed=1]"
 
 
 def say(msg: str) -> None:
-    """One line: through the ``frozen_bench`` logger where logging is configured, else printed."""
+    """One line: through the ``frozen_bench`` logger where logging is configured, else printed;
+    in a parallel sweep worker it starts with the job's number and overrides (``set_prefix``),
+    since the lines of several jobs interleave on one terminal."""
+    if _prefix:
+        msg = f"{_prefix} {msg}"
     if logger.hasHandlers():
         logger.info(msg)
     else:
@@ -37,6 +42,20 @@ def set_mode(mode: str | None) -> None:
     """``bar``, ``lines``, ``off`` or None (choose by the terminal)."""
     global _mode
     _mode = mode
+
+
+def set_prefix(prefix: str) -> None:
+    """What every ``say`` line of this job starts with ("" for none)."""
+    global _prefix
+    _prefix = prefix
+
+
+def job_prefix(num, task: list[str], keys: list[str] | None) -> str:
+    """``[job 3 transform=dct seed=1]``: the job's number and its values of the keys the sweep
+    varies (``keys``; the job number alone where they are not known)."""
+    keys = set(keys or ())
+    own = [w for w in task if w.split("=", 1)[0].lstrip("+~") in keys]
+    return "[" + " ".join([f"job {num}", *own]) + "]"
 
 
 def mode() -> str:

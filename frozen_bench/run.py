@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -17,7 +17,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from frozen_bench.config import check_overrides, conf_dir, is_multirun, prune, sweep_points
+from frozen_bench.config import (check_overrides, component_words, conf_dir, is_multirun, no_effect, prune, sweep_keys,
+                                 sweep_points)
 from frozen_bench import progress
 from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UserError, is_user_error, one_line
 from frozen_bench.record.identity import provenance, record_fields
@@ -27,7 +28,12 @@ from frozen_bench.record.table import update_all_csv
 from frozen_bench.record.trackers import log_run
 from frozen_bench.validate import check_writable, validate
 
-LEDGER_ENV = "FROZEN_BENCH_LEDGER"
+# each sweep job's outcome, in its Hydra job folder (<results_dir>/.multirun/<num>/): on the shared
+# file system of a cluster too, where the SweepSummary callback of the submitting process reads it
+JOB_NOTE = "frozen-bench-job.json"
+_SWEEP: dict = {}  # the sweep of this process (main's side): {"dir": its folder, "code": the summary's exit code}
+# the keys a sweep varies (JSON list), set by ``main`` for the jobs' line prefix in parallel workers
+SWEEP_KEYS_ENV = "FROZEN_BENCH_SWEEP_KEYS"
 
 
 def to_yaml(cfg: dict) -> str:
@@ -102,7 +108,8 @@ def _collect_chatter_to_debug(log):
     return route
 
 
-def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say, job=None) -> tuple[int, dict]:
+def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say, job=None,
+            note: Path | None = None) -> tuple[int, dict]:
     """``execute`` with the failure policy of the CLI; returns (exit code (0 = ok), metrics).
 
     - bad input (``errors.user_errors()``): one line on stderr, no traceback;
@@ -111,7 +118,8 @@ def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say
       (a sweep stops; its finished records are untouched, the checkpoint stays for a resume).
     A failed run gets a record (status=failed, error=...) so ``collect`` lists it, except a
     single run with bad input, which writes nothing. A finished record is
-    never replaced by a failure. Every outcome is appended to the sweep ledger for the summary.
+    never replaced by a failure. A sweep job's outcome goes to ``note`` (its Hydra job folder's
+    ``JOB_NOTE``) for the sweep's summary (``SweepSummary``).
     """
     started = time.time()
     cfg = prune(cfg)
@@ -140,43 +148,79 @@ def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say
                 update_all_csv(cfg.get("results_dir", "results"), log=lambda *_: None)
             except OSError:
                 pass
-    _ledger_append({"signature": sig, "status": status, "error": error, "label": label, "job": job,
-                    "results_dir": str(cfg.get("results_dir", "results"))})
+    if note is not None:
+        _note(note, {"signature": sig, "status": status, "error": error, "label": label, "job": job,
+                     "results_dir": str(cfg.get("results_dir", "results"))})
     if code == EXIT_INTERRUPTED:
         raise SystemExit(code)  # Ctrl-C stops the sweep too (Hydra catches only Exception)
     return code, m
 
 
-def _ledger_append(entry: dict) -> None:
-    """One JSON line per job in the file named by $FROZEN_BENCH_LEDGER (set by ``main``); an
-    O_APPEND write of one short line is atomic, so parallel workers do not interleave."""
-    ledger = os.environ.get(LEDGER_ENV)
-    if not ledger:
-        return
+def _note(path: Path, entry: dict) -> None:
+    """One job's outcome as a small JSON file (written whole, by rename: a reader on another node
+    never sees half of it)."""
+    from frozen_bench.atomic import atomic_write_text
+
     try:
-        fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (json.dumps(entry, default=str) + "\n").encode())
-        finally:
-            os.close(fd)
+        atomic_write_text(path, json.dumps(entry, default=str) + "\n")
     except OSError:
         pass  # the summary is a convenience; the records are the truth
+
+
+def read_notes(sweep_dir: str | Path) -> list[dict]:
+    """The outcomes the jobs of a sweep left in their folders (``<sweep_dir>/<num>/JOB_NOTE``)."""
+    entries = []
+    for f in sorted(Path(sweep_dir).glob(f"*/{JOB_NOTE}")):
+        try:
+            entries.append(json.loads(f.read_text()))
+        except (OSError, ValueError):
+            pass
+    return entries
+
+
+try:
+    from hydra.experimental.callback import Callback
+except ImportError:  # an older Hydra: no callbacks, no summary
+    Callback = object
+
+
+class SweepSummary(Callback):
+    """The sweep's summary, from the outcomes its jobs wrote next to their records, not from the
+    memory or /tmp of the process that launched them, so it holds for any launcher (joblib
+    workers, submitit jobs on other nodes). Configured in ``conf/config.yaml``
+    (``hydra.callbacks``); both hooks run in the launching process."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        folder = Path(str(config.hydra.sweep.dir))
+        for stale in folder.glob(f"*/{JOB_NOTE}"):  # a previous sweep's, in the same folder
+            stale.unlink(missing_ok=True)
+        _SWEEP["dir"] = folder
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        _SWEEP["code"] = summarize(read_notes(str(config.hydra.sweep.dir)))
 
 
 def main(argv: list[str]) -> int:
     """``frozen-bench run ARGS``: the Hydra app with one-line errors and, for a sweep, a summary
     of every job at the end (exit 1 if any failed, 2 for bad input, 130 on Ctrl-C)."""
+    if any(a in ("-sc", "--shell-completion") or a.startswith("--shell-completion=") for a in argv):
+        return shell_completion(argv)  # install=bash, query=bash: Hydra's words, not overrides
     try:
         check_overrides(argv)
-        if is_multirun(argv):
-            validate_sweep(argv)
+        watched = component_words(argv)  # transform=, adapter.rank=, ...: may the model ignore them?
+        configs = validate_sweep(argv, keep=bool(watched)) if is_multirun(argv) else _composed(argv) if watched else []
     except UserError as e:
         print(f"frozen-bench run: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    fd, ledger = tempfile.mkstemp(prefix="frozen-bench-ledger-", suffix=".jsonl")
-    os.close(fd)
-    previous = os.environ.get(LEDGER_ENV)
-    os.environ[LEDGER_ENV] = ledger
+    for line in no_effect(watched, configs) if watched else ():
+        print(f"frozen-bench run: warning: {line}", file=sys.stderr)
+    saved = os.environ.get(SWEEP_KEYS_ENV)
+    os.environ.pop(SWEEP_KEYS_ENV, None)
+    if is_multirun(argv):
+        keys = _sweep_keys(argv)
+        if keys is not None:
+            os.environ[SWEEP_KEYS_ENV] = json.dumps(keys)  # the workers inherit it
+    _SWEEP.clear()
     old_argv = sys.argv
     sys.argv = ["frozen-bench run", *argv]
     code = 0
@@ -194,29 +238,92 @@ def main(argv: list[str]) -> int:
         code = EXIT_BAD_INPUT if is_user_error(e) else EXIT_FAILED
     finally:
         sys.argv = old_argv
-        if previous is None:
-            os.environ.pop(LEDGER_ENV, None)
+        if saved is None:
+            os.environ.pop(SWEEP_KEYS_ENV, None)
         else:
-            os.environ[LEDGER_ENV] = previous
-        entries = _ledger_read(ledger)
-        Path(ledger).unlink(missing_ok=True)
-    return summarize(entries, code)
+            os.environ[SWEEP_KEYS_ENV] = saved
+    if "code" in _SWEEP:  # SweepSummary printed it
+        return code or _SWEEP["code"]
+    # a sweep that stopped early (Ctrl-C, a launcher error): what its jobs finished, from their notes
+    return summarize(read_notes(_SWEEP["dir"]) if "dir" in _SWEEP else [], code)
 
 
-def validate_sweep(argv: list[str]) -> None:
-    """Every point of a ``-m`` sweep, composed, pruned and validated before the first job starts:
-    a bad value in job 7 is one line now, not a failure after six jobs trained. A sweep whose
-    points cannot be listed here (optuna, ranges) is left to each job's own check."""
-    from hydra import compose, initialize_config_dir
+def _sweep_keys(argv: list[str]) -> list[str] | None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
+        return sweep_keys(argv)
+    except (HydraException, OmegaConfBaseException):
+        return None  # the line prefix is then the job number alone
+
+
+def shell_completion(argv: list[str]) -> int:
+    """Hydra's shell completion for ``frozen-bench run``: ``-sc install=bash`` prints a script
+    registered for ``frozen-bench`` (it calls ``frozen-bench -sc query=bash``, which ``cli``
+    sends here); a query completes the command word itself with the command names, the words
+    after ``run`` with Hydra's groups, options and keys, and nothing after another command (the
+    shell then offers file names). No pre-check, no job: these words are not overrides."""
+    line = os.environ.get("COMP_LINE")
+    saved = line
+    if line is not None and any(a.startswith("query=") for a in argv):
+        words = line.split()
+        current = len(words) - (0 if not line or line[-1].isspace() else 1)  # the word being completed
+        if current <= 1:
+            from frozen_bench.cli import COMMANDS
+
+            print("\n".join(["run", *COMMANDS]))
+            return 0
+        if words[1] != "run":
+            return 0
+        os.environ["COMP_LINE"] = re.sub(r"^(\s*\S+)\s+run(?=\s|$)", r"\1", line, count=1)  # Hydra strips the app name
+    old_argv, sys.argv = sys.argv, ["frozen-bench", *argv]  # the name the script registers and calls
+    try:
+        app()
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = old_argv
+        if saved is not None:
+            os.environ["COMP_LINE"] = saved
+    return 0
+
+
+def _composed(argv: list[str]) -> list[tuple[dict, dict]]:
+    """The (resolved, pruned) config of a single run's command line; [] where it cannot be
+    composed here (another config source: Hydra reports it)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in argv):
+        return []
+    words = [a for a in argv if "=" in a and not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(words)
+        words = [w for w, o in zip(words, parsed) if not o.is_hydra_override()]
+        with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
+            full = OmegaConf.to_container(compose("config", overrides=words), resolve=True)
+        return [(full, prune(full))]
+    except Exception:  # a warning is never worth a failure; check_overrides said what was wrong
+        return []
+
+
+def validate_sweep(argv: list[str], keep: bool = False) -> list[tuple[dict, dict]]:
+    """Every point of a ``-m`` sweep, composed, pruned and validated before the first job starts:
+    a bad value in job 7 is one line now, not a failure after six jobs trained. A sweep whose
+    points cannot be listed here (optuna, ranges) is left to each job's own check. With ``keep``,
+    returns each point's (resolved, pruned) config (for ``config.no_effect``)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    configs: list[tuple[dict, dict]] = []
+    try:
         points = sweep_points(argv)
     except (HydraException, OmegaConfBaseException):
-        return  # check_overrides has composed these overrides; anything left is Hydra's to report
+        return configs  # check_overrides has composed these overrides; anything left is Hydra's to report
     if not points:
-        return
+        return configs
     with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
         for point in points:
             try:
@@ -224,28 +331,19 @@ def validate_sweep(argv: list[str]) -> None:
             except (HydraException, OmegaConfBaseException):
                 continue  # composing is check_overrides' part; the job reports what is left
             try:
-                validate(prune(cfg))
+                pruned = prune(cfg)
+                validate(pruned)
             except UserError as e:
                 raise UserError(f"{e} [{' '.join(point)}]; no job of this sweep was started") from None
             except Exception:  # not bad input: the job itself will say what it is
                 continue
-
-
-def _ledger_read(ledger: str) -> list[dict]:
-    entries = []
-    try:
-        for line in Path(ledger).read_text().splitlines():
-            try:
-                entries.append(json.loads(line))
-            except ValueError:
-                pass
-    except OSError:
-        pass
-    return entries
+            if keep:
+                configs.append((cfg, pruned))
+    return configs
 
 
 def _record_metrics(entry: dict) -> dict:
-    """A ledger entry's run record (metrics.json), or {} where there is none (bad input, a crash)."""
+    """A job note's run record (metrics.json), or {} where there is none (bad input, a crash)."""
     sig = entry.get("signature")
     if not sig:
         return {}
@@ -310,6 +408,14 @@ def summarize(entries: list[dict], code: int = 0) -> int:
     return EXIT_FAILED if failed else 0
 
 
+def _env_keys() -> list[str] | None:
+    try:
+        keys = json.loads(os.environ.get(SWEEP_KEYS_ENV) or "null")
+    except ValueError:
+        return None
+    return [str(k) for k in keys] if isinstance(keys, list) else None
+
+
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="config")
 def app(cfg: DictConfig) -> float | None:
     """One job. Returns the metric named by ``objective`` (for sweepers that optimize, e.g. the
@@ -320,12 +426,15 @@ def app(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     launcher = str(OmegaConf.select(hc, "launcher._target_", default="") or "")
-    # parallel workers share one terminal: plain progress lines there, never bars
-    progress.set_mode("lines" if multirun and not launcher.endswith("BasicLauncher") else None)
+    parallel = multirun and not launcher.endswith("BasicLauncher")
+    # parallel workers share one terminal: plain progress lines there, never bars, each line
+    # naming its job ([job 3 transform=dct seed=1])
+    progress.set_mode("lines" if parallel else None)
     plain = OmegaConf.to_container(cfg, resolve=True)
     job = OmegaConf.select(hc, "job.num", default=None) if multirun else None
-    code, metrics = run_job(plain, multirun=multirun,
-                            label=" ".join(hc.overrides.task), job=job)
+    progress.set_prefix(progress.job_prefix(job, list(hc.overrides.task), _env_keys()) if parallel else "")
+    note = Path(str(hc.runtime.output_dir)) / JOB_NOTE if multirun else None
+    code, metrics = run_job(plain, multirun=multirun, label=" ".join(hc.overrides.task), job=job, note=note)
     if code and not multirun:
         raise SystemExit(code)  # a single run's exit code; a sweep goes on and reports at the end
     value = metrics.get(plain.get("objective") or "val_accuracy")

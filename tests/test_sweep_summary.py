@@ -60,3 +60,35 @@ def test_a_sweep_ends_with_the_table_and_keeps_collect_at_debug(tmp_path, monkey
     assert run_cli(monkeypatch, "run", f"results_dir={res}", "seed=2", *TINY) == 0
     out, err = capsys.readouterr()
     assert "[frozen-bench] collect: 3 runs -> " in out and "sweep:" not in err
+
+
+def test_the_summary_comes_from_the_jobs_notes_in_the_sweep_folder(tmp_path, capsys):
+    """SweepSummary (a Hydra callback in the launching process) reads what each job wrote into
+    its own sweep subdir, so a launcher whose jobs run elsewhere (SLURM) still gets the table;
+    a previous sweep's notes in the same folder are cleared when a sweep starts."""
+    from omegaconf import OmegaConf
+
+    from frozen_bench.run import JOB_NOTE, SweepSummary, read_notes
+
+    sweep = tmp_path / ".multirun"
+    for job in range(3):
+        (sweep / str(job)).mkdir(parents=True)
+        (sweep / str(job) / JOB_NOTE).write_text(json.dumps({"signature": f"{job}" * 12, "status": "ok", "job": job}))
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}})
+    cb = SweepSummary()
+    cb.on_multirun_start(config)
+    assert read_notes(sweep) == []  # stale
+    for job, status in ((0, "ok"), (1, "failed")):
+        (sweep / str(job) / JOB_NOTE).write_text(json.dumps({"signature": f"{job}" * 12, "status": status, "job": job,
+                                                             "label": f"seed={job}", "error": "boom" if job else None}))
+    cb.on_multirun_end(config)
+    err = capsys.readouterr().err
+    assert "[frozen-bench] sweep: 1 failed, 1 ok of 2 jobs" in err and "failed 111111111111 [seed=1]: boom" in err
+
+
+def test_a_sweep_leaves_one_note_per_job(tmp_path, monkeypatch, capsys):
+    res = tmp_path / "results"
+    assert run_cli(monkeypatch, "run", "-m", "seed=0,1", f"results_dir={res}", *TINY) == 0
+    notes = sorted((res / ".multirun").glob("*/frozen-bench-job.json"))
+    assert [json.loads(p.read_text())["job"] for p in notes] == [0, 1]
+    assert "[frozen-bench] sweep: 2 ok of 2 jobs" in capsys.readouterr().err

@@ -96,3 +96,21 @@ def test_speech_why_varies_mixing_time_axis_and_front_end_on_validation_only():
     jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
     assert len(jobs) == REAL["speech_why"]
     assert cfg.trainer.test is False and cfg.family == "frozen_audio" and cfg.model.budget == 20000
+
+
+def test_sweep_keys_are_what_tells_one_job_from_another():
+    from frozen_bench.config import sweep_keys
+
+    assert sweep_keys(["-m", "seed=0,1", "trainer.epochs=1", "transform=wht,dct"]) == ["seed", "transform"]
+    assert sweep_keys(["-m", "+sweep=transforms"]) == ["transform", "seed"]  # the sweep config's own params
+    assert sweep_keys(["-m", "+sweep=transforms", "seed=0"]) == ["transform"]  # a later value replaces the sweep
+    assert sweep_keys(["-m", "+sweep=lr_search"]) == ["optim.lr", "optim.act_lr_mult"]  # optuna's search space
+    assert sweep_keys(["-m", "seed=range(3)", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]) == ["seed"]  # hydra.* is not a job's
+
+
+def test_job_prefix_names_the_job_and_its_own_values():
+    from frozen_bench.progress import job_prefix
+
+    task = ["seed=1", "transform=dct", "trainer.epochs=1", "results_dir=/tmp/r", "+family=linear"]
+    assert job_prefix(3, task, ["transform", "seed", "family"]) == "[job 3 seed=1 transform=dct +family=linear]"
+    assert job_prefix(0, task, None) == "[job 0]"

@@ -16,6 +16,7 @@ import torch
 from frozen_bench.atomic import atomic_open
 from frozen_bench.data.bundle import DataBundle, DatasetError, split_train_val
 from frozen_bench.data.paths import data_root
+from frozen_bench.progress import say
 
 # name -> (torchvision class name, mean, std, folders where a system package keeps the .gz files)
 SOURCES = {
@@ -25,18 +26,21 @@ SOURCES = {
 _FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def _adopt_system_copy(raw: Path, system_dirs: tuple[str, ...]) -> None:
-    """Decompress a system package's .gz files into torchvision's raw folder if they are missing."""
+def _adopt_system_copy(raw: Path, system_dirs: tuple[str, ...], name: str = "") -> None:
+    """Decompress a system package's .gz files into torchvision's raw folder if they are missing,
+    saying so in one line (the files appear under ``dataset.root`` without a download)."""
     if all((raw / f).exists() for f in _FILES):
         return
     for d in system_dirs:
         src = Path(d)
         if all((src / f"{f}.gz").exists() for f in _FILES):
             raw.mkdir(parents=True, exist_ok=True)
-            for f in _FILES:
-                if not (raw / f).exists():
-                    with gzip.open(src / f"{f}.gz", "rb") as fin, atomic_open(raw / f, "wb") as fout:
-                        shutil.copyfileobj(fin, fout)
+            missing = [f for f in _FILES if not (raw / f).exists()]
+            for f in missing:
+                with gzip.open(src / f"{f}.gz", "rb") as fin, atomic_open(raw / f, "wb") as fout:
+                    shutil.copyfileobj(fin, fout)
+            say(f"[frozen-bench] dataset={name}: copied {len(missing)} file(s) from the system package in {src} "
+                f"into {raw} (once; no download)")
             return
 
 
@@ -49,7 +53,7 @@ def load_vision_bundle(cfg: dict) -> DataBundle:
     raw = root / cls_name / "raw"
     download = bool(cfg.get("download", True))
     try:
-        _adopt_system_copy(raw, system_dirs)
+        _adopt_system_copy(raw, system_dirs, name)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise DatasetError(f"dataset={name}: could not decompress the system copy into {raw} ({e})") from None
     cls = getattr(torchvision.datasets, cls_name)

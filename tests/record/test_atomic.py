@@ -37,3 +37,30 @@ def test_atomic_path_lets_a_tool_write_the_file(tmp_path):
         subprocess.run([sys.executable, "-c", f"open({str(tmp)!r}, 'wb').write(b'ok')"], check=True)
         assert not p.exists()
     assert p.read_bytes() == b"ok" and os.listdir(tmp_path) == ["out.bin"]
+
+
+@pytest.mark.parametrize("mask", [0o027, 0o002, 0o077])
+def test_the_published_file_honours_the_umask(tmp_path, mask):
+    old = os.umask(mask)
+    try:
+        atomic_write_text(tmp_path / "x.txt", "hello")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_run_record_honours_the_umask(tmp_path, monkeypatch):
+    """Every file of a record (and all.csv) is 0666 & ~umask after its rename, not mkstemp's 0600:
+    a group-shared results folder stays readable by the group."""
+    from frozen_bench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    res = tmp_path / "results"
+    old = os.umask(0o027)
+    try:
+        assert main(["run", "trainer.epochs=1", "trainer.latency_reps=0", "dataset.subset=64", f"results_dir={res}"]) == 0
+    finally:
+        os.umask(old)
+    files = [p for p in res.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"config.yaml", "history.csv", "curve.png", "metrics.json", "all.csv"}
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {p.name: oct(0o640) for p in files}
