@@ -188,8 +188,16 @@ def _torchscript_export(view: nn.Module, x: torch.Tensor, path: Path, quantize: 
     return view
 
 
+def _jit_load(path: Path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated for torch.export, still supported
+        return torch.jit.load(str(path), map_location="cpu")
+
+
 def _torchscript_runner(path: Path):
-    m = torch.jit.load(str(path), map_location="cpu").eval()
+    m = _jit_load(path).eval()
 
     def run(x):
         with torch.no_grad():
@@ -201,7 +209,7 @@ def _torchscript_runner(path: Path):
 def _torchscript_bytes(path: Path, trainable: dict[str, torch.Tensor]) -> tuple[int, int]:
     """(trainable, fixed) bytes of the tensors the TorchScript archive stores (attributes and
     constants), read back from the file."""
-    m = torch.jit.load(str(path), map_location="cpu")
+    m = _jit_load(path)
     tr = fx = 0
     for name, v in m.state_dict().items():
         nbytes = _nbytes(v)
