@@ -10,8 +10,8 @@ with an export record ``<file>.json`` beside it:
   (``TOLERANCE``; onnxruntime runs the ONNX file, ``torch.jit.load`` the TorchScript one). A
   mismatch fails the export (exit 1) and writes no record;
 - ``file_bytes``; ``trainable_bytes`` and ``fixed_bytes``: the stored tensors of the exported file
-  that hold the run's trainable parameters (quantized weights with their scales and zero points)
-  and everything else (fixed transforms' tables or matrices, frozen parameters, buffers and graph
+  that hold the run's trainable parameters (quantized weights with their scales and zero points;
+  a learned permutation as its int64 index) and everything else (fixed transforms' tables or matrices, frozen parameters, buffers and graph
   constants);
 - ``latency_ms_b1_p50/p95``: the exported model's CPU latency at batch 1, one thread;
 - ``test_accuracy`` of the exported (and, with ``--quantize``, quantized) model on the run's test
@@ -137,14 +137,15 @@ def _onnx_bytes(path: Path, trainable: dict[str, torch.Tensor]) -> tuple[int, in
 
     m = onnx.load(str(path))
     values = {np.ascontiguousarray(p.detach().cpu().numpy().astype(dt)).tobytes()
-              for p in trainable.values() for dt in (np.float32, np.float16)}
+              for p in trainable.values() for dt in ((np.int64,) if not p.is_floating_point() else (np.float32, np.float16))}
     tr = fx = 0
     tensors = [(t.name, t) for t in m.graph.initializer]
     tensors += [(n.output[0], a.t) for n in m.graph.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
     for name, t in tensors:
         arr = numpy_helper.to_array(t)
         nbytes = arr.nbytes
-        if _is_trainable(name, trainable) or (arr.dtype in (np.float32, np.float16) and np.ascontiguousarray(arr).tobytes() in values):
+        if _is_trainable(name, trainable) or (arr.dtype in (np.float32, np.float16, np.int64)
+                                              and np.ascontiguousarray(arr).tobytes() in values):
             tr += nbytes
         else:
             fx += nbytes
@@ -280,6 +281,8 @@ def export_run(run_dir: str | Path, fmt: str = "onnx", quantize: str = "none", o
         ref = torch.cat([model(x_test[i:i + 256]) for i in range(0, len(x_test), 256)]).float().numpy()
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     view = export_view(model, dense=dense)
+    # a learned permutation is exported as its index, the trainable keys' evaluated form
+    trainable.update({n: b for n, b in view.named_buffers() if n.endswith(".keys_index")})
     example = x_test[:2]
     log(f"[frozen-bench] export: {cfg['model']['name']} ({', '.join(transforms_of(view)) or 'no fixed transform'}) -> {path}")
 

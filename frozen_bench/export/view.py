@@ -80,13 +80,31 @@ class ExportTransform(nn.Module):
         return torch.cat([lo, hi], dim=-1)
 
 
+class ExportPermutation(nn.Module):
+    """A learned permutation (``model.permute=learned``) as what it is at evaluation: an index.
+    The buffer is named after the keys it comes from (``keys_index``), so the export record counts
+    it with the trainable bytes."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.register_buffer("keys_index", p.permutation().clone())
+
+    def forward(self, x):  # (B, W)
+        return x[:, self.keys_index]
+
+
 def export_view(model: nn.Module, dense: bool = False) -> nn.Module:
-    """A copy of ``model`` in eval mode with every fixed transform as an ``ExportTransform``."""
+    """A copy of ``model`` in eval mode with every fixed transform as an ``ExportTransform`` and
+    every learned permutation as its index."""
+    from frozen_bench.models.frozen_mlp import LearnedPermutation
+
     view = copy.deepcopy(model).eval()
     for name, m in list(view.named_modules()):
         for child_name, child in list(m.named_children()):
             if isinstance(child, FixedTransform):
                 setattr(m, child_name, ExportTransform(child, dense=dense))
+            elif isinstance(child, LearnedPermutation):
+                setattr(m, child_name, ExportPermutation(child))
     return view
 
 

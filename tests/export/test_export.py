@@ -125,3 +125,20 @@ def test_export_of_a_run_without_weights_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "trainer.save_model=true" in err[0]
     assert main(["export", str(tmp_path / "nowhere"), "--format", "torchscript"]) == 2
+
+
+def test_a_learned_permutation_is_exported_as_its_index():
+    from frozen_bench.export.view import ExportPermutation
+    from frozen_bench.models.frozen_mlp import FrozenMLP, LearnedPermutation
+
+    model = FrozenMLP(64, 10, depth=2, permute="learned").eval()
+    for m in model.modules():
+        if isinstance(m, LearnedPermutation):
+            with torch.no_grad():
+                m.keys.add_(torch.randn(64) * 3)
+    view = export_view(model)
+    assert sum(isinstance(m, ExportPermutation) for m in view.modules()) == 2
+    assert not any(isinstance(m, LearnedPermutation) for m in view.modules())
+    x = torch.randn(9, 64)
+    with torch.no_grad():
+        assert torch.allclose(view(x), model(x), atol=1e-5)
