@@ -32,6 +32,8 @@ commands:
   list              the options of each config group, the exp presets and the sweeps
   summary [CSV]     any sweep's metric as mean ± 95% CI and n, grouped by the keys it varied (markdown);
                     --by KEY ..., --metric test_accuracy, --exp NAME, --plot out.png (dot plot, CI bars)
+  export RUN_DIR    export a run saved with trainer.save_model=true: --format onnx|torchscript, --quantize int8|fp16;
+                    checks it against PyTorch, writes <file>.json (bytes, batch-1 latency, test accuracy)
   fair-select       choose lr/weight decay per (dataset, budget, family) on validation (fair_tune rows)
                     -> results/fair/selected.csv; --print-overrides for the final stage
 
@@ -167,7 +169,33 @@ def cmd_summary(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"collect": cmd_collect, "fair-select": cmd_fair_select, "figures": cmd_figures, "list": cmd_list,
+def cmd_export(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="frozen-bench export",
+                                description="Export a finished run saved with trainer.save_model=true for the edge (ONNX or "
+                                            "TorchScript), check it against PyTorch, and write an export record beside it.")
+    p.add_argument("run_dir", help="the run folder (results/runs/<signature>) holding config.yaml, metrics.json and model.pt")
+    p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"], help="onnx (default) or torchscript")
+    p.add_argument("--quantize", default="none", choices=["none", "int8", "fp16"],
+                   help="int8: dynamic int8 weights (onnxruntime / torch.ao); fp16: half precision, float32 in and out")
+    p.add_argument("--out", default=None, help="folder for the file and its record (default: RUN_DIR/export)")
+    p.add_argument("--dense", action="store_true", help="write WHT/DCT/FFT as dense matrices instead of their fast operators")
+    p.add_argument("--reps", type=int, default=200, help="timed batch-1 repetitions (default: 200)")
+    a = p.parse_args(argv)
+    from frozen_bench.errors import UserError
+    from frozen_bench.export.job import export_run
+
+    try:
+        export_run(a.run_dir, a.format, a.quantize, out=a.out, dense=a.dense, reps=max(1, a.reps))
+    except UserError as e:
+        print(f"frozen-bench export: error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        print(f"frozen-bench export: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS = {"collect": cmd_collect, "export": cmd_export, "fair-select": cmd_fair_select, "figures": cmd_figures, "list": cmd_list,
             "summary": cmd_summary}
 
 

@@ -73,6 +73,8 @@ def validate(cfg: dict) -> None:
         _float(cfg, "optim.weight_decay", 0.0, optional=True)
         _float(cfg, "optim.warmup_frac", 0.0, 1.0, optional=True)
         _float(cfg, "optim.grad_clip", 0.0, low_open=True, optional=True)
+        _float(cfg, "optim.act_delta_l1", 0.0, optional=True)  # opt-in keys (+optim.KEY=...)
+        _float(cfg, "optim.act_delta_tol", 0.0, low_open=True, optional=True)
     _int(cfg, "model.width", 1, optional=True, hint="null uses the input width")
     _int(cfg, "model.depth", 1, optional=True)
     _int(cfg, "model.budget", 1, optional=True)

@@ -2,7 +2,8 @@
 
 Only the per-channel norm/activation parameters, the adapters, the gates and the head train.
 Inputs are flattened and zero-padded to the block width (the transform's size, e.g. the next
-power of two for WHT). ``permute=true`` inserts a fixed seeded channel permutation before every
+power of two for WHT). ``permute=learned`` learns that permutation instead (``LearnedPermutation``).
+``permute=true`` inserts a fixed seeded channel permutation before every
 block (stored as its seed): successive transforms then do not simply cancel or re-mix the same
 subspaces (WHT is its own inverse), and a zero-padded input is scattered over the whole width, so
 a width beyond the input's gives new features rather than copies (WHT rows agree on a leading block
@@ -39,6 +40,63 @@ class FixedPermutation(nn.Module):
         return 8  # regenerated from its seed
 
 
+class LearnedPermutation(nn.Module):
+    """A learned channel permutation: one sort key per channel, the permutation sorts them.
+
+    Evaluation applies exactly the permutation ``argsort(keys, descending)`` as an index
+    (``x[:, perm]``). Training uses the hard permutation matrix in the forward pass and, for the
+    gradient, SoftSort's relaxation (Prillo & Eisenschlos, 2020) P̃[j, i] = softmax_i(−|s₍ⱼ₎ − sᵢ| / τ),
+    s₍ⱼ₎ the j-th largest key: straight-through, P = P_hard + P̃ − stop_grad(P̃). The keys start at
+    the ranks of the seeded permutation ``permute=true`` would use (spaced by 1, so τ = 1 mixes
+    neighbours), so the learned permutation starts as the fixed one. Cost: ``width`` trainable
+    numbers per block; its own optimizer group (``optim.permute_lr``, default ``optim.lr``; no decay).
+    """
+
+    param_group = "permute"
+
+    def __init__(self, width: int, seed: int, tau: float = 1.0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(width, generator=g)
+        keys = torch.empty(width)
+        keys[perm] = torch.arange(width, 0, -1, dtype=torch.float32)  # perm[j] has the j-th largest key
+        self.keys = nn.Parameter(keys)
+        self.register_buffer("init_perm", perm, persistent=False)
+        self.tau = float(tau)
+
+    def permutation(self) -> torch.Tensor:
+        """(W,) the index map: output channel j is input channel perm[j]."""
+        return torch.argsort(self.keys.detach(), descending=True, stable=True)
+
+    def forward(self, x):  # (B, W)
+        if not (self.training and torch.is_grad_enabled() and self.keys.requires_grad):
+            return x[:, self.permutation()]  # exactly a permutation
+        s = self.keys
+        order = torch.argsort(s.detach(), descending=True, stable=True)
+        soft = torch.softmax(-(s[order][:, None] - s[None, :]).abs() / self.tau, dim=1)  # (W out, W in)
+        hard = torch.zeros_like(soft).scatter_(1, order[:, None], 1.0)
+        p = hard + (soft - soft.detach())  # forward: the hard matrix; backward: SoftSort's
+        return x @ p.T.to(x.dtype)
+
+    def moved(self) -> float:
+        """Fraction of output channels whose source differs from the initial permutation's."""
+        return (self.permutation() != self.init_perm).float().mean().item()
+
+    def extra_repr(self) -> str:
+        return f"width={len(self.keys)}, tau={self.tau}"
+
+
+def _permute_kind(v) -> str:
+    """model.permute: false | true (fixed, seeded) | learned."""
+    if v in (None, False, "none", "false"):
+        return "none"
+    if v in (True, "fixed", "true"):
+        return "fixed"
+    if v == "learned":
+        return "learned"
+    raise ValueError(f"model.permute must be false, true (a fixed seeded permutation) or learned, got {v!r}")
+
+
 class FrozenBlock(nn.Module):
     def __init__(self, width, transform, seed, activation, act_kwargs, adapter, rank, norm, gate):
         super().__init__()
@@ -58,8 +116,9 @@ class FrozenMLP(nn.Module):
     def __init__(self, in_dim: int, num_classes: int, width: int | None = None, depth: int = 2,
                  transform: str = "wht", transform_seed: int = 0, activation: str = "bislope",
                  act_kwargs: dict | None = None, adapter: str = "none", rank: int = 0,
-                 norm: str = "light", gate: bool = False, permute: bool = False,
-                 head: str = "linear", head_hidden: int = 64, dropout: float = 0.0, readout: int | None = None):
+                 norm: str = "light", gate: bool = False, permute: bool | str = False,
+                 head: str = "linear", head_hidden: int = 64, dropout: float = 0.0, readout: int | None = None,
+                 permute_tau: float = 1.0):
         super().__init__()
         if depth < 1:
             raise ValueError(f"model.depth must be >= 1, got {depth}")
@@ -67,9 +126,12 @@ class FrozenMLP(nn.Module):
         width = transform_out_dim(transform, width)  # e.g. the next power of two for WHT
         self.in_dim, self.width = in_dim, width
         blocks = []
+        kind = _permute_kind(permute)
         for i in range(depth):
-            if permute:
+            if kind == "fixed":
                 blocks.append(FixedPermutation(width, seed=transform_seed * 1000 + i))
+            elif kind == "learned":
+                blocks.append(LearnedPermutation(width, seed=transform_seed * 1000 + i, tau=permute_tau))
             blocks.append(FrozenBlock(width, transform, transform_seed + i, activation, act_kwargs or {},
                                       adapter, rank, norm, gate))
         self.blocks = nn.Sequential(*blocks)
@@ -84,6 +146,13 @@ class FrozenMLP(nn.Module):
             x = F.pad(x, (0, self.width - self.in_dim))  # (B, W)
         return self.blocks(x)
 
+    def record_metrics(self) -> dict:
+        learned = [m for m in self.blocks if isinstance(m, LearnedPermutation)]
+        if not learned:
+            return {}
+        # how far the learned permutations went from their seeded start
+        return {"permute_moved": sum(m.moved() for m in learned) / len(learned)}
+
     def forward(self, x):
         h = self.features(x)  # (B, W)
         if self.readout:
@@ -95,13 +164,23 @@ def build(cfg: dict, data) -> FrozenMLP:
     m = cfg["model"]
     kw = dict(in_dim=math.prod(data.input_shape), num_classes=num_classes(data), width=m.get("width"),
               depth=int(m.get("depth", 2)), **transform_args(cfg), **activation_args(cfg), **adapter_args(cfg),
-              norm=m.get("norm", "light"), gate=bool(m.get("gate", False)), permute=bool(m.get("permute", False)),
+              norm=m.get("norm", "light"), gate=bool(m.get("gate", False)), permute=_permute_arg(m), **_permute_tau(m),
               head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)),
               dropout=float(m.get("dropout", 0.0)), readout=int(m["readout"]) if m.get("readout") else None)
     if m.get("budget"):
         kw = fit_budget("frozen_mlp", FrozenMLP, budget_layouts(kw), int(m["budget"]))
         return built(FrozenMLP(**kw), kw, ("depth", "head", "head_hidden", "readout"))
     return FrozenMLP(**kw)
+
+
+def _permute_arg(m: dict):
+    kind = _permute_kind(m.get("permute", False))
+    return "learned" if kind == "learned" else kind == "fixed"
+
+
+def _permute_tau(m: dict) -> dict:
+    """``model.permute_tau`` (SoftSort's temperature), read only for a learned permutation."""
+    return {"permute_tau": float(m.get("permute_tau", 1.0))} if _permute_kind(m.get("permute")) == "learned" else {}
 
 
 def budget_layouts(kw: dict) -> list[Layout]:

@@ -20,6 +20,7 @@ the O(n) re-orderings around ``torch.fft.rfft``; their backward passes are the t
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -58,12 +59,28 @@ except AttributeError:  # older torch: no functorch wrappers to worry about
         return False
 
 
+_TORCH_ONLY = False
+
+
+@contextlib.contextmanager
+def torch_only():
+    """Inside: every function takes its pure-PyTorch path (e.g. while ``torch.jit.trace`` records
+    a graph, which cannot see what a kernel does through raw pointers)."""
+    global _TORCH_ONLY
+    before, _TORCH_ONLY = _TORCH_ONLY, True
+    try:
+        yield
+    finally:
+        _TORCH_ONLY = before
+
+
 def _use_native(x: torch.Tensor) -> bool:
     # Only plain, real CPU tensors: the kernels read raw memory, which fake/functorch/meta
     # tensors (torch.compile, vmap, torch.func.grad) do not have; those take the PyTorch path.
     # Cheapest checks first: this runs on every call.
     return (
-        x.dtype in _NATIVE_DTYPES
+        not _TORCH_ONLY
+        and x.dtype in _NATIVE_DTYPES
         and x.is_cpu
         and type(x) is torch.Tensor
         and not _is_wrapped(x)

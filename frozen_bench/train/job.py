@@ -13,6 +13,7 @@ from frozen_bench.data import load_dataset
 from frozen_bench.errors import explain_dataset_errors
 from frozen_bench.models import build_model
 from frozen_bench.progress import say
+from frozen_bench.train import act_delta as AD
 from frozen_bench.train import measure as M
 from frozen_bench.train import phases as P
 from frozen_bench.train.checkpoint import make_checkpointer
@@ -30,6 +31,7 @@ def train(cfg: dict, out_dir=None, log=say) -> dict:
         datas = [load_dataset(p.cfg["dataset"], seed=seed) for p in phases]
     torch.manual_seed(seed)
     model = build_model(phases[0].cfg, datas[0]).to(device)
+    act_init = AD.snapshot(model)  # θ₀ of the PAct parameters: the sparse-delta penalty and act_channels_moved
     # a checkpoint holds the state of one fit: a multi-phase run is not resumed mid-way
     checkpointer = make_checkpointer(cfg, out_dir, log) if len(phases) == 1 else None
     measures = P.measures(cfg, phases, datas[0])
@@ -41,7 +43,7 @@ def train(cfg: dict, out_dir=None, log=say) -> dict:
     status, diverged_step, steps, seconds, rows = "ok", None, 0, 0.0, []
     for i, (phase, data) in enumerate(zip(phases, datas)):
         measures.before(i, model, data, device, log=log)
-        res = fit(model, data, phase.cfg, device, log=log, checkpointer=checkpointer)
+        res = fit(model, data, phase.cfg, device, log=log, checkpointer=checkpointer, act_init=act_init)
         rows = [{**r, **phase.tags, "step": r["step"] + steps} for r in res["history"]]  # steps count over all phases
         history += rows
         measures.after(i, model, data, device, res, rows)
@@ -57,12 +59,19 @@ def train(cfg: dict, out_dir=None, log=say) -> dict:
         save_model(model, out_dir)
     m = run_record(model, data, history, rows, status, diverged_step, steps, seconds)
     m.update(measures.fields())
+    moved = AD.channels_moved(model, act_init, tol=act_delta_tol(cfg))
+    if moved is not None:  # the fraction of PAct channels that moved from their initial shape
+        m["act_channels_moved"], m["act_delta_tol"] = moved, act_delta_tol(cfg)
     if status == "ok":
         phase = final_phase(data, cfg)
         if phase:
             log(f"[frozen-bench] {phase}")
         m.update(final_measures(model, data, cfg, device))
     return {"metrics": m, "history": history, "model": model, "data": data}
+
+
+def act_delta_tol(cfg: dict) -> float:
+    return float((cfg.get("optim") or {}).get("act_delta_tol") or AD.ACT_DELTA_TOL)
 
 
 def run_record(model, data, history: list[dict], last_rows: list[dict], status: str, diverged_step, steps: int,

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from frozen_bench.train import act_delta as AD
 from frozen_bench.train import measure as M
 from frozen_bench.train.checkpoint import capture_rng, restore_rng
 from frozen_bench.train.checkpoint import load_states as load_checkpoint_states
@@ -101,13 +102,17 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: DataBundl
 
 
 def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log=say,
-        checkpointer=None) -> dict:
+        checkpointer=None, act_init: dict | None = None) -> dict:
     """Train ``model`` in place; returns history, final train loss, status and step counts.
 
     With a ``checkpointer`` (frozen_bench.train.checkpoint) the loop saves its whole state every
     ``checkpointer.every`` steps and, if a checkpoint of this run exists, continues from it, so the
     result equals an uninterrupted run's. Progress (``frozen_bench.progress``): a bar on a
-    terminal, a ``[frozen-bench] step ...`` line every ~10% of the steps otherwise."""
+    terminal, a ``[frozen-bench] step ...`` line every ~10% of the steps otherwise.
+
+    ``+optim.act_delta_l1=λ`` adds λ·Σ|θ − θ₀| over the PAct parameters to the loss
+    (``frozen_bench.train.act_delta``), θ₀ being ``act_init`` (the values at build time), or the
+    values this fit starts from when it is not given."""
     tr, optim = cfg["trainer"], cfg["optim"]
     epochs, bs = int(tr["epochs"]), int(tr["batch_size"])
     if epochs < 1:
@@ -123,6 +128,9 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
     warmup = int(round(float(optim.get("warmup_frac", 0.05)) * total))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(total, max(warmup, 1), float(optim.get("min_lr_frac", 0.0))))
     clip = optim.get("grad_clip")
+    act_l1 = float(optim.get("act_delta_l1") or 0.0)  # opt-in (+optim.act_delta_l1=λ): absent in most configs
+    if act_l1:
+        act_init = act_init if act_init is not None else AD.snapshot(model)  # before a checkpoint is loaded
     criterion = loss_fn(data.task)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     g = torch.Generator(device="cpu").manual_seed(int(cfg["seed"]))
@@ -156,6 +164,8 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
                 loss = criterion(out, y_train[idx])
                 if hasattr(model, "regularizer"):  # e.g. a mask sparsity term
                     loss = loss + model.regularizer()
+                if act_l1:  # sparse PAct deltas
+                    loss = loss + act_l1 * AD.l1_penalty(model, act_init)
                 if not torch.isfinite(loss):
                     status, diverged_step = "diverged", step
                     break
