@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[dev,launchers,optuna,trackers]'
+	$(PY) -m pip install -q -e '.[dev,launchers,optuna,trackers,export]'
 	touch $(STAMP)
 
 run: $(STAMP)
