@@ -3,7 +3,7 @@
 #
 #   quick  (~15 min on 2 cores)  the flagship +exp=cifar_wht and its trained peer +exp=cifar_trained
 #          on 10k CIFAR-10 training images (seed 0), and the speech diagnostic +sweep=speech_why
-#          (18 validation-only runs on the real 12-class set)
+#          (36 validation-only runs on the real 12-class set)
 #   full   (~1 h on 2 cores)     the flagship presets cifar_wht, cifar_dct, cifar_trained on the full
 #          45k/5k/10k split with seeds 0-2, and speech_why; then the fair protocol on the real sets
 #          (scripts/fair.sh quick cifar10,speech, another ~50 min)

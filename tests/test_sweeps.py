@@ -26,7 +26,7 @@ def expand(sweep: str, profile: str) -> list[list[str]]:
 
 SEARCHES = {"lr_search"}  # optuna: a number of trials, not a grid
 FAIR = {"fair_tune": 140, "fair_final": 5}  # the fair protocol (scripts/fair.sh): no +profile grid
-REAL = {"speech_why": 18}  # real-data diagnostics (scripts/reproduce.sh real): their own recipe, no +profile grid
+REAL = {"speech_why": 36}  # real-data diagnostics (scripts/reproduce.sh real): their own recipe, no +profile grid
 
 
 def test_every_sweep_file_has_an_expected_count():

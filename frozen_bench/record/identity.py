@@ -31,6 +31,7 @@ def record_fields(cfg: dict) -> dict:
         "subset": (cfg.get("dataset") or {}).get("subset"),
         "frontend": (cfg.get("dataset") or {}).get("frontend"),  # speech features: logmel | mfcc | fft
         "mix_time": model.get("mix_time"),  # frozen_audio: also mixes along time
+        "norm": model.get("norm"),
         "lr": optim.get("lr"),
         "weight_decay": optim.get("weight_decay"),
         "act_lr_mult": optim.get("act_lr_mult"),

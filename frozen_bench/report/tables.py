@@ -39,8 +39,8 @@ TABLES = {
     "sweep_frozen_layer": ("Frozen(middle layer): mean gradient norm per step", [],
                            [("grad_norm_layer0_mean", "layer 0", 1, 4), ("grad_norm_layer1_mean", "layer 1 (frozen)", 1, 4),
                             ("grad_norm_layer2_mean", "layer 2", 1, 4), ACC]),
-    "speech_why": ("Why the frozen audio model loses on real speech: VALIDATION accuracy by mixing, time axis and "
-                   "front end (frozen_audio, 20k trainable)", ["transform", "mix_time", "frontend"],
+    "speech_why": ("Why the frozen audio model loses on real speech: VALIDATION accuracy by front end, mixing, "
+                   "time axis and norm (frozen_audio, 20k trainable)", ["frontend", "transform", "mix_time", "norm"],
                    [("val_accuracy", "val accuracy (%)", 100, 2), PARAMS]),
 }
 # tables over several presets' rows: key -> (title, exps, group-by, metrics, the command that makes them)
