@@ -21,7 +21,7 @@ jobs=${JOBS:-2}
 results=${RESULTS:-results}
 start=$(date +%s)
 stamp() { echo "=== real $profile: $1 — $(( $(date +%s) - start )) s elapsed"; }
-run_lines() { xargs -P "$jobs" -L 1 "$fb" run 2>&1 | grep -E "^\[frozen-bench\] (ok|diverged|skip)|error"; }
+run_lines() { xargs -P "$jobs" -L 1 "$fb" run 2>&1 | grep -E "\[frozen-bench\] (ok|diverged|skip)|error"; }
 # the speech diagnostic's lr and weight decay: frozen_audio's choice in the fair selection at 20k
 speech_hp=(optim.lr=0.01 optim.weight_decay=0.0)
 
@@ -34,7 +34,7 @@ case "$profile" in
 esac
 stamp "2/3 speech diagnostic (validation only)"
 "$fb" run -m +sweep=speech_why "${speech_hp[@]}" hydra/launcher=joblib "hydra.launcher.n_jobs=$jobs" trainer.threads=1 \
-  "results_dir=$results" 2>&1 | grep -E "^\[frozen-bench\] (ok|diverged|skip)|error"
+  "results_dir=$results" 2>&1 | grep -E "\[frozen-bench\] (ok|diverged|skip)|error"
 if [ "$profile" = full ]; then
   stamp "3/3 the fair protocol on CIFAR-10 and speech"
   RESULTS=$results JOBS=$jobs scripts/fair.sh quick cifar10,speech
