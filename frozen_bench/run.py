@@ -217,6 +217,10 @@ def main(argv: list[str]) -> int:
     saved = os.environ.get(SWEEP_KEYS_ENV)
     os.environ.pop(SWEEP_KEYS_ENV, None)
     if is_multirun(argv):
+        if any("submitit_slurm" in a for a in argv):
+            from frozen_bench import slurm
+
+            slurm.install()  # job states without sacct where the cluster keeps no accounting
         keys = _sweep_keys(argv)
         if keys is not None:
             os.environ[SWEEP_KEYS_ENV] = json.dumps(keys)  # the workers inherit it

@@ -6,6 +6,7 @@ imports torch or a dataset; ``tests/test_report.py`` checks that in a fresh inte
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -58,9 +59,35 @@ def data_label(sub: pd.DataFrame, stat: str = "mean ± 95% CI") -> str:
     return f"Data: {'; '.join(parts)}" + (f"; profile {prof}" if prof else "") + f"; {seeds} seed(s), {stat}"
 
 
+# callables (fig, name) run on every figure once it is laid out and written, before it is closed:
+# how a test looks at the figures (tests/report/test_figures_layout.py)
+ON_SAVE: list = []
+CAPTION_PT = 7
+
+
+def wrap_to_width(fig, text: str, width_frac: float = 0.98, **kw) -> str:
+    """``text`` with line breaks so that, drawn at ``kw``'s font, no line is wider than
+    ``width_frac`` of the figure (measured with the renderer, not guessed from a character count)."""
+    renderer = fig.canvas.get_renderer()
+    probe = fig.text(0, 0, text, **kw)
+    limit = width_frac * fig.bbox.width
+    chars = len(text)
+    wrapped = text
+    while chars > 20 and probe.get_window_extent(renderer).width > limit:
+        chars = int(chars * min(0.95, limit / probe.get_window_extent(renderer).width))
+        wrapped = "\n".join(textwrap.wrap(text, chars, break_on_hyphens=False))
+        probe.set_text(wrapped)
+    probe.remove()
+    return wrapped
+
+
 def save(fig, out_dir: Path, name: str, caption: str) -> list[Path]:
-    fig.text(0.01, 0.005, caption, fontsize=7, ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    caption = wrap_to_width(fig, caption, fontsize=CAPTION_PT)
+    cap = fig.text(0.01, 4 / fig.bbox.height, caption, fontsize=CAPTION_PT, ha="left", va="bottom")
+    bottom = (cap.get_window_extent(fig.canvas.get_renderer()).height + 8) / fig.bbox.height
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    for place in getattr(fig, "_relabel", []):  # point labels, placed again on the final layout
+        place()
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("png", "pdf"):
@@ -68,5 +95,145 @@ def save(fig, out_dir: Path, name: str, caption: str) -> list[Path]:
         # no creation date in a PDF: the same rows give the same bytes (a re-draw leaves git clean)
         fig.savefig(p, dpi=120, **({"metadata": {"CreationDate": None}} if ext == "pdf" else {}))
         paths.append(p)
+    for hook in ON_SAVE:
+        hook(fig, name)
     plt.close(fig)
     return paths
+
+
+def fit_title(ax, text: str, **kw):
+    """``ax.set_title`` with the text wrapped to the axes' width (a long title is never cut off)."""
+    fig = ax.get_figure(root=True)
+    frac = 0.95 * ax.get_position().width
+    return ax.set_title(wrap_to_width(fig, text, width_frac=frac, **_font(kw, "axes.titlesize")), **kw)
+
+
+def _font(kw: dict, rc_key: str) -> dict:
+    return {"fontsize": kw.get("fontsize", plt.rcParams[rc_key])}
+
+
+def ci_bars(m, c, lo: float = 0.0, hi: float = 100.0):
+    """Error bars of mean ``m`` ± CI ``c`` as (below, above), clipped to [lo, hi] (an accuracy's
+    t-interval over 3 seeds can pass 0 % or 100 %); a nan CI (one seed) draws no bar."""
+    import numpy as np
+
+    m, c = np.asarray(m, float), np.nan_to_num(np.asarray(c, float))
+    return np.vstack([np.minimum(c, m - lo), np.minimum(c, hi - m)])
+
+
+def param_axis(ax, xs, axis: str = "x"):
+    """A log axis of parameter counts: ticks at 1, 2, 5 × 10^k written 20k, 1M; at least a factor of
+    1.6 wide and padded by 1.3 each side (room for point labels), so that runs of nearly one size get one readable tick, not a dozen overlapping ones."""
+    import numpy as np
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lo, hi = float(np.nanmin(xs)), float(np.nanmax(xs))
+    pad = max(1.3, (1.6 * lo / hi) ** 0.5)
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    (ax.set_xlim if axis == "x" else ax.set_ylim)(lo / pad, hi * pad)
+    a.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    a.set_major_formatter(FuncFormatter(lambda v, _: _count(v)))
+    a.set_minor_formatter(NullFormatter())
+
+
+def _count(v: float) -> str:
+    for div, unit in ((1e6, "M"), (1e3, "k")):
+        if v >= div:
+            return f"{v / div:g}{unit}"
+    return f"{v:g}"
+
+
+LABEL_OFFSETS = [(4, -11, "left"), (4, 4, "left"), (-4, 4, "right"), (-4, -11, "right"), (0, 8, "center"),
+                 (0, -18, "center"), (7, -4, "left"), (-7, -4, "right"), (10, 12, "left"), (-10, 12, "right"),
+                 (10, -20, "left"), (-10, -20, "right"), (14, -4, "left"), (-14, -4, "right"), (0, 18, "center"),
+                 (0, -28, "center"), (18, 16, "left"), (-18, 16, "right"), (18, -26, "left"), (-18, -26, "right")]
+
+
+def _obstacles(ax, renderer):
+    """Small boxes along every drawn line, error bar and marker of ``ax`` (display coordinates)."""
+    import numpy as np
+    from matplotlib.collections import LineCollection, PathCollection
+    from matplotlib.transforms import Bbox
+
+    paths = []
+    for line in ax.lines:
+        if line.get_visible() and len(line.get_xydata()):
+            paths.append(line.get_transform().transform(np.asarray(line.get_xydata(), float)))
+    for coll in ax.collections:
+        if isinstance(coll, LineCollection):
+            paths += [coll.get_transform().transform(np.asarray(seg, float)) for seg in coll.get_segments() if len(seg)]
+        elif isinstance(coll, PathCollection):
+            paths += [p[None, :] for p in coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float))]
+    boxes = []
+    for pts in paths:
+        pts = pts[np.isfinite(pts).all(axis=1)]
+        samples = [pts]
+        for a, b in zip(pts, pts[1:]):  # each segment every 3 pixels
+            samples.append(a + np.outer(np.linspace(0, 1, max(1, int(np.hypot(*(b - a)) // 3)) + 1), b - a))
+        boxes += [Bbox.from_extents(x - 1.5, y - 1.5, x + 1.5, y + 1.5) for x, y in np.vstack(samples)]
+    return boxes
+
+
+def label_points(ax, xy, labels, colors=None, fontsize: float = 7, pad: float = 1.5):
+    """Label each data point (data coordinates) at the first of a few offsets where the label stays
+    inside the axes and covers no label placed before, no marker and no line (else where it covers
+    the fewest labels, then markers, then lines). ``save`` places them again on the final layout,
+    so the positions checked are the ones drawn."""
+    xy = [tuple(map(float, p)) for p in xy]
+    labels = [str(s) for s in labels]
+    colors = list(colors) if colors is not None else ["k"] * len(xy)
+    made: list = []
+
+    def place():
+        from matplotlib.transforms import Bbox
+
+        for t in made:
+            t.remove()
+        made.clear()
+        fig = ax.get_figure(root=True)
+        renderer = fig.canvas.get_renderer()
+        box = ax.get_window_extent(renderer)
+        marks = [Bbox.from_extents(px - 4, py - 4, px + 4, py + 4) for px, py in ax.transData.transform(xy)]
+        lines = _obstacles(ax, renderer)
+        taken: list = []
+        for (x, y), lab, colour in zip(xy, labels, colors):
+            best = None
+            for dx, dy, ha in LABEL_OFFSETS:
+                t = ax.annotate(lab, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize, ha=ha, color=colour)
+                b = t.get_window_extent(renderer).padded(pad)
+                inside = box.x0 <= b.x0 and b.x1 <= box.x1 and box.y0 <= b.y0 and b.y1 <= box.y1
+                cost = (not inside, sum(b.overlaps(o) for o in taken), sum(b.overlaps(o) for o in marks),
+                        sum(b.overlaps(o) for o in lines))
+                if best is None or cost < best[0]:
+                    if best is not None:
+                        best[1].remove()
+                    best = (cost, t, b)
+                else:
+                    t.remove()
+                if cost == (False, 0, 0, 0):
+                    break
+            made.append(best[1])
+            taken.append(best[2])
+
+    place()
+    fig = ax.get_figure(root=True)
+    if not hasattr(fig, "_relabel"):
+        fig._relabel = []
+    fig._relabel.append(place)
+    return made
+
+
+def readable_log(axis):
+    """A log axis that spans under two decades gets ticks at 1, 2, 5 × 10^k written plainly (20,
+    0.05) instead of matplotlib's 2×10^1 minor labels; a wider one keeps the decades."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lo, hi = sorted(axis.get_view_interval())
+    if lo <= 0 or math.log10(hi / lo) >= 2:
+        return
+    axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from frozen_bench import targets
-from frozen_bench.report.common import data_label, plt, save
+from frozen_bench.report.common import ci_bars, data_label, fit_title, plt, readable_log, save
+from frozen_bench.report.stats import mean_ci
 
 COLORS = ["tab:red", "tab:green", "tab:blue", "tab:cyan", "black"]  # the blog's r, g, b, c, k cycle
 
@@ -43,7 +44,7 @@ def fig_fn_segments(df: pd.DataFrame, out_dir: Path, max_panels: int = 6) -> lis
     if rows.empty:
         return []
     rows = rows.sort_values(["function", "activation", "mixing", "seed"]).drop_duplicates(["function", "activation", "mixing"]).head(max_panels)
-    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 2.6 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 2.6 * len(rows)), squeeze=False)
     for ax, (_, r) in zip(axes[:, 0], rows.iterrows()):
         lo, hi = float(r["fn_lo"]), float(r["fn_hi"])
         x = targets.grid(lo, hi, 2000, np)
@@ -60,7 +61,7 @@ def fig_fn_segments(df: pd.DataFrame, out_dir: Path, max_panels: int = 6) -> lis
             ax.plot([x0, x1], [y0, y1], "-", color=c, lw=3 if i % len(COLORS) == 1 else 1.5)
             if i:
                 ax.axvline(x0, color=c, lw=0.4, alpha=0.6)
-        ax.plot([], [], "-", color=COLORS[0], label="learned (one colour per linear piece)")
+        ax.plot([], [], "-", color=COLORS[0], label="learned\n(a colour per linear piece)")
         if y is not None and np.isfinite(y).all():
             spread = float(y.max() - y.min()) or 1.0
             ax.set_ylim(float(y.min()) - 0.2 * spread, float(y.max()) + 0.2 * spread)
@@ -69,9 +70,9 @@ def fig_fn_segments(df: pd.DataFrame, out_dir: Path, max_panels: int = 6) -> lis
         ax.set_xlim(lo, hi)
         ax.set_xlabel("x (input, unitless)")
         ax.set_ylabel("y = f(x)")
-        ax.set_title(f"synthetic data: {_label(r, ['function', 'activation', 'mixing'])}: {int(r['linear_regions'])} linear regions "
-                     f"on [{lo:g}, {hi:g}), test MSE {r['test_mse']:.3g}", fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
+        fit_title(ax, f"synthetic data: {_label(r, ['function', 'activation', 'mixing'])}: {int(r['linear_regions'])} linear "
+                  f"regions on [{lo:g}, {hi:g}), test MSE {r['test_mse']:.3g}", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return save(fig, Path(out_dir), "fn_segments", data_label(rows, "first seed of each configuration shown"))
 
 
@@ -80,69 +81,91 @@ def fig_fn_shift(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     if rows.empty:
         return []
     pairs = sorted(rows["shift_pair"].unique())
-    fig, axes = plt.subplots(2, len(pairs), figsize=(5 * len(pairs), 6.5), squeeze=False)
+    configs = sorted({(r["activation"], r["mixing"]) for _, r in rows.iterrows()})
+    colour = {cfg: f"C{i}" for i, cfg in enumerate(configs)}  # one colour per configuration in every panel
+    fig, axes = plt.subplots(2, len(pairs), figsize=(4.6 * len(pairs) + 2.2, 6.5), squeeze=False)
     for j, pair in enumerate(pairs):
         sub = rows[rows["shift_pair"] == pair].sort_values(["activation", "mixing", "seed"])
         ax = axes[0, j]
         for _, r in sub.drop_duplicates(["activation", "mixing"]).iterrows():
             pts = json.loads(r["shift_curve"])
             if pts:
-                ax.plot([p[0] for p in pts], [max(p[2], 1e-8) for p in pts], label=_label(r, ["activation", "mixing"]), lw=1.2)
+                ax.plot([p[0] for p in pts], [max(p[2], 1e-8) for p in pts], lw=1.2, color=colour[(r["activation"], r["mixing"])])
         phases = int(sub["shift_phases"].iloc[0])
         ax.set_yscale("log")
+        readable_log(ax.yaxis)
         ax.set_xlabel("optimizer step (all phases)")
-        ax.set_ylabel("validation MSE on the current target")
-        ax.set_title(f"synthetic data: shift {pair} ({phases} phases)", fontsize=9)
-        ax.legend(fontsize=6)
+        ax.set_ylabel("validation MSE\n(current target)" if j == 0 else "")
+        fit_title(ax, f"synthetic data: shift {pair} ({phases} phases)", fontsize=9)
         ax = axes[1, j]
         g = sub.groupby(["activation", "mixing"])[["shift_mse_before", "shift_mse_after"]].mean()
-        labels = [f"activation={a}, mixing={m}" for a, m in g.index]
-        xs = range(len(g))
-        ax.bar([x - 0.2 for x in xs], g["shift_mse_before"], 0.4, label="before training on the 2nd target")
-        ax.bar([x + 0.2 for x in xs], g["shift_mse_after"], 0.4, label="after")
+        xs = np.arange(len(g))
+        for x, (cfg, before, after) in zip(xs, zip(g.index, g["shift_mse_before"], g["shift_mse_after"])):
+            ax.plot([x - 0.12, x + 0.12], [before, after], "-", color="0.75", zorder=1)
+            ax.plot(x - 0.12, before, "o", color=colour[cfg], mfc="white", zorder=2)
+            ax.plot(x + 0.12, after, "s", color=colour[cfg], zorder=2)
         ax.set_yscale("log")
-        ax.set_xticks(list(xs), labels, rotation=30, ha="right", fontsize=6)
-        ax.set_ylabel("test MSE on the 2nd target")
-        ax.legend(fontsize=6)
-    return save(fig, Path(out_dir), "fn_shift", data_label(rows, "curves: first seed; bars: mean over seeds"))
+        lo, hi = float(np.nanmin(g.values)), float(np.nanmax(g.values))
+        if hi / max(lo, 1e-12) < 10:  # at least a decade: a 0.3 % change does not fill the panel
+            mid = (lo * hi) ** 0.5
+            ax.set_ylim(mid / 10 ** 0.5, mid * 10 ** 0.5)
+        readable_log(ax.yaxis)
+        ax.set_xticks(xs, [f"{a}\n{m}" for a, m in g.index], fontsize=7)
+        ax.set_xlim(-0.5, len(g) - 0.5)
+        ax.set_xlabel("activation / mixing")
+        ax.set_ylabel("test MSE on the 2nd target" if j == 0 else "")
+        ax.grid(axis="y", alpha=0.3)
+    lines = [plt.Line2D([], [], color=colour[cfg], label=f"activation={a}, mixing={m}") for cfg in configs for a, m in [cfg]]
+    axes[0, -1].legend(handles=lines, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), title="curves: first seed", title_fontsize=7)
+    marks = [plt.Line2D([], [], marker="o", ls="", color="0.3", mfc="white", label="before training\non the 2nd target"),
+             plt.Line2D([], [], marker="s", ls="", color="0.3", label="after")]
+    axes[1, -1].legend(handles=marks, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), title="mean over seeds", title_fontsize=7)
+    return save(fig, Path(out_dir), "fn_shift", data_label(rows, "curves: first seed; dots: mean over seeds"))
 
 
 def fig_mask_density(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     rows = _rows(df, "mask_density", "test_accuracy")
     if rows.empty:
         return []
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for (init, ds), sub in rows.groupby(["mask_init", "dataset"]):
-        ax.scatter(sub["mask_density"], sub["test_accuracy"], label=f"mask_init={init}, dataset={ds}", s=30)
-        for _, r in sub.iterrows():
-            ax.annotate(f"reg_weight={r['mask_reg_weight']:g}", (r["mask_density"], r["test_accuracy"]), fontsize=6,
-                        xytext=(3, 3), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(6.8, 4))
+    groups = rows.groupby(["mask_init", "dataset"])
+    for k, ((init, ds), sub) in enumerate(groups):
+        for i, (w, sw) in enumerate(sub.groupby("mask_reg_weight")):
+            label = f"{w:g}" + (f" (mask_init={init}, {ds})" if groups.ngroups > 1 else "")
+            ax.scatter(sw["mask_density"], 100 * sw["test_accuracy"], s=30, color=f"C{i}", marker="os^D"[k % 4], label=label)
     ax.set_xlabel("mask density (fraction of frozen weights kept)")
-    ax.set_ylabel("test accuracy (fraction)")
-    ax.set_title("Masks over frozen weights", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    (init, ds), = groups.groups.keys() if groups.ngroups == 1 else [("", "")]
+    fit_title(ax, "Masks over frozen weights" + (f" (mask_init={init}, {ds})" if init else ""), fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), title="reg_weight", title_fontsize=7)
     return save(fig, Path(out_dir), "mask_density", data_label(rows, "one point per run"))
 
 
 def fig_weight_feedback(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Per dataset, each feedback variant as a dot with its 95% CI over seeds (the baseline grey):
+    dots, not bars from an axis cut above 0, so a sub-point gap looks sub-point."""
     rows = _rows(df, "feedback", "test_accuracy")
     if rows.empty:
         return []
     dsets = sorted(rows["dataset"].unique())
-    fig, axes = plt.subplots(1, len(dsets), figsize=(4.5 * len(dsets), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(dsets), figsize=(5.2 * len(dsets), 3.2), squeeze=False)
     for ax, ds in zip(axes[0], dsets):
         sub = rows[rows["dataset"] == ds]
-        g = sub.groupby(["feedback", "feedback_grad"])["test_accuracy"].agg(["mean", "std", "count"]).reset_index()
-        labels = [f"feedback={f}" + (f"\nfeedback_grad={str(fg).lower()}" if f != "none" else " (baseline)") for f, fg in zip(g["feedback"], g["feedback_grad"])]
-        ax.bar(range(len(g)), g["mean"], yerr=g["std"].fillna(0), color=["0.6" if f == "none" else "tab:blue" for f in g["feedback"]], capsize=3)
-        for i, (m, n) in enumerate(zip(g["mean"], g["count"])):
-            ax.text(i, m, f"{m:.4f}\n(n={n})", ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(range(len(g)), labels, fontsize=7)
-        lo = max(0.0, float(g["mean"].min()) - 0.05)
-        ax.set_ylim(lo, min(1.0, float(g["mean"].max()) + 0.03))
-        ax.set_ylabel("test accuracy (fraction)")
-        ax.set_title(f"Weight feedback vs plain CNN, {ds}", fontsize=9)
-    return save(fig, Path(out_dir), "weight_feedback", data_label(rows, "mean ± std"))
+        stats = []
+        for (fb, grad), g in sub.groupby(["feedback", "feedback_grad"]):
+            m, c = mean_ci(100 * g["test_accuracy"])
+            name = "none (baseline)" if fb == "none" else f"{fb}, feedback_grad={str(grad).lower()}"
+            stats.append((m, c, f"{name} (n={len(g)})", fb == "none"))
+        for i, (m, c, _, base) in enumerate(stats):
+            ax.errorbar(m, i, xerr=ci_bars([m], [c]), fmt="o", capsize=3, color="0.55" if base else "tab:blue")
+        ax.set_yticks(range(len(stats)), [s[2] for s in stats], fontsize=7)
+        ax.set_ylim(-0.6, len(stats) - 0.4)
+        ax.set_xlabel("test accuracy (%), mean ± 95% CI")
+        ax.grid(axis="x", alpha=0.3)
+        fit_title(ax, f"Weight feedback vs plain CNN, {ds}", fontsize=9)
+    return save(fig, Path(out_dir), "weight_feedback", data_label(rows))
 
 
 def fig_frozen_layer_grads(df: pd.DataFrame, out_dir: Path) -> list[Path]:
@@ -159,6 +182,7 @@ def fig_frozen_layer_grads(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     for i, v in zip(layers, vals):
         ax.text(i, v, f"{v:.3g}" + ("\nFrozen" if i in frozen else ""), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(layers, [f"Linear {i}" for i in layers])
-    ax.set_ylabel("mean gradient L2 norm per step (before clipping)")
-    ax.set_title(f"Frozen(layer): per-layer gradient norms, {r['dataset']}", fontsize=9)
+    ax.set_ylabel("mean gradient L2 norm per step\n(before clipping)")
+    ax.set_ylim(0, 1.15 * max(vals + [1e-12]))  # room for the value labels
+    fit_title(ax, f"Frozen(layer): per-layer gradient norms, {r['dataset']}", fontsize=9)
     return save(fig, Path(out_dir), "frozen_layer_grads", data_label(rows.iloc[[-1]], "one run shown"))

@@ -8,16 +8,17 @@ which data the figure shows (real or synthetic), the profile and the number of s
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from frozen_bench.report import companion
 from frozen_bench.registry import Registry
-from frozen_bench.report.common import SWEEP_COMMAND, MissingRows, data_label, plt, rows, save
+from frozen_bench.report.common import (SWEEP_COMMAND, MissingRows, ci_bars, data_label, fit_title, label_points, param_axis,
+                                         plt, rows, save, wrap_to_width)
 from frozen_bench.report.stats import mean_ci
 
 FIGURES = Registry("figure")
@@ -32,16 +33,28 @@ def bar_by(sub: pd.DataFrame, col: str, order: list[str], metric: str = "test_ac
     return labels, np.array(means), np.array(cis)
 
 
+CI_LABEL = "test accuracy (%), mean ± 95% CI"
+
+
+def dots(ax, x, m, c, **kw):
+    """Means with their 95% CI as dots and bars (no bars from an axis that does not start at 0)."""
+    m = 100 * np.asarray(m, float)
+    kw.setdefault("marker", "o")
+    return ax.errorbar(x, m, yerr=ci_bars(m, 100 * np.asarray(c, float)), ls="none", capsize=4, **kw)
+
+
 @figure("transforms")
 def fig_transforms(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     sub = rows(df, "sweep_transforms")
     labels, m, c = bar_by(sub, "transform", ["wht", "dct", "fft", "random_orth", "identity"])
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.bar(labels, 100 * m, yerr=100 * c, capsize=4, color="C0")
-    ax.set_ylim(max(0, 100 * np.nanmin(m - c) - 3), min(100, 100 * np.nanmax(m + c) + 2))
+    dots(ax, np.arange(len(labels)), m, c, color="C0")
+    ax.set_xticks(np.arange(len(labels)), labels)
+    ax.set_xlim(-0.5, len(labels) - 0.5)
+    ax.grid(axis="y", alpha=0.3)
     ax.set_xlabel("transform (fixed mixing)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Which fixed mixing? (frozen MLP, bislope PAct)")
+    ax.set_ylabel(CI_LABEL)
+    fit_title(ax, "Which fixed mixing? (frozen MLP, bislope PAct)")
     return save(fig, out_dir, "transforms", data_label(sub))
 
 
@@ -50,23 +63,21 @@ def fig_activations(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     sub = rows(df, "sweep_activations")
     order = ["relu", "prelu", "bislope", "pwl3", "spline", "glu"]
     mults = sorted(sub["act_lr_mult"].dropna().unique()) if "act_lr_mult" in sub else [None]
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    width = 0.8 / len(mults)
-    lows, highs = [], []
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    width = 0.5 / len(mults)
     for i, mult in enumerate(mults):
         part = sub if mult is None else sub[sub["act_lr_mult"] == mult]
         labels, m, c = bar_by(part, "activation", order)
         x = np.arange(len(labels)) + (i - (len(mults) - 1) / 2) * width
-        ax.bar(x, 100 * m, width, yerr=100 * c, capsize=3, label=f"act_lr_mult={mult:g}" if mult is not None else None)
+        dots(ax, x, m, c, capthick=1, color=f"C{i}", marker="os^D"[i % 4],
+             label=f"act_lr_mult={mult:g}" if mult is not None else None)
         ax.set_xticks(np.arange(len(labels)), labels)
-        lows.append(np.nanmin(m - c))
-        highs.append(np.nanmax(m + c))
-    ax.set_ylim(max(0, 100 * min(lows) - 3), min(100, 100 * max(highs) + 2))
+    ax.grid(axis="y", alpha=0.3)
     ax.set_xlabel("activation (per-channel PAct)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("PAct complexity (frozen WHT MLP)")
+    ax.set_ylabel(CI_LABEL)
+    fit_title(ax, "PAct complexity (frozen WHT MLP)")
     if mults != [None]:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title="activation lr", title_fontsize=8)
     return save(fig, out_dir, "activations", data_label(sub))
 
 
@@ -77,17 +88,19 @@ def fig_adapters(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     stats = [mean_ci(sub[sub["adapter_rank"].astype(int) == r]["test_accuracy"]) for r in ranks]
     params = [sub[sub["adapter_rank"].astype(int) == r]["trainable_params"].mean() for r in ranks]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    m = np.array([s[0] for s in stats])
-    c = np.array([s[1] for s in stats])
-    ax.errorbar(ranks, 100 * m, yerr=100 * c, marker="o", capsize=4, label="test accuracy")
+    m = 100 * np.array([s[0] for s in stats])
+    c = 100 * np.array([s[1] for s in stats])
+    ax.errorbar(ranks, m, yerr=ci_bars(m, c), marker="o", capsize=4, color="C0")
     ax.set_xlabel("LoRA adapter rank (0 = PAct only)")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel("● " + CI_LABEL, color="C0")
+    ax.tick_params(axis="y", colors="C0")
     ax2 = ax.twinx()
-    ax2.plot(ranks, np.array(params) / 1e3, "s--", color="C3", label="trainable params")
-    ax2.set_ylabel("trainable parameters (thousands)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax2.legend(loc="upper left", fontsize=8)
-    ax.set_title("PAct only vs PAct + LoRA adapters")
+    ax2.plot(ranks, np.array(params) / 1e3, "s--", color="C3")
+    ax2.set_ylabel("■ trainable parameters (thousands)", color="C3")
+    ax2.tick_params(axis="y", colors="C3")
+    ax2.set_ylim(bottom=0)
+    ax.grid(axis="y", alpha=0.3)
+    fit_title(ax, "PAct only vs PAct + LoRA adapters")
     return save(fig, out_dir, "adapters", data_label(sub))
 
 
@@ -102,44 +115,58 @@ def fig_frontier(df: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 
 def pareto(sub: pd.DataFrame, out_dir: Path, stem: str, title: str) -> list[Path]:
-    """Accuracy vs trainable parameters, one line per model family, one figure per dataset."""
+    """Accuracy vs trainable parameters, one line per model family, one figure per dataset; each
+    point named by its budget (placed where it overlaps no other label or marker)."""
     paths = []
     for ds, g in sub.groupby("dataset"):
-        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        fig, ax = plt.subplots(figsize=(6.8, 3.8))
+        xy, names, colours = [], [], []
         for i, (family, fam) in enumerate(g.groupby("model")):
             pts = []
             for b, gb in fam.groupby("budget_name"):
                 m, c = mean_ci(gb["test_accuracy"])
-                pts.append((gb["trainable_params"].mean(), m, c, b))
+                pts.append((gb["trainable_params"].mean(), 100 * m, 100 * c, b))
             pts.sort()
-            x, m, c, names = zip(*pts)
-            ax.errorbar(x, 100 * np.array(m), yerr=100 * np.array(c), marker="os^D"[i % 4], capsize=3, label=family)
-            for xi, mi, n in zip(x, m, names):
-                ax.annotate(n, (xi, 100 * mi), textcoords="offset points", xytext=(4, -10), fontsize=7)
-        ax.set_xscale("log")
+            x, m, c, bn = zip(*pts)
+            ax.errorbar(x, m, yerr=ci_bars(m, c), marker="os^D"[i % 4], capsize=3, label=family, color=f"C{i}")
+            xy += list(zip(x, m))
+            names += list(bn)
+            colours += [f"C{i}"] * len(x)
+        param_axis(ax, g["trainable_params"])
         ax.set_xlabel("trainable parameters (log scale)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{title}: frozen vs dense ({ds})")
-        ax.legend(fontsize=8)
-        paths += save(fig, out_dir, f"{stem}_{ds}", data_label(g))
+        ax.set_ylabel(CI_LABEL)
+        ax.grid(alpha=0.3)
+        ax.margins(y=0.12)  # room for the labels of the top and bottom points
+        fit_title(ax, f"{title} ({ds})")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title="model", title_fontsize=8)
+        label_points(ax, xy, names, colours)  # in its line's colour
+        paths += save(fig, out_dir, f"{stem}_{ds}", data_label(g) + "; a point's label is its budget preset")
     return paths
 
 
 @figure("latency")
 def fig_latency(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     sub = rows(df, "sweep_latency", "latency")
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.6))
     for ax, b in zip(axes, (1, 256)):
-        for model, g in sub.groupby("model"):
+        for i, (model, g) in enumerate(sub.groupby("model")):
             widths = sorted(g["width"].astype(int).unique())
             st = [mean_ci(g[g["width"].astype(int) == w][f"latency_ms_b{b}_p50"]) for w in widths]
-            ax.errorbar(widths, [s[0] for s in st], yerr=[s[1] for s in st], marker="o", capsize=3, label=model)
+            m = np.array([s[0] for s in st])
+            ax.errorbar(widths, m, yerr=ci_bars(m, [s[1] for s in st], lo=0, hi=np.inf), marker="os^D"[i % 4],
+                        capsize=3, label=model, color=f"C{i}")
         ax.set_xscale("log", base=2)
+        ax.set_xticks(widths, [str(w) for w in widths])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.grid(alpha=0.3, which="major")
         ax.set_xlabel("hidden width (channels)")
         ax.set_ylabel(f"median latency, batch {b} (ms)")
-        ax.set_title(f"Inference latency, batch {b}")
-        ax.legend(fontsize=8)
+        fit_title(ax, f"Inference latency, batch {b}")
+    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title="model", title_fontsize=8)
     return save(fig, out_dir, "latency", data_label(sub) + "; CPU, fp32, depth 2")
 
 
@@ -169,7 +196,7 @@ def fig_act_shapes(df: pd.DataFrame, out_dir: Path) -> list[Path]:
                 ax.set_ylabel(act, fontsize=8)
             if i == len(order) - 1:
                 ax.set_xlabel(f"input (ch {j})", fontsize=6)
-    fig.suptitle("Learned per-channel activations, first block (grey: identity)", fontsize=9)
+    fig.suptitle(wrap_to_width(fig, "Learned per-channel activations, first block (grey: identity)", fontsize=9), fontsize=9)
     caption = data_label(sub).split("; ")[:2] + ["seed 0 of each activation"] + ([f"act_lr_mult={mult:g}"] if mult is not None else [])
     return save(fig, out_dir, "act_shapes", "; ".join(caption))
 
@@ -237,13 +264,13 @@ def fig_fair(df: pd.DataFrame, out_dir: Path) -> list[Path]:
             stats = sorted(((*mean_ci(100 * f["test_accuracy"]), fam, f["family_kind"].iloc[0], f["seed"].nunique())
                             for fam, f in gb.groupby("family")), key=lambda s: s[0])
             for i, (m, c, fam, kind, n) in enumerate(stats):
-                ax.errorbar(m, i, xerr=0 if math.isnan(c) else c, fmt="o", capsize=3, color=FAMILY_COLOURS.get(kind, "k"))
+                ax.errorbar(m, i, xerr=ci_bars([m], [c]), fmt="o", capsize=3, color=FAMILY_COLOURS.get(kind, "k"))
             ax.set_yticks(range(len(stats)), [f"{s[2]} (n={s[4]})" for s in stats], fontsize=7)
             ax.set_xlabel("test accuracy (%), mean ± 95% CI")
-            ax.set_title(f"{ds}, {b:,} trainable", fontsize=9)
+            fit_title(ax, f"{ds}, {b:,} trainable", fontsize=9)
             ax.grid(axis="x", alpha=0.3)
         handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=k) for k, c in FAMILY_COLOURS.items()]
-        axes[0][0].legend(handles=handles, loc="lower right", fontsize=7)  # low-accuracy rows sit on the left
+        axes[0][-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, title="family", title_fontsize=7)
         paths += save(fig, out_dir, f"fair_{ds}", data_label(g) + "; each family tuned on validation (same grid), equal recipe")
     return paths
 
@@ -255,17 +282,18 @@ def fig_fair_small(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     sub = rows(df, "fair_small", "fair")
     paths = []
     for ds, g in sub.groupby("dataset"):
-        fig, ax = plt.subplots(figsize=(5.2, 3.6))
+        fig, ax = plt.subplots(figsize=(7.5, 3.6))
         for fam, f in g.groupby("family"):
             pts = sorted((int(n), *mean_ci(100 * fn["test_accuracy"])) for n, fn in f.groupby("subset"))
             n, m, c = zip(*pts)
-            ax.errorbar(n, m, yerr=[0 if math.isnan(x) else x for x in c], marker="o", capsize=3,
+            ax.errorbar(n, m, yerr=ci_bars(m, c), marker="o", capsize=3,
                         color=FAMILY_COLOURS.get(f["family_kind"].iloc[0], "k"), label=f"{fam} ({int(f['trainable_params'].mean()):,} trainable)")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.set_xlabel("training images (log scale)")
         ax.set_ylabel("test accuracy (%), mean ± 95% CI")
-        ax.set_title(f"Small data, {ds}", fontsize=9)
+        fit_title(ax, f"Small data, {ds}", fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), title="family", title_fontsize=7)
         paths += save(fig, out_dir, f"fair_small_{ds}", data_label(g) + f"; {int(g['steps'].max()):,} steps at every size")
     return paths

@@ -8,8 +8,9 @@ import pandas as pd
 from frozen_bench.report.figures import FIGURES, make_all
 
 
-def fake_all_csv(path, drop_exp=None):
-    """A small all.csv shaped like collect's output (synthetic numbers, for drawing only)."""
+def fake_all_csv(path, drop_exp=None, companion=False):
+    """A small all.csv shaped like collect's output (synthetic numbers, for drawing only); with
+    ``companion`` also rows of the five companion sweeps."""
     rng = np.random.default_rng(0)
     rows = []
 
@@ -42,10 +43,35 @@ def fake_all_csv(path, drop_exp=None):
     for m in ["frozen_mlp", "dense_mlp"]:
         for w in [1024, 2048]:
             add("sweep_latency", model=m, width=w)
+    if companion:
+        add_companion_rows(add, rng)
     df = pd.DataFrame(rows)
     if drop_exp:
         df = df[df["exp"] != drop_exp]
     df.to_csv(path, index=False)
+
+
+def add_companion_rows(add, rng):
+    """Rows of the companion sweeps with the columns their figures read (the real sweeps' shapes)."""
+    for fn in ("exp", "sin"):
+        for act, mix in [("relu", "dense"), ("leaky_relu", "dense"), ("pwl3", "dct")]:
+            knots = np.linspace(-5, 5, 25)
+            ys = np.exp(knots) if fn == "exp" else np.sin(knots)
+            pieces = json.dumps([[float(a), float(b), float(c), float(d)] for a, b, c, d in zip(knots, knots[1:], ys, ys[1:])])
+            add("sweep_functions", dataset=f"synthetic_fn_{fn}", synthetic=True, function=fn, fn_lo=-5.0, fn_hi=5.0,
+                linear_regions=24, test_mse=1e-3, activation=act, mixing=mix, fn_pieces=pieces, test_accuracy=None)
+    for pair, phases in [("exp->exp_neg", 2), ("inv->inv_shift", 2), ("step->step_shift x4", 8)]:
+        for act, mix in [("relu", "dense"), ("leaky_relu", "dense"), ("pwl3", "dct")]:
+            curve = json.dumps([[70 * (k + 1), k * phases // 18, float(10 ** rng.uniform(-3, 2))] for k in range(18)])
+            add("sweep_fn_shift", dataset=f"synthetic_fn_shift_{pair.split('->')[0]}", synthetic=True, shift_pair=pair,
+                shift_phases=phases, shift_mse_before=2101.8 + rng.random(), shift_mse_after=2098.8 + rng.random(),
+                activation=act, mixing=mix, shift_curve=curve, test_accuracy=None)
+    for w, density in [(0.0, 0.9), (3e-6, 0.47), (1e-5, 0.19), (3e-5, 0.01)]:
+        add("sweep_masks", dataset="digits", model="masked", mask_init="random", mask_reg_weight=w, mask_density=density)
+    for fb, grad in [("none", False), ("maxpool", False), ("projection", False)]:
+        add("sweep_weightnet", model="weightnet", feedback=fb, feedback_grad=grad)
+    add("sweep_frozen_layer", dataset="digits", model="frozen_layer", frozen_layers=1.0, grad_norm_layer0_mean=0.22,
+        grad_norm_layer1_mean=0.0, grad_norm_layer2_mean=0.37)
 
 
 def test_every_core_figure_is_written_as_png_and_pdf(tmp_path):
