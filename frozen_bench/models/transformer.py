@@ -84,37 +84,48 @@ def sincos_positions(n: int, d: int) -> torch.Tensor:
 
 
 class FixedProjection(nn.Module):
-    """A fixed n_in → n_out map built from a fixed transform, with no trainable parameter:
-    k = ⌈n_out / w⌉ blocks T(s_i ⊙ pad(x)) side by side (T the transform at its width w for n_in,
-    s_i seeded ±1 signs; the structured random features of SORF), the first n_out outputs kept,
-    scaled by √(w / n_in) so each output has the mean square of an input entry. k = 1 and
-    n_out ≤ w is a truncated orthonormal map. Stored size: the seed."""
+    """A fixed n_in → n_out map built from a fixed transform T at the width w it works at for the
+    narrower side (the structured random features of SORF), with no trainable parameter:
+
+    - widening (n_out ≥ n_in): k = ⌈n_out / w⌉ blocks T(s_i ⊙ pad(x)) side by side, the first
+      n_out kept; a truncated orthonormal map when k = 1;
+    - narrowing (n_out < n_in): x zero-padded to k·w and cut into k chunks, Σ_i T(s_i ⊙ x_i),
+      the first n_out kept (every input reaches the output, none is dropped),
+
+    with s_i seeded ±1 signs (s_0 = 1) and a scale √(w / n_in), so each output has about the mean
+    square of an input entry. Only transforms of width w run (never one at an awkward wide size).
+    Stored size: the seed."""
 
     def __init__(self, n_in: int, n_out: int, transform: str, seed: int):
         super().__init__()
         self.n_in, self.n_out = n_in, n_out
-        self.t = make_transform(transform, n_in, seed=seed)
-        w = self.t.out_dim
-        self.k = math.ceil(n_out / w)
+        self.widen = n_out >= n_in
+        self.t = make_transform(transform, n_in if self.widen else n_out, seed=seed)
+        w = self.w = self.t.out_dim
+        self.k = math.ceil((n_out if self.widen else n_in) / w)
         g = torch.Generator().manual_seed(10_007 * seed + 17)
         signs = torch.randint(0, 2, (self.k, w), generator=g).float() * 2 - 1
         signs[0] = 1.0  # the first block is the transform itself
-        self.register_buffer("signs", signs, persistent=False)  # regenerated from the seed
-        self.scale = math.sqrt(w / n_in)
+        # the scale folded into the signs (T is linear): one pass over the input, none over the output
+        self.register_buffer("signs", signs * math.sqrt(w / n_in), persistent=False)  # regenerated from the seed
 
     def forward(self, x):  # (..., n_in)
-        h = self.t.pad(x) if x.shape[-1] < self.t.out_dim else x
-        if self.k == 1:
-            y = self.t.mix(h)
-        else:
+        if self.widen:
+            h = F.pad(x, (0, self.w - self.n_in))
             y = self.t.mix(h.unsqueeze(-2) * self.signs).flatten(-2)  # (..., k·w)
-        return y[..., : self.n_out] * self.scale
+        else:
+            h = F.pad(x, (0, self.k * self.w - self.n_in)).unflatten(-1, (self.k, self.w))  # (..., k, w)
+            y = self.t.mix(h * self.signs).sum(-2)  # (..., w)
+        return y[..., : self.n_out]
 
     def frozen_bytes(self) -> int:
         return 8  # the seed
 
+    def fixed_numel(self) -> int:
+        return self.signs.numel()  # the signs (the transform counts its own)
+
     def extra_repr(self) -> str:
-        return f"{self.n_in} -> {self.n_out}, blocks={self.k}"
+        return f"{self.n_in} -> {self.n_out}, width={self.w}, blocks={self.k}"
 
 
 class TransformMixer(nn.Module):
