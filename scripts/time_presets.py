@@ -28,6 +28,7 @@ SHAPES = {
     "mnist": ((1, 28, 28), 10, 55000), "fashion_mnist": ((1, 28, 28), 10, 55000),
     "speech_commands": (None, 35, 84843),  # v2 standard split
     "speech_commands_synth": (None, 35, 35 * 32),  # make_synthetic_speech defaults: 40/word, 80% train
+    "speech_commands_test12": (None, 12, 3423),  # about 70% of the 4,890 clips (whole speakers)
 }
 
 

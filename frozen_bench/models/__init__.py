@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import nn
 
 from frozen_bench.models import (audio, cnn, dense, frozen_cnn, frozen_layer, frozen_mlp, function_net, linear,
-                                 masked, trained_cnn, weightnet)
+                                 masked, trained_cnn, transformer, weightnet)
 from frozen_bench.registry import Registry
 
 PACT_MIXING = ("transform", "activation", "adapter")
@@ -23,12 +23,14 @@ MODELS = Registry("model")
 MODELS.add("frozen_mlp", frozen_mlp.build, reads=PACT_MIXING)
 MODELS.add("frozen_cnn", frozen_cnn.build, reads=PACT_MIXING)
 MODELS.add("frozen_audio", audio.build_frozen_audio, reads=PACT_MIXING)
+MODELS.add("frozen_transformer", transformer.build_frozen, reads=PACT_MIXING)
 MODELS.add("dense_mlp", dense.build, reads=())
 MODELS.add("linear", linear.build, reads=())
 MODELS.add("trained_cnn", trained_cnn.build, reads=("activation",))
 MODELS.add("separable_cnn", trained_cnn.build_separable, reads=("activation",))
 MODELS.add("cnn", cnn.build, reads=())
 MODELS.add("audio_cnn", audio.build_audio_cnn, reads=())
+MODELS.add("transformer", transformer.build_trained, reads=())
 MODELS.add("weightnet", weightnet.build, reads=())
 MODELS.add("frozen_layer", frozen_layer.build, reads=("activation",))
 MODELS.add("function_net", function_net.build,

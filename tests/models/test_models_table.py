@@ -22,7 +22,8 @@ SHAPES = {"image": ((1, 28, 28), 10, "classification"), "flat": ((64,), 10, "cla
           "audio": ((40, 32), 12, "classification"), "fn": ((1,), 0, "regression")}
 ON = {"frozen_mlp": "flat", "dense_mlp": "flat", "frozen_layer": "flat", "masked": "flat", "linear": "image",
       "frozen_cnn": "image", "trained_cnn": "image", "separable_cnn": "image", "cnn": "image", "weightnet": "image",
-      "frozen_audio": "audio", "audio_cnn": "audio", "function_net": "fn"}
+      "frozen_audio": "audio", "audio_cnn": "audio", "function_net": "fn",
+      "frozen_transformer": "image", "transformer": "image"}
 
 
 def bundle(kind: str, n: int = 6) -> DataBundle:
@@ -138,5 +139,25 @@ def test_budget_sizes_the_audio_families_into_the_window(family, shape):
         assert 0.9 * b <= M.trainable_params(model) <= b, (family, shape, b)
         assert model.built and model(data.x_train).shape == (2, 12)
     cfg["model"]["budget"] = 10  # below the smallest model (12 head biases alone): one clear error
+    with pytest.raises(UserError, match="cannot be sized to model.budget=10 "):
+        build_model(cfg, data)
+
+
+@pytest.mark.parametrize("family", ["frozen_transformer", "transformer"])
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (40, 51)])
+def test_budget_sizes_both_transformers_into_the_window(family, shape):
+    """The frozen FNet-style transformer and its trained peer, on image patches and (F, T) frames."""
+    classes = 12 if len(shape) == 2 else 10
+    data = DataBundle("x", torch.zeros(2, *shape), torch.zeros(2, dtype=torch.long), *[torch.zeros(0)] * 4,
+                      num_classes=classes)
+    cfg = prune(composed(f"+family={family}"))
+    for b in (8000, 20000):
+        cfg["model"]["budget"] = b
+        torch.manual_seed(0)
+        model = build_model(cfg, data)
+        assert 0.9 * b <= M.trainable_params(model) <= b, (family, shape, b, M.trainable_params(model))
+        assert model.built == f"dim={model.dim} mlp={model.hidden}"
+        assert model(data.x_train).shape == (2, data.num_classes)
+    cfg["model"]["budget"] = 10
     with pytest.raises(UserError, match="cannot be sized to model.budget=10 "):
         build_model(cfg, data)
