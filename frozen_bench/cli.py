@@ -260,7 +260,7 @@ def _meta_init(a) -> int:
             raise UserError(f"{name} must be >= {low}, got {v}")
     if not a.meta_lr > 0:
         raise UserError(f"--meta-lr must be > 0, got {a.meta_lr}")
-    if any(w.lstrip("+~").split("=")[0] in ("dataset", "dataset.classes") for w in a.overrides):
+    if any(w.lstrip("+~").split("=")[0] in ("dataset", "dataset.keep_classes") for w in a.overrides):
         raise UserError(f"the suite chooses the dataset and the classes (--suite {a.suite}: dataset={suite.dataset}); "
                         f"drop the dataset override")
     if any(w.lstrip("+").startswith("activation.init_from") for w in a.overrides):
@@ -295,7 +295,7 @@ def _meta_init(a) -> int:
             seeds = ",".join(map(str, a.eval_seeds))
             print(f"\nheld-out task: dataset={suite.dataset} classes [{classes}]{subset}, seeds {seeds}\n")
             print(meta.table(rows))
-            print(f"\nthe same runs, recorded: frozen-bench run -m dataset={suite.dataset} '+dataset.classes=[{classes}]'{subset} "
+            print(f"\nthe same runs, recorded: frozen-bench run -m dataset={suite.dataset} '+dataset.keep_classes=[{classes}]'{subset} "
                   f"seed={seeds} {' '.join(a.overrides)} [+activation.init_from={path}]".replace("  ", " "))
     finally:
         progress.set_mode(None)

@@ -286,7 +286,7 @@ def sweep_points(overrides: list[str], conf: str | Path | None = None, limit: in
 
 # opt-in keys read with .get() and absent from conf/ (so that runs without them keep their
 # signatures), whose names are near misses of existing keys: `+KEY=...` is not a typo for them
-OPT_IN_KEYS = ("activation.init_from",)
+OPT_IN_KEYS = ("activation.init_from", "dataset.keep_classes")
 
 # groups not in the root defaults list: chosen with a leading + (`+exp=NAME`, `+family=NAME`)
 APPENDED = ("exp", "sweep", "profile", "family")

@@ -21,7 +21,7 @@ fixed feature in every task) and differ in their classes:
 
 The held-out task is never seen while φ is learned (neither its classes nor its samples); it is
 evaluated by training the same model on it from the default init and from φ over a few seeds
-(``+dataset.classes=[...] +activation.init_from=PATH``, exactly what ``frozen-bench run`` does).
+(``+dataset.keep_classes=[...] +activation.init_from=PATH``, exactly what ``frozen-bench run`` does).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def set_pact_values(model, values: dict[str, torch.Tensor]) -> None:
 
 def task_cfg(base: dict, suite: Suite, classes, seed: int) -> dict:
     cfg = copy.deepcopy(base)
-    cfg["dataset"]["classes"] = [int(c) for c in classes]
+    cfg["dataset"]["keep_classes"] = [int(c) for c in classes]
     if suite.subset:
         cfg["dataset"]["subset"] = suite.subset
     cfg["seed"] = int(seed)

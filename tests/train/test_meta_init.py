@@ -1,5 +1,5 @@
 """Meta-learned activation priors: the Reptile step, the init file a run loads exactly
-(+activation.init_from=PATH), class-subset tasks (+dataset.classes) and the one-line errors."""
+(+activation.init_from=PATH), class-subset tasks (+dataset.keep_classes) and the one-line errors."""
 
 import json
 import subprocess
@@ -133,14 +133,14 @@ def test_bad_init_path_exits_2_with_one_line_and_writes_nothing(tmp_path):
 
 def test_classes_make_a_relabelled_class_subset_task():
     full = load_dataset({"name": "digits"})
-    b = load_dataset({"name": "digits", "classes": [9, 7]})
+    b = load_dataset({"name": "digits", "keep_classes": [9, 7]})
     assert b.num_classes == 2 and set(b.y_train.tolist()) == {0, 1}
     assert len(b.x_test) == int(((full.y_test == 9) | (full.y_test == 7)).sum())
     assert torch.equal(b.x_train[b.y_train == 0], full.x_train[full.y_train == 9])  # order of the list: 9 -> 0
     assert load_dataset({"name": "digits"}).num_classes == 10  # the cached bundle is not changed
-    with pytest.raises(UserError, match="dataset.classes"):
-        validate(config("+dataset.classes=[3]"))
-    assert "classes" not in prune(config())["dataset"]
+    with pytest.raises(UserError, match="dataset.keep_classes"):
+        validate(config("+dataset.keep_classes=[3]"))
+    assert "keep_classes" not in prune(config())["dataset"]
 
 
 def test_meta_init_command_writes_a_file_a_run_accepts(tmp_path):
