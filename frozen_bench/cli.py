@@ -34,6 +34,9 @@ commands:
                     --by KEY ..., --metric test_accuracy, --exp NAME, --plot out.png (dot plot, CI bars)
   export RUN_DIR    export a run saved with trainer.save_model=true: --format onnx|torchscript, --quantize int8|fp16;
                     checks it against PyTorch, writes <file>.json (bytes, batch-1 latency, test accuracy)
+  meta-init --out PATH [--suite digits|fmnist] [overrides]
+                    learn PAct initial values over source tasks (Reptile), write them to PATH, and compare
+                    them with the default init on the held-out task (use: +activation.init_from=PATH)
   fair-select       choose lr/weight decay per (dataset, budget, family) on validation (fair_tune rows)
                     -> results/fair/selected.csv; --print-overrides for the final stage
 
@@ -195,8 +198,112 @@ def cmd_export(argv: list[str]) -> int:
     return 0
 
 
+def cmd_meta_init(argv: list[str]) -> int:
+    from frozen_bench.train.meta import SUITES
+
+    p = argparse.ArgumentParser(
+        prog="frozen-bench meta-init",
+        description="Meta-learn the initial values of the PAct parameters with Reptile over class-subset source tasks "
+                    "(inner loop: k steps of the normal training; outer: move the init toward the adapted values), "
+                    "write them to --out, then train the held-out task from the default init and from the learned one. "
+                    "digits: sources 3-way subsets of 0-6, held out 7/8/9; fmnist: sources 4-way subsets of classes 0-5 "
+                    "(2000 samples each), held out classes 6-9. A run uses the file with +activation.init_from=PATH.")
+    p.add_argument("overrides", nargs="*", help="config overrides as for run (activation=pwl3 model.depth=3 trainer.epochs=10 ...)")
+    p.add_argument("--out", required=True, help="the init file to write (JSON)")
+    p.add_argument("--suite", default="digits", choices=sorted(SUITES), help="source and held-out tasks (default: digits)")
+    p.add_argument("--outer", type=int, default=30, help="Reptile outer steps (default: 30)")
+    p.add_argument("--inner", type=int, default=100, help="optimizer steps of the normal training per task (default: 100)")
+    p.add_argument("--meta-lr", type=float, default=1.0, help="outer step size epsilon (default: 1.0, decayed linearly to 0)")
+    p.add_argument("--meta-batch", type=int, default=2, help="tasks per outer step (default: 2)")
+    p.add_argument("--share", default="channel", choices=["channel", "block"],
+                   help="channel: one init per channel (default); block: one per parameter and block, shared by its channels")
+    p.add_argument("--no-decay", action="store_true", help="keep epsilon constant")
+    p.add_argument("--eval-seeds", default="0,1,2", help="seeds of the held-out comparison, comma-separated "
+                                                           "(default: 0,1,2; none: skip it)")
+    a = p.parse_args(argv)
+    try:
+        a.eval_seeds = [] if a.eval_seeds.strip().lower() in ("", "none") else [int(v) for v in a.eval_seeds.split(",")]
+    except ValueError:
+        print(f"frozen-bench meta-init: error: --eval-seeds must be integers like 0,1,2 (or none), got {a.eval_seeds!r}",
+              file=sys.stderr)
+        return 2
+    from frozen_bench.errors import UserError, is_user_error, one_line
+
+    try:
+        code = _meta_init(a)
+    except UserError as e:
+        print(f"frozen-bench meta-init: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if not is_user_error(e):
+            raise
+        print(f"frozen-bench meta-init: error: {one_line(e)}", file=sys.stderr)
+        return 2
+    return code
+
+
+def _meta_init(a) -> int:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from frozen_bench import progress
+    from frozen_bench.config import check_overrides, conf_dir, prune
+    from frozen_bench.errors import UserError
+    from frozen_bench.train import act_init as AI
+    from frozen_bench.train import meta
+    from frozen_bench.train.threads import configure_threads
+    from frozen_bench.validate import validate
+
+    suite = meta.SUITES[a.suite]
+    for name, v, low in (("--outer", a.outer, 1), ("--inner", a.inner, 1), ("--meta-batch", a.meta_batch, 1)):
+        if v < low:
+            raise UserError(f"{name} must be >= {low}, got {v}")
+    if not a.meta_lr > 0:
+        raise UserError(f"--meta-lr must be > 0, got {a.meta_lr}")
+    if any(w.lstrip("+~").split("=")[0] in ("dataset", "dataset.keep_classes") for w in a.overrides):
+        raise UserError(f"the suite chooses the dataset and the classes (--suite {a.suite}: dataset={suite.dataset}); "
+                        f"drop the dataset override")
+    if any(w.lstrip("+").startswith("activation.init_from") for w in a.overrides):
+        raise UserError("meta-init learns the init from the default one; drop +activation.init_from")
+    words = [*a.overrides, f"dataset={suite.dataset}"]
+    check_overrides(words)
+    with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
+        base = OmegaConf.to_container(compose("config", overrides=words), resolve=True)
+    pruned = prune(base)
+    if "activation" not in pruned:
+        raise UserError(f"model={base['model']['name']} has no activation to initialise; use model=frozen_mlp (the default)")
+    validate(pruned)
+    configure_threads(base["trainer"].get("threads"))
+    progress.set_mode("off")  # no bar per inner loop
+    try:
+        phi0, phi = meta.meta_train(pruned, suite, a.outer, a.inner, a.meta_lr, a.meta_batch, a.share,
+                                    decay=not a.no_decay, log=progress.say)
+        info = {"suite": a.suite, "dataset": suite.dataset, "source_classes": list(suite.source_classes),
+                "ways": suite.ways, "subset": suite.subset, "heldout_classes": list(suite.heldout_classes),
+                "share": a.share, "outer": a.outer, "inner": a.inner, "meta_lr": a.meta_lr, "meta_batch": a.meta_batch,
+                "decay": not a.no_decay, "seed": int(base["seed"]), "overrides": a.overrides,
+                "model": pruned["model"], "rms_move": meta.distance(phi, phi0), "summary": meta.summary_of(phi)}
+        path = AI.write(a.out, phi, pruned["activation"]["name"], meta=info)
+        progress.say(f"[frozen-bench] meta-init: {sum(v.numel() for v in phi.values())} PAct values -> {path} "
+                     f"(rms move from the default init {info['rms_move']:.4f})")
+        for k, v in info["summary"].items():
+            progress.say(f"[frozen-bench]   {k}: mean {v['mean']:.4f} sd {v['sd']:.4f} [{v['min']:.4f}, {v['max']:.4f}]")
+        if a.eval_seeds:
+            rows = meta.evaluate_prior(pruned, suite, str(path), a.eval_seeds, log=progress.say)
+            classes = ",".join(map(str, suite.heldout_classes))
+            subset = f" dataset.subset={suite.subset}" if suite.subset else ""
+            seeds = ",".join(map(str, a.eval_seeds))
+            print(f"\nheld-out task: dataset={suite.dataset} classes [{classes}]{subset}, seeds {seeds}\n")
+            print(meta.table(rows))
+            print(f"\nthe same runs, recorded: frozen-bench run -m dataset={suite.dataset} '+dataset.keep_classes=[{classes}]'{subset} "
+                  f"seed={seeds} {' '.join(a.overrides)} [+activation.init_from={path}]".replace("  ", " "))
+    finally:
+        progress.set_mode(None)
+    return 0
+
+
 COMMANDS = {"collect": cmd_collect, "export": cmd_export, "fair-select": cmd_fair_select, "figures": cmd_figures, "list": cmd_list,
-            "summary": cmd_summary}
+            "meta-init": cmd_meta_init, "summary": cmd_summary}
 
 
 def main(argv: list[str] | None = None) -> int:

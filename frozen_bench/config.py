@@ -166,7 +166,7 @@ def _check_added_keys(parsed: list, overrides: list[str], compose, conf: Path) -
     existing key is a typo, one line."""
     for o in parsed:
         key = o.key_or_group
-        if not o.is_add() or o.is_hydra_override() or (conf / key).is_dir():  # +exp=NAME chooses a group
+        if not o.is_add() or o.is_hydra_override() or (conf / key).is_dir() or key in OPT_IN_KEYS:  # +exp=NAME chooses a group
             continue
         others = [w for w in overrides if w.split("=")[0].lstrip("+") != key]
         try:
@@ -283,6 +283,10 @@ def sweep_points(overrides: list[str], conf: str | Path | None = None, limit: in
         return None
     return [list(p) for p in itertools.product(*final.values())]
 
+
+# opt-in keys read with .get() and absent from conf/ (so that runs without them keep their
+# signatures), whose names are near misses of existing keys: `+KEY=...` is not a typo for them
+OPT_IN_KEYS = ("activation.init_from", "dataset.keep_classes")
 
 # groups not in the root defaults list: chosen with a leading + (`+exp=NAME`, `+family=NAME`)
 APPENDED = ("exp", "sweep", "profile", "family")

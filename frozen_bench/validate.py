@@ -83,6 +83,16 @@ def validate(cfg: dict) -> None:
         _int(cfg, "adapter.rank", 0, hint="0 means no adapter (PAct only)")
     _int(cfg, "dataset.subset", 1, optional=True, hint="null keeps all training samples")
     _float(cfg, "dataset.val_fraction", 0.0, 1.0, high_open=True, optional=True)
+    classes = _get(cfg, "dataset.keep_classes")  # opt-in (+dataset.keep_classes=[7,8,9]): a class-subset task
+    if classes is not None and (not isinstance(classes, list) or len(classes) < 2 or len(set(map(str, classes))) != len(classes)
+                                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in classes)):
+        raise UserError(f"dataset.keep_classes must list at least 2 distinct class numbers, got {classes!r}; "
+                        f"set +dataset.keep_classes=[7,8,9]")
+    prior = _get(cfg, "activation.init_from")
+    if prior not in (None, ""):  # opt-in (+activation.init_from=PATH): a missing or foreign file is one line, before any data load
+        from frozen_bench.train.act_init import read  # (imports torch: only where the key is used)
+
+        read(prior)
     from frozen_bench.record.trackers import require
 
     require(cfg)  # logger=tensorboard|mlflow|wandb without its library: one line, before any data load

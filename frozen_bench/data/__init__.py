@@ -32,20 +32,21 @@ _last: tuple[str, DataBundle] | None = None
 
 
 def load_dataset(cfg: dict, seed: int = 0) -> DataBundle:
-    """Load ``cfg['name']`` into tensors, then keep ``cfg['subset']`` training samples if set.
+    """Load ``cfg['name']`` into tensors, then keep only the classes ``cfg['keep_classes']`` (opt-in,
+    relabelled 0..k-1) and ``cfg['subset']`` training samples if set.
     Tensors are shared with the cached bundle: callers must not modify them in place."""
     global _last
     name = cfg["name"]
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} (dataset=NAME)")
-    key = json.dumps({k: v for k, v in cfg.items() if k != "subset"}, sort_keys=True, default=str)
+    key = json.dumps({k: v for k, v in cfg.items() if k not in ("subset", "keep_classes")}, sort_keys=True, default=str)
     if _last is not None and _last[0] == key:
         bundle = _last[1]
     else:
         _last = None  # free the previous dataset before loading the next
         bundle = DATASETS.build(name, cfg)
         _last = (key, bundle)
-    return bundle.subset(cfg.get("subset"), seed=seed)
+    return bundle.keep_classes(cfg.get("keep_classes")).subset(cfg.get("subset"), seed=seed)
 
 
 __all__ = ["DATASETS", "DataBundle", "DatasetError", "load_dataset"]

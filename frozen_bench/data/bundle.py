@@ -38,6 +38,30 @@ class DataBundle:
         idx = torch.randperm(len(self.x_train), generator=g)[:n]
         return replace(self, x_train=self.x_train[idx], y_train=self.y_train[idx])
 
+    def keep_classes(self, classes) -> "DataBundle":
+        """A copy with only the samples of ``classes`` (train, val and test), relabelled 0..k-1 in
+        the order given: a class-subset task (``+dataset.keep_classes=[7,8,9]``). None keeps all."""
+        if classes is None:
+            return self
+        classes = [int(c) for c in classes]
+        if self.task != "classification":
+            raise DatasetError(f"dataset.keep_classes needs a classification dataset; {self.name} is {self.task}")
+        if len(set(classes)) != len(classes) or len(classes) < 2 or not all(0 <= c < self.num_classes for c in classes):
+            raise DatasetError(f"dataset.keep_classes={classes} must list at least 2 distinct classes in 0..{self.num_classes - 1}")
+        table = torch.full((self.num_classes,), -1, dtype=torch.long)
+        table[torch.tensor(classes)] = torch.arange(len(classes))
+
+        def keep(x, y):
+            new = table[y]
+            mask = new >= 0
+            return x[mask], new[mask]
+
+        x_tr, y_tr = keep(self.x_train, self.y_train)
+        x_va, y_va = keep(self.x_val, self.y_val)
+        x_te, y_te = keep(self.x_test, self.y_test)
+        return replace(self, x_train=x_tr, y_train=y_tr, x_val=x_va, y_val=y_va, x_test=x_te, y_test=y_te,
+                       num_classes=len(classes), info={**self.info, "kept_classes": classes})
+
 
 def split_train_val(x: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int = 0):
     """Seeded split of a training set into train and validation parts."""

@@ -63,9 +63,10 @@ def stage_shapes(model: str, input_shape, widths, pool: str, flat_hint: str) -> 
 
 
 def activation_args(cfg: dict, default: str = "bislope") -> dict:
-    """``activation=`` as builder arguments: its name and its options (e.g. spline knots)."""
+    """``activation=`` as builder arguments: its name and its options (e.g. spline knots).
+    ``init_from`` (a file of learned initial values) is applied after the build (``train.act_init``)."""
     a = cfg.get("activation") or {"name": default}
-    return {"activation": a["name"], "act_kwargs": {k: v for k, v in a.items() if k != "name"}}
+    return {"activation": a["name"], "act_kwargs": {k: v for k, v in a.items() if k not in ("name", "init_from")}}
 
 
 def adapter_args(cfg: dict) -> dict:

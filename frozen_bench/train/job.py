@@ -14,6 +14,7 @@ from frozen_bench.errors import explain_dataset_errors
 from frozen_bench.models import build_model
 from frozen_bench.progress import say
 from frozen_bench.train import act_delta as AD
+from frozen_bench.train import act_init as AI
 from frozen_bench.train import measure as M
 from frozen_bench.train import phases as P
 from frozen_bench.train.checkpoint import make_checkpointer
@@ -31,6 +32,11 @@ def train(cfg: dict, out_dir=None, log=say) -> dict:
         datas = [load_dataset(p.cfg["dataset"], seed=seed) for p in phases]
     torch.manual_seed(seed)
     model = build_model(phases[0].cfg, datas[0]).to(device)
+    prior = AI.init_from(cfg)  # +activation.init_from=PATH: learned initial PAct values (meta-init)
+    if prior:
+        AI.apply(model, prior, activation=(cfg.get("activation") or {}).get("name"))
+        prior_sha = AI.sha256(prior)
+        log(f"[frozen-bench] PAct initial values from {prior}")
     act_init = AD.snapshot(model)  # θ₀ of the PAct parameters: the sparse-delta penalty and act_channels_moved
     # a checkpoint holds the state of one fit: a multi-phase run is not resumed mid-way
     checkpointer = make_checkpointer(cfg, out_dir, log) if len(phases) == 1 else None
@@ -62,6 +68,8 @@ def train(cfg: dict, out_dir=None, log=say) -> dict:
     moved = AD.channels_moved(model, act_init, tol=act_delta_tol(cfg))
     if moved is not None:  # the fraction of PAct channels that moved from their initial shape
         m["act_channels_moved"], m["act_delta_tol"] = moved, act_delta_tol(cfg)
+    if prior:
+        m["act_init_sha256"] = prior_sha
     if status == "ok":
         phase = final_phase(data, cfg)
         if phase:
