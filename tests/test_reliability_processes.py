@@ -81,7 +81,8 @@ def test_ctrl_c_marks_run_failed_interrupted_and_keeps_others(tmp_path):
     other = rd / "runs" / "0123456789ab"
     other.mkdir(parents=True)
     (other / "metrics.json").write_text('{"status": "ok", "dataset": "digits", "model": "m", "seed": 0}\n')
-    proc = start(["trainer.epochs=200", "dataset.subset=300", "trainer.checkpoint_every=5",
+    # long enough (it is killed anyway) that a loaded machine cannot finish it between checkpoint and kill
+    proc = start(["trainer.epochs=5000", "dataset.subset=300", "trainer.checkpoint_every=5",
                   f"results_dir={rd}"])
     wait_for(lambda: any((rd / "runs").glob("*/checkpoint.pt")), proc)
     os.kill(proc.pid, signal.SIGINT)
