@@ -25,16 +25,22 @@ class MissingRows(Exception):
 
 def rows(df: pd.DataFrame, exp: str | tuple[str, ...], sweep: str | None = None,
          command: str | None = None) -> pd.DataFrame:
-    """The finished rows of one sweep (or of several exps read as one table); when both profiles
-    ran it, the full profile's only. ``command`` names what makes the rows, when not a sweep."""
+    """The finished rows of one sweep (or of several exps read as one table); for a dataset on which
+    both profiles ran it, the full profile's only. ``command`` names what makes the rows, when not a sweep."""
     exps = (exp,) if isinstance(exp, str) else tuple(exp)
     sub = df[df["exp"].isin(exps) & (df["status"] == "ok")] if "exp" in df else df.iloc[0:0]
     if sub.empty:
         hint = command or SWEEP_COMMAND.format(sweep=sweep or exps[0].removeprefix("sweep_"))
         raise MissingRows(f"no finished rows of {', '.join(exps)} in all.csv; run: {hint}")
-    if "profile" in sub and sub["profile"].nunique() > 1:
-        sub = sub[sub["profile"] == ("full" if (sub["profile"] == "full").any() else sub["profile"].dropna().iloc[0])]
+    if "profile" in sub and sub["profile"].nunique() > 1:  # per dataset: a full profile on one keeps another's quick rows
+        parts = sub.groupby("dataset", sort=False) if "dataset" in sub else [(None, sub)]
+        sub = pd.concat([g[g["profile"] == profile_of(g)] for _, g in parts])
     return sub
+
+
+def profile_of(g: pd.DataFrame):
+    """The profile a table or figure reads for one dataset: full when it ran, else the first found."""
+    return "full" if (g["profile"] == "full").any() else g["profile"].dropna().iloc[0]
 
 
 # what a dataset column says about its data beyond "real": a re-encoded copy, a small subset

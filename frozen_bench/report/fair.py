@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from frozen_bench.report.common import profile_of
 from frozen_bench.report.stats import Paired, mean_ci, paired, verdict
 
 FINAL_EXP, SMALL_EXP = "fair_final", "fair_small"
@@ -32,7 +33,7 @@ def stage_rows(df: pd.DataFrame, exp: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     sub = df[df["exp"] == exp] if "exp" in df.columns else df.iloc[0:0]
     sub = selected_only(sub, df)
     if "profile" in sub.columns and "dataset" in sub.columns and sub["profile"].nunique() > 1:
-        sub = pd.concat([g[g["profile"] == _profile_of(g)] for _, g in sub.groupby("dataset", sort=False)])
+        sub = pd.concat([g[g["profile"] == profile_of(g)] for _, g in sub.groupby("dataset", sort=False)])
     ok = sub[sub["status"].astype(str) == "ok"]
     if ok.empty:
         raise NoFairRows(f"no finished {exp} rows in all.csv; run: {COMMAND}")
@@ -40,12 +41,6 @@ def stage_rows(df: pd.DataFrame, exp: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     if missing:
         raise NoFairRows(f"{exp} rows lack the column(s) {', '.join(missing)}; re-collect them with a current frozen-bench")
     return ok, sub
-
-
-def _profile_of(g: pd.DataFrame):
-    """The profile a dataset's table reads: full when it ran, else the first one found (per
-    dataset: a full profile on one dataset leaves another's quick rows in place)."""
-    return "full" if (g["profile"] == "full").any() else g["profile"].dropna().iloc[0]
 
 
 def selected_only(sub: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:

@@ -130,3 +130,12 @@ def test_a_missing_preset_table_names_the_command_that_makes_it(tmp_path):
     write_tables(pd.DataFrame([{"exp": "other", "status": "ok", "dataset": "digits", "seed": 0, "test_accuracy": 0.9}]),
                  tmp_path / "t.md", log=lines.append)
     assert any("skipped flagship_cifar" in s and "+exp=cifar_wht" in s for s in lines)
+
+
+def test_rows_choose_the_profile_per_dataset():
+    from frozen_bench.report.common import rows
+
+    df = pd.DataFrame([{"exp": "fair_final", "status": "ok", "dataset": ds, "profile": prof, "seed": 0}
+                       for ds, prof in [("cifar10_jpeg", "full"), ("cifar10_jpeg", "quick"), ("fashion_mnist", "quick")]])
+    got = rows(df, "fair_final")
+    assert sorted(zip(got["dataset"], got["profile"])) == [("cifar10_jpeg", "full"), ("fashion_mnist", "quick")]
