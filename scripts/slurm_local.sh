@@ -4,7 +4,7 @@
 # no accounting, state and spool in DIR. Prints the `export SLURM_CONF=...` line to use it.
 #
 #   scripts/slurm_local.sh start [DIR]   start munged, slurmctld, slurmd (or reuse the running ones)
-#   scripts/slurm_local.sh stop [DIR]    stop the slurmctld and slurmd that `start` started in DIR
+#   scripts/slurm_local.sh stop [DIR]    cancel its jobs, stop the slurmctld and slurmd `start` started in DIR
 #
 # DIR defaults to /tmp/frozen-bench-slurm.
 set -euo pipefail
@@ -19,6 +19,8 @@ die() { echo "slurm_local: $*" >&2; exit 1; }
 up() { SLURM_CONF=$conf timeout 5 sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; }
 
 if [ "$cmd" = stop ]; then
+  SLURM_CONF=$conf timeout 10 scancel --quiet --partition=debug 2>/dev/null || true  # no job outlives its cluster
+  sleep 1
   for d in slurmd slurmctld; do
     [ -f "$dir/$d.pid" ] && kill "$(cat "$dir/$d.pid")" 2>/dev/null || true
   done
