@@ -23,7 +23,7 @@ start=$(date +%s)
 stamp() { echo "=== real $profile: $1 — $(( $(date +%s) - start )) s elapsed"; }
 run_lines() { xargs -P "$jobs" -L 1 "$fb" run 2>&1 | grep -E "\[frozen-bench\] (ok|diverged|skip)|error"; }
 # the speech diagnostic's lr and weight decay: frozen_audio's choice in the fair selection at 20k
-speech_hp=(optim.lr=0.01 optim.weight_decay=0.0)
+speech_hp=(optim.lr=0.003 optim.weight_decay=0.05)
 
 case "$profile" in
   quick) stamp "1/3 flagship and trained peer, 10k CIFAR-10 images, seed 0"
