@@ -7,8 +7,9 @@
 #               fashion_mnist  7 families x 8k, 20k x 10 points (lr 5 x wd 2), a 5k-image 5-epoch
 #                              screen; the 4 frozen_cnn controls at 8k
 #               digits         the same at 2k and 5k on the whole set, 30 epochs
-#               cifar10        frozen_cnn, trained_cnn, linear at 8k and 20k (+ dense_mlp1 at 20k, the
-#                              smallest it reaches) x 6 points (lr 3 x wd 2), a 5k-image 5-epoch screen
+#               cifar10        frozen_cnn, trained_cnn at 8k, 20k and 100k, linear at 8k and 20k (it has
+#                              no 100k form), dense_mlp1 at 20k (the smallest it reaches) and 100k
+#                              x 6 points (lr 3 x wd 2), a 5k-image 5-epoch screen
 #               speech         frozen_audio, audio_cnn, and frozen_cnn, trained_cnn reading the log-mel map
 #                              as a 1-channel image, at 20k x 6 points, on the speaker-disjoint split of
 #                              the real 12-class test set (SMALL REAL SUBSET), 30 epochs
@@ -78,8 +79,10 @@ if want digits; then
   "$fb" run -m +sweep=fair_tune "${digits[@]}" $controls model.budget=2000 "${par[@]}"
 fi
 if want cifar10; then
-  stamp "1/5 tune cifar10: 3 families x 8k, 20k (+ dense_mlp1 at 20k) x 6 grid points"
+  stamp "1/5 tune cifar10: frozen_cnn, trained_cnn x 8k, 20k, 100k; linear x 8k, 20k; dense_mlp1 x 20k, 100k; 6 grid points each"
   "$fb" run -m +sweep=fair_tune dataset=cifar10 family=frozen_cnn,trained_cnn,linear model.budget=8000,20000 \
+    "${short_grid[@]}" "${par[@]}"
+  "$fb" run -m +sweep=fair_tune dataset=cifar10 family=frozen_cnn,trained_cnn,dense_mlp1 model.budget=100000 \
     "${short_grid[@]}" "${par[@]}"
   "$fb" run -m +sweep=fair_tune dataset=cifar10 family=dense_mlp1 model.budget=20000 "${short_grid[@]}" "${par[@]}"
 fi
