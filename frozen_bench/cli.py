@@ -38,7 +38,8 @@ commands:
                     learn PAct initial values over source tasks (Reptile), write them to PATH, and compare
                     them with the default init on the held-out task (use: +activation.init_from=PATH)
   fair-select       choose lr/weight decay per (dataset, budget, family) on validation (fair_tune rows)
-                    -> results/fair/selected.csv; --print-overrides for the final stage
+                    -> results/fair/selected.csv; --print-overrides for the final stage;
+                    --design: each family's design from the design search (fair_design_tune rows)
 
 sweeps and the paper:
   frozen-bench run -m +profile=quick +sweep=transforms   # one ablation (conf/sweep/), 3 seeds
@@ -124,19 +125,28 @@ def cmd_fair_select(argv: list[str]) -> int:
     p.add_argument("--csv", default="results/all.csv", help="the collected runs (default: results/all.csv)")
     p.add_argument("--out", default="results/fair/selected.csv", help="selection to write (default: results/fair/selected.csv)")
     p.add_argument("--print-overrides", action="store_true", help="print each chosen configuration's overrides, one a line")
+    p.add_argument("--design", action="store_true",
+                   help="choose each family's design instead, from the design search's trials (fair_design_tune rows); "
+                        "default --out: results/fair/design_selected.csv")
     a = p.parse_args(argv)
     from frozen_bench.errors import UserError
+    from frozen_bench.report.design import design_select
     from frozen_bench.report.select import fair_select, final_overrides
 
     try:
-        path, sel = fair_select(a.csv, a.out)
+        if a.design:
+            out = a.out if a.out != p.get_default("out") else "results/fair/design_selected.csv"
+            path, sel = design_select(a.csv, out)
+        else:
+            path, sel = fair_select(a.csv, a.out)
     except UserError as e:
         print(f"frozen-bench fair-select: error: {e}", file=sys.stderr)
         return 2
-    print(f"[frozen-bench] fair-select: {len(sel)} configuration(s) chosen on validation -> {path}", file=sys.stderr)
+    what = "design(s)" if a.design else "configuration(s)"
+    print(f"[frozen-bench] fair-select: {len(sel)} {what} chosen on validation -> {path}", file=sys.stderr)
     if a.print_overrides:
         for _, r in sel.iterrows():
-            print(" ".join(final_overrides(r)))
+            print(r["design"] if a.design else " ".join(final_overrides(r)))
     return 0
 
 

@@ -24,7 +24,12 @@
 #   4. small  (fashion_mnist) training-set sizes at 20k trainable (quick: 100, 1k, 10k; full: 100,
 #             300, 1k, 3k, 10k): the best frozen and the best trained family of the selection, 5 seeds,
 #             the same number of optimizer steps at every size (quick 1,000; full 3,000)
-#   5. collect + figures; the fair tables go to results/tables.md
+#   5. design (fashion_mnist) the frozen design space (filter bank, channel mixing, PAct, norm, pooling,
+#             head, adapter, kernel size, widths, lr, weight decay) and the trained CNN's own (the same
+#             axes less the frozen-only ones) searched with the same number of Optuna trials (24) at 8k
+#             and 20k on the screen recipe (conf/sweep/fair_design.yaml); each family's best trial by
+#             validation (frozen-bench fair-select --design) runs with seeds 0-4 on the final recipe
+#   6. collect + figures; the fair tables go to results/tables.md
 #
 # Jobs run two at a time, one thread each (JOBS=N).
 # Usage: scripts/fair.sh [quick|full] [DATASETS]   DATASETS: a comma list of fashion_mnist, digits,
@@ -69,17 +74,17 @@ select_all() {
 }
 
 if want fashion_mnist; then
-  stamp "1/5 tune fashion_mnist: 7 families x 2 budgets x 10 grid points, 4 controls at 8k"
+  stamp "1/6 tune fashion_mnist: 7 families x 2 budgets x 10 grid points, 4 controls at 8k"
   "$fb" run -m +sweep=fair_tune model.budget=8000,20000 "${par[@]}"
   "$fb" run -m +sweep=fair_tune $controls model.budget=8000 "${par[@]}"
 fi
 if want digits; then
-  stamp "1/5 tune digits: the same at 2k and 5k"
+  stamp "1/6 tune digits: the same at 2k and 5k"
   "$fb" run -m +sweep=fair_tune "${digits[@]}" model.budget=2000,5000 "${par[@]}"
   "$fb" run -m +sweep=fair_tune "${digits[@]}" $controls model.budget=2000 "${par[@]}"
 fi
 if want cifar10; then
-  stamp "1/5 tune cifar10: frozen_cnn, trained_cnn x 8k, 20k, 100k; linear x 8k, 20k; dense_mlp1 x 20k, 100k; 6 grid points each"
+  stamp "1/6 tune cifar10: frozen_cnn, trained_cnn x 8k, 20k, 100k; linear x 8k, 20k; dense_mlp1 x 20k, 100k; 6 grid points each"
   "$fb" run -m +sweep=fair_tune dataset=cifar10 family=frozen_cnn,trained_cnn,linear model.budget=8000,20000 \
     "${short_grid[@]}" "${par[@]}"
   "$fb" run -m +sweep=fair_tune dataset=cifar10 family=frozen_cnn,trained_cnn,dense_mlp1 model.budget=100000 \
@@ -87,15 +92,15 @@ if want cifar10; then
   "$fb" run -m +sweep=fair_tune dataset=cifar10 family=dense_mlp1 model.budget=20000 "${short_grid[@]}" "${par[@]}"
 fi
 if want speech; then
-  stamp "1/5 tune speech (speech_commands_test12, small real subset): 4 families x 20k x 6 grid points"
+  stamp "1/6 tune speech (speech_commands_test12, small real subset): 4 families x 20k x 6 grid points"
   "$fb" run -m +sweep=fair_tune "${speech[@]}" family=frozen_audio,audio_cnn,frozen_cnn,trained_cnn model.budget=20000 \
     "${short_grid[@]}" "${par[@]}"
 fi
 
-stamp "2/5 select on validation"
+stamp "2/6 select on validation"
 select_all
 
-stamp "3/5 final: $(wc -l < "$results/fair/selected.txt") configurations x 5 seeds"
+stamp "3/6 final: $(wc -l < "$results/fair/selected.txt") configurations x 5 seeds"
 while read -r line; do
   case "$line" in
     *dataset=digits*) want digits || continue
@@ -115,7 +120,7 @@ while read -r line; do
 done < "$results/fair/selected.txt" | run_lines
 
 want fashion_mnist && {
-stamp "4/5 small data: sizes $small_sizes at 20k trainable, $small_steps steps each"
+stamp "4/6 small data: sizes $small_sizes at 20k trainable, $small_steps steps each"
 fams=$("$py" - "$results/fair/selected.csv" <<'EOF'
 import sys
 import pandas as pd
@@ -134,7 +139,28 @@ for n in $small_sizes; do for seed in 0 1 2 3 4; do for fam in $fams; do
 done; done; done | run_lines
 }
 
-stamp "5/5 collect + figures"
+want fashion_mnist && {
+stamp "5/6 design search: frozen_cnn and trained_cnn x 8k, 20k, 24 trials each, then 5 seeds of each winner"
+frozen_axes=("+hydra.sweeper.params.transform=choice(wht,dct,random_orth,identity)"
+             "+hydra.sweeper.params.model.filters=choice(dct,random_orth)"
+             "+hydra.sweeper.params.adapter=choice(none,conv1x1)")
+for b in 8000 20000; do
+  "$fb" run -m +sweep=fair_design +family=trained_cnn model.budget=$b dataset=fashion_mnist "${par[@]}" hydra.sweeper.n_jobs=$jobs
+  "$fb" run -m +sweep=fair_design +family=frozen_cnn model.budget=$b dataset=fashion_mnist "${frozen_axes[@]}" "${par[@]}" \
+    hydra.sweeper.n_jobs=$jobs
+done 2>&1 | grep -E "^\[frozen-bench\] sweep:|error"
+"$fb" collect --results-dir "$results" >/dev/null
+"$fb" fair-select --design --csv "$results/all.csv" --out "$results/fair/design_selected.csv" --print-overrides \
+  > "$results/fair/design_selected.txt" || exit 1
+while read -r line; do
+  [[ "$line" == *dataset=fashion_mnist* ]] || continue
+  for seed in 0 1 2 3 4; do
+    echo "+profile=$profile +sweep=fair_final exp_name=fair_design $line ${fmnist_final[*]} seed=$seed trainer.threads=1 results_dir=$results"
+  done
+done < "$results/fair/design_selected.txt" | run_lines
+}
+
+stamp "6/6 collect + figures"
 "$fb" collect --results-dir "$results"
 "$fb" figures --csv "$results/all.csv" --out "$results/figures"
 stamp "done"

@@ -13,7 +13,7 @@ RECORD_KEYS = [
     "frozen_bytes", "model_bytes", "latency_ms_b1_p50", "latency_ms_b1_p95", "latency_ms_b256_p50",
     "latency_ms_b256_p95", "steps_to_converge", "train_seconds", "torch_version", "git_commit",
     # provenance (issue 15): what explains the latency, and whether the code was committed
-    "kernel_backend", "torch_threads", "cpu_model", "cuda_version", "gpu", "git_dirty",
+    "kernel_backend", "torch_threads", "cpu_model", "cuda_version", "gpu", "git_dirty", "overrides",
 ]
 FAST = ["trainer.epochs=8", "trainer.latency_reps=3"]
 
@@ -121,3 +121,24 @@ def test_collect_moves_an_unreadable_all_csv_aside(tmp_path, monkeypatch):
     assert len(pd.read_csv(res / "all.csv")) == 1
     [aside] = res.glob("all.unreadable-*.csv")
     assert "not,a results table" in aside.read_text()
+
+
+def test_design_search_choice_reruns_from_its_recorded_overrides(tmp_path, monkeypatch, capsys):
+    """A design trial's record names its own overrides; fair-select --design prints the best one
+    by validation, and a run of that line builds the same model (same trainable count)."""
+    res = tmp_path / "results"
+    tiny = ["dataset=digits", "dataset.image=true", "dataset.subset=300", "trainer.epochs=1", f"results_dir={res}"]
+    assert run_cli(monkeypatch, "run", "-m", "+sweep=fair_design", "+family=trained_cnn", "model.budget=2000",
+                   "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1", f"hydra.sweep.dir={tmp_path}/sweep", *tiny) == 0
+    trial = {json.loads(p.read_text())["signature"]: json.loads(p.read_text()) for p in records(res)}
+    assert len(trial) == 2 and all("+family=trained_cnn" in m["overrides"] for m in trial.values())
+    capsys.readouterr()
+    assert main(["fair-select", "--design", "--csv", str(res / "all.csv"), "--out", str(tmp_path / "d.csv"),
+                 "--print-overrides"]) == 0
+    [line] = capsys.readouterr().out.strip().splitlines()
+    best = max(trial.values(), key=lambda m: m["val_accuracy"])
+    assert all(o in best["overrides"].split() for o in line.split()) and "seed=" not in line
+    assert run_cli(monkeypatch, "run", *line.split(), "exp_name=fair_design", "seed=1", "trainer.epochs=1",
+                   "dataset.subset=300", f"results_dir={res}") in (0, None)
+    final = [m for p in records(res) if (m := json.loads(p.read_text()))["exp"] == "fair_design"]
+    assert len(final) == 1 and final[0]["trainable_params"] == best["trainable_params"]

@@ -24,7 +24,7 @@ def expand(sweep: str, profile: str) -> list[list[str]]:
     return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
 
 
-SEARCHES = {"lr_search"}  # optuna: a number of trials, not a grid
+SEARCHES = {"lr_search", "fair_design"}  # optuna: a number of trials, not a grid
 FAIR = {"fair_tune": 140, "fair_final": 5}  # the fair protocol (scripts/fair.sh): no +profile grid
 REAL = {"speech_why": 36}  # real-data diagnostics (scripts/reproduce.sh real): their own recipe, no +profile grid
 
@@ -39,6 +39,18 @@ def test_lr_search_is_an_optuna_study_over_learning_rates():
     assert "optuna" in cfg.hydra.sweeper._target_.lower()
     assert cfg.hydra.sweeper.direction == "maximize" and cfg.objective == "val_accuracy"
     assert set(cfg.hydra.sweeper.params) == {"optim.lr", "optim.act_lr_mult"}
+
+
+def test_fair_design_searches_the_shared_cnn_axes_on_the_screen_recipe_without_test():
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["+sweep=fair_design", "+family=trained_cnn"], return_hydra_config=True)
+    assert "optuna" in cfg.hydra.sweeper._target_.lower() and cfg.hydra.sweeper.sampler.seed == 0
+    assert cfg.objective == "val_accuracy" and cfg.trainer.test is False and cfg.exp_name == "fair_design_tune"
+    screen = (cfg.dataset.subset, cfg.trainer.epochs, cfg.trainer.batch_size)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        tune = compose(config_name="config", overrides=["+sweep=fair_tune"])
+    assert screen == (tune.dataset.subset, tune.trainer.epochs, tune.trainer.batch_size)  # the tuning screen's recipe
+    assert {"optim.lr", "optim.weight_decay", "activation", "model.norm", "model.widths"} <= set(cfg.hydra.sweeper.params)
 
 
 @pytest.mark.parametrize("profile", ["quick", "full"])

@@ -65,7 +65,21 @@ def provenance(started: float) -> dict:
         "git_dirty": git_dirty(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "command": " ".join(["frozen-bench", "run", *sys.argv[1:]]),
+        "overrides": job_overrides(),
     }
+
+
+def job_overrides() -> str | None:
+    """This job's own Hydra overrides (a sweep point's, not the sweep command's), space-joined:
+    what a search's chosen trial is re-run with (``report/design.py``). None outside Hydra."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if not HydraConfig.initialized():
+            return None
+        return " ".join(str(o) for o in HydraConfig.get().overrides.task)
+    except Exception:  # provenance never fails a run
+        return None
 
 
 def kernel_backend() -> str:

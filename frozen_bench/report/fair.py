@@ -27,11 +27,12 @@ class NoFairRows(LookupError):
     """all.csv holds no finished rows of a fair-protocol stage; the message names the command."""
 
 
-def stage_rows(df: pd.DataFrame, exp: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def stage_rows(df: pd.DataFrame, exp: str, keep=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(finished rows, all rows) of one stage; when both profiles ran it, the full profile's only,
-    so quick and full seeds never pool."""
+    so quick and full seeds never pool. ``keep(sub, df)`` keeps the rows run with today's
+    selection (default ``selected_only``: the lr × weight-decay choice)."""
     sub = df[df["exp"] == exp] if "exp" in df.columns else df.iloc[0:0]
-    sub = selected_only(sub, df)
+    sub = (keep or selected_only)(sub, df)
     if "profile" in sub.columns and "dataset" in sub.columns and sub["profile"].nunique() > 1:
         sub = pd.concat([g[g["profile"] == profile_of(g)] for _, g in sub.groupby("dataset", sort=False)])
     ok = sub[sub["status"].astype(str) == "ok"]
@@ -184,8 +185,10 @@ def small_data_table(df: pd.DataFrame, exp: str = SMALL_EXP) -> list[str]:
 
 def fair_section(df: pd.DataFrame, log=print) -> list[str]:
     """Both tables, each skipped with one line when its rows are missing (for tables.md)."""
+    from frozen_bench.report.design import design_table
+
     out = []
-    for fn in (fair_table, small_data_table):
+    for fn in (fair_table, small_data_table, design_table):
         try:
             out += fn(df)
         except NoFairRows as e:
