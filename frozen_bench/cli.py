@@ -71,6 +71,9 @@ def cmd_collect(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="frozen-bench collect", description="Rebuild all.csv from every run record.")
     p.add_argument("--results-dir", default="results", help="folder holding runs/ (default: results)")
     p.add_argument("--out", default=None, help="CSV to write (default: <results-dir>/all.csv)")
+    p.add_argument("--rekey", action="store_true",
+                   help="first move records made before the data-location keys (dataset.root, dataset.download) left the "
+                        "signature to the folders their configs hash to now (a run also does this for its own record)")
     a = p.parse_args(argv)
     from frozen_bench.record.table import collect
 
@@ -78,6 +81,12 @@ def cmd_collect(argv: list[str]) -> int:
         print(f"frozen-bench collect: error: no runs in {a.results_dir}/runs; run something first (frozen-bench run)", file=sys.stderr)
         return 2
     try:
+        if a.rekey:
+            from frozen_bench.record.rekey import rekey_all
+            from frozen_bench.record.store import _locked
+
+            with _locked(Path(a.results_dir) / ".all.csv.lock"):
+                rekey_all(a.results_dir)
         collect(a.results_dir, a.out)
     except OSError as e:  # e.g. an unwritable --out: one line, not a traceback
         print(f"frozen-bench collect: error: cannot write the CSV ({e}); choose a writable --out", file=sys.stderr)

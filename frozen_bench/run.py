@@ -22,6 +22,7 @@ from frozen_bench.config import (check_overrides, component_words, conf_dir, is_
 from frozen_bench import progress
 from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UserError, is_user_error, one_line
 from frozen_bench.record.identity import provenance, record_fields
+from frozen_bench.record.rekey import adopt
 from frozen_bench.record.signature import signature
 from frozen_bench.record.store import claim, is_done, run_dir, write_failed_record, write_record
 from frozen_bench.record.table import update_all_csv
@@ -61,6 +62,8 @@ def execute(cfg: dict, log=progress.say, collect_log=None) -> dict:
     sig = signature(cfg)
     results_dir = cfg.get("results_dir", "results")
     path = run_dir(results_dir, sig)
+    if not is_done(path):  # a record made before a signature change counts as this run's
+        adopt(results_dir, cfg, log=log)
     if is_done(path) and not cfg.get("force", False):
         log(f"[frozen-bench] skip {sig}: finished record in {path} (force=true re-runs it)")
         return {**json.loads((path / "metrics.json").read_text()), "skipped": True}

@@ -7,6 +7,11 @@ poll, and a job that ends without a result (``scancel``, a node lost) stays UNKN
 waits for it forever. ``install()`` gives submitit a watcher that tries ``sacct`` once and, if it
 fails, asks ``squeue --states=all`` instead (the controller keeps a finished job for
 ``MinJobAge``, 300 s by default), quietly. A cluster with accounting is unchanged.
+
+A job that ends without a result (CANCELLED, TIMEOUT, NODE_FAIL) makes submitit raise
+``UncompletedJobError`` in the launching process, which stops the sweep with a traceback and no
+summary. ``install()`` also turns that into the job's outcome note (status failed, the SLURM state
+and the fix in one line), so the sweep's summary counts it and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+from pathlib import Path
 
 log = logging.getLogger("frozen_bench")
 
@@ -69,13 +75,62 @@ def _quiet(command):
         return subprocess.CompletedProcess(command, 1, b"", str(e).encode())
 
 
+def lost_job(job, error: Exception):
+    """The outcome of a job that ended without a result: a failed note in its sweep job folder
+    (what the summary reads) and a Hydra job return with no value, so the sweep goes on."""
+    import json
+    import math
+
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from frozen_bench.atomic import atomic_write_text
+    from frozen_bench.run import JOB_NOTE
+
+    overrides, idx, folder = [], None, None
+    try:
+        sub = job.submission()  # (overrides, "hydra.sweep.dir", idx, job id name, hydra state)
+        overrides, idx = list(sub.args[0]), int(sub.args[2])
+        folder = Path(str(sub.function.config.hydra.sweep.dir)) / str(idx)
+    except Exception as e:  # no pickle to read: the summary then lacks this job, the exit code stays 1
+        log.debug("slurm: cannot read job %s's submission (%s)", getattr(job, "job_id", "?"), e)
+    state = getattr(job, "state", "UNKNOWN")
+    reason = (f"SLURM job {job.job_id} ended {state} without a result (scancel, time limit or a lost node); "
+              "re-run the sweep to resume it")
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(folder / JOB_NOTE, json.dumps({"signature": None, "status": "failed", "error": reason,
+                                                           "label": " ".join(overrides), "job": idx}) + "\n")
+        except OSError:
+            pass
+    return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=math.nan)
+
+
+def _keep_sweeping_past_lost_jobs() -> None:
+    from submitit.core import core, utils
+
+    if getattr(core.Job.results, "_frozen_bench", False):
+        return
+    results = core.Job.results
+
+    def results_or_lost(self):
+        try:
+            return results(self)
+        except utils.UncompletedJobError as e:
+            return [lost_job(self, e)]
+
+    results_or_lost._frozen_bench = True
+    core.Job.results = results_or_lost
+
+
 def install() -> bool:
-    """Give submitit's SLURM jobs the watcher above; False where submitit is not installed (or is a
-    version whose watcher this does not know)."""
+    """Give submitit's SLURM jobs the watcher above, and lost jobs an outcome; False where submitit
+    is not installed (or is a version whose watcher this does not know)."""
     try:
         from submitit.slurm.slurm import SlurmJob
 
         cls = _watcher_class()
+        _keep_sweeping_past_lost_jobs()
     except ImportError:
         return False
     if not all(hasattr(SlurmJob.watcher, a) for a in ("_registered", "_finished", "_info_dict", "_num_calls")):

@@ -142,3 +142,27 @@ def test_design_search_choice_reruns_from_its_recorded_overrides(tmp_path, monke
                    "dataset.subset=300", f"results_dir={res}") in (0, None)
     final = [m for p in records(res) if (m := json.loads(p.read_text()))["exp"] == "fair_design"]
     assert len(final) == 1 and final[0]["trainable_params"] == best["trainable_params"]
+
+
+def test_a_record_made_under_the_legacy_signature_is_skipped_not_trained_again(tmp_path, monkeypatch, capsys,
+                                                                               fmnist_available):
+    from omegaconf import OmegaConf
+
+    from frozen_bench.record.signature import legacy_signature
+
+    res = tmp_path / "results"
+    tiny = ["dataset=fashion_mnist", "dataset.subset=300", "trainer.epochs=1", "trainer.latency_reps=0"]
+    run_cli(monkeypatch, "run", f"results_dir={res}", f"dataset.root={tmp_path}/data", *tiny)
+    [mfile] = records(res)
+    old = mfile.parent.with_name(legacy_signature(OmegaConf.to_container(OmegaConf.load(mfile.parent / "config.yaml"))))
+    mfile.parent.rename(old)  # as written by a frozen-bench whose signature held dataset.root/download
+    capsys.readouterr()
+    run_cli(monkeypatch, "run", f"results_dir={res}", f"dataset.root={tmp_path}/data", *tiny)
+    out = capsys.readouterr()
+    assert "re-keyed" in out.out + out.err and "skip" in out.out + out.err
+    [again] = records(res)
+    assert again.parent.name == mfile.parent.name and not old.exists()
+    # and now the same data read from another folder is the same run
+    run_cli(monkeypatch, "run", f"results_dir={res}", f"dataset.root={tmp_path}/data2", "dataset.download=false", *tiny)
+    out = capsys.readouterr()
+    assert "skip" in out.out + out.err and records(res) == [again]

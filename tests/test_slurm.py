@@ -92,7 +92,9 @@ def test_a_slurm_sweep_survives_a_cancelled_job_and_resumes(slurm_conf, tmp_path
     assert len({r["signature"] for r in recs}) == 3 == len(list((res / "runs").iterdir()))
     csv = (res / "all.csv").read_text().splitlines()
     assert len(csv) == 4, csv  # header + one row per run
-    assert "UncompletedJobError" in err1 and "CANCELLED" in err1  # the first sweep named the cancelled job
+    # the first sweep counted the cancelled job, named its state and the fix, without a traceback
+    assert "[frozen-bench] sweep: 1 failed, 2 ok of 3 jobs" in err1, err1[-2000:]
+    assert "CANCELLED without a result" in err1 and "re-run the sweep" in err1 and "Traceback" not in err1, err1[-2000:]
     head = "[frozen-bench] sweep: 1 ok, 2 skipped of 3 jobs"  # job 0 ran again; 1 and 2 were done
     assert head in second.stderr, second.stderr[-2000:]
     table = second.stderr[second.stderr.index(head):].splitlines()[2:5]
@@ -122,3 +124,30 @@ def test_the_watcher_reads_squeue_when_sacct_fails(monkeypatch):
     assert calls == ["sacct", "squeue"] and w.source == "squeue"
     assert [w.get_state(j, mode="cache") for j in ("7_0", "7_1", "7_2")] == ["CANCELLED", "RUNNING", "PENDING"]
     assert w.is_done("7_0", mode="cache") and not w.is_done("7_1", mode="cache")
+
+
+def test_a_job_lost_without_a_result_becomes_a_failed_note_not_a_traceback(tmp_path, monkeypatch):
+    """No cluster needed: submitit's UncompletedJobError for one job is that job's failed outcome."""
+    pytest.importorskip("submitit")
+    from types import SimpleNamespace
+
+    from submitit.core import core, utils
+
+    from frozen_bench import slurm
+    from frozen_bench.run import JOB_NOTE, read_notes, summarize
+
+    launcher = SimpleNamespace(config=SimpleNamespace(hydra=SimpleNamespace(sweep=SimpleNamespace(dir=str(tmp_path)))))
+    job = SimpleNamespace(job_id="42_1", state="CANCELLED",
+                          submission=lambda: SimpleNamespace(args=(["seed=1"], "hydra.sweep.dir", 1, "x", {}), function=launcher))
+
+    def lose(self):
+        raise utils.UncompletedJobError("no result")
+
+    monkeypatch.setattr(core.Job, "results", lose)
+    slurm._keep_sweeping_past_lost_jobs()
+    [ret] = core.Job.results(job)
+    assert ret.overrides == ["seed=1"] and ret.return_value != ret.return_value  # NaN: no value to optimize
+    [note] = read_notes(tmp_path)
+    assert (tmp_path / "1" / JOB_NOTE).exists() and note["status"] == "failed" and note["job"] == 1
+    assert "SLURM job 42_1 ended CANCELLED without a result" in note["error"]
+    assert summarize([note, {"status": "ok", "job": 0, "label": "seed=0"}]) == 1

@@ -67,7 +67,9 @@ def collect(results_dir: str | Path, out_csv: str | Path | None = None, log=prin
     for b in bad:
         log(f"[frozen-bench] collect: skipped corrupt record {b}; delete that folder to re-run it")
     out_csv = Path(out_csv) if out_csv else results_dir / "all.csv"
-    local = {d.name for d in (results_dir / "runs").glob("*") if d.is_dir()}
+    # a re-keyed record (rekey.py) also stands for the all.csv row under its legacy signature
+    local = {d.name for d in (results_dir / "runs").glob("*") if d.is_dir()} | {
+        str(r["legacy_signature"]) for r in rows if r.get("legacy_signature")}
     kept = _rows_without_local_run(out_csv, local, log)
     df = pd.concat([pd.DataFrame(rows), kept], ignore_index=True) if len(kept) else pd.DataFrame(rows)
     lead = [c for c in COLUMNS if c in df.columns] or COLUMNS

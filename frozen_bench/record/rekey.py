@@ -1,0 +1,72 @@
+"""Records made before a signature change, moved to the folder their config now hashes to.
+
+The data-location keys (``dataset.root``, ``dataset.download``) left the signature, so the same
+model run from two data folders is one run. A record written before that lives under its old
+signature; without this it would be trained again and listed twice. ``adopt`` moves one finished
+record when a run looks for it (``run.execute``); ``rekey_all`` moves every one
+(``frozen-bench collect --rekey``). The old name stays in the record as ``legacy_signature`` so
+that ``collect`` drops all.csv rows still carrying it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from frozen_bench.atomic import atomic_write_text
+from frozen_bench.record.signature import legacy_signature, signature
+from frozen_bench.record.store import is_done, run_dir
+
+
+def _move(old: Path, new: Path, log) -> bool:
+    """Rename a finished record folder ``old`` to ``new`` (which must not exist) and note both
+    names in its metrics.json. False when the target exists or the rename fails."""
+    if new.exists() or not is_done(old):
+        return False
+    try:
+        os.rename(old, new)
+    except OSError as e:
+        log(f"[frozen-bench] warning: could not move record {old} to {new} ({e}); it stays where it is")
+        return False
+    mfile = new / "metrics.json"
+    try:
+        m = json.loads(mfile.read_text())
+        m.update(signature=new.name, legacy_signature=old.name)
+        atomic_write_text(mfile, json.dumps(m, indent=2, default=str) + "\n")
+    except (OSError, ValueError):
+        pass  # the folder name is the truth; collect fills the signature from it
+    return True
+
+
+def adopt(results_dir: str | Path, cfg: dict, log=print) -> bool:
+    """Move this config's finished record from its legacy folder to its current one, if it has one
+    there and none here. Returns whether it did."""
+    new, old = signature(cfg), legacy_signature(cfg)
+    if new == old:
+        return False
+    moved = _move(run_dir(results_dir, old), run_dir(results_dir, new), log)
+    if moved:
+        log(f"[frozen-bench] record {old} re-keyed to {new} (data-location keys left the signature)")
+    return moved
+
+
+def rekey_all(results_dir: str | Path, log=print) -> int:
+    """Move every finished record whose folder name is not its config's current signature.
+    Returns how many moved."""
+    from omegaconf import OmegaConf
+
+    moved = 0
+    for d in sorted(p for p in (Path(results_dir) / "runs").glob("*") if p.is_dir() and not p.name.startswith(".")):
+        cfile = d / "config.yaml"
+        if not cfile.exists() or not is_done(d):
+            continue
+        try:
+            new = signature(OmegaConf.to_container(OmegaConf.load(cfile), resolve=False))
+        except Exception as e:  # a broken config.yaml: leave that record as it is
+            log(f"[frozen-bench] collect --rekey: skipped {d} ({' '.join(str(e).split())[:80]})")
+            continue
+        if new != d.name and _move(d, d.with_name(new), log):
+            moved += 1
+    log(f"[frozen-bench] collect --rekey: {moved} record(s) moved to their current signature")
+    return moved

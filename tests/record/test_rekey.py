@@ -1,0 +1,65 @@
+"""Data-location keys are not part of the signature, and records made before they left it are
+moved to their current folder rather than trained again or listed twice."""
+
+import json
+
+import pandas as pd
+
+from frozen_bench.record.rekey import adopt, rekey_all
+from frozen_bench.record.signature import legacy_signature, signature
+from frozen_bench.record.store import run_dir, write_record
+from frozen_bench.record.table import collect
+from frozen_bench.run import to_yaml
+
+CFG = {"dataset": {"name": "fashion_mnist", "root": None, "download": True, "subset": 100},
+       "model": {"name": "frozen_mlp", "width": 64}, "seed": 0, "results_dir": "x"}
+
+
+def with_data(root, download):
+    return {**CFG, "dataset": {**CFG["dataset"], "root": root, "download": download}}
+
+
+def test_the_same_data_from_two_folders_is_one_run_but_other_data_keys_still_count():
+    assert signature(with_data("/a", True)) == signature(with_data("/b", False)) == signature(CFG)
+    assert signature({**CFG, "dataset": {**CFG["dataset"], "subset": 200}}) != signature(CFG)
+    assert signature({**CFG, "dataset": {**CFG["dataset"], "path": "/imgs1"}}) != \
+        signature({**CFG, "dataset": {**CFG["dataset"], "path": "/imgs2"}})  # path names WHICH images
+    assert legacy_signature(with_data("/a", True)) != legacy_signature(with_data("/b", True))
+
+
+def old_record(results, cfg, acc=0.8):
+    path = run_dir(results, legacy_signature(cfg))
+    path.mkdir(parents=True)
+    write_record(path, to_yaml(cfg), {"signature": path.name, "status": "ok", "test_accuracy": acc, "seed": 0}, [])
+    return path
+
+
+def test_adopt_moves_a_finished_legacy_record_once(tmp_path):
+    old = old_record(tmp_path, CFG)
+    assert adopt(tmp_path, CFG, log=lambda *_: None)
+    new = run_dir(tmp_path, signature(CFG))
+    assert not old.exists() and (new / "config.yaml").exists()
+    m = json.loads((new / "metrics.json").read_text())
+    assert m["signature"] == new.name and m["legacy_signature"] == old.name and m["test_accuracy"] == 0.8
+    assert not adopt(tmp_path, CFG, log=lambda *_: None)  # nothing left to move
+
+
+def test_adopt_never_replaces_a_current_record(tmp_path):
+    old = old_record(tmp_path, CFG, acc=0.1)
+    new = run_dir(tmp_path, signature(CFG))
+    new.mkdir(parents=True)
+    write_record(new, to_yaml(CFG), {"signature": new.name, "status": "ok", "test_accuracy": 0.9}, [])
+    assert not adopt(tmp_path, CFG, log=lambda *_: None)
+    assert old.exists() and json.loads((new / "metrics.json").read_text())["test_accuracy"] == 0.9
+
+
+def test_rekey_all_then_collect_lists_each_run_once_under_its_new_signature(tmp_path):
+    cfgs = [{**CFG, "seed": s} for s in (0, 1)]
+    for c in cfgs:
+        old_record(tmp_path, c)
+    collect(tmp_path, log=lambda *_: None)  # an all.csv with the legacy signatures, as committed before
+    assert rekey_all(tmp_path, log=lambda *_: None) == 2
+    df = collect(tmp_path, log=lambda *_: None)
+    assert sorted(df["signature"]) == sorted(signature(c) for c in cfgs)
+    assert sorted(pd.read_csv(tmp_path / "all.csv")["legacy_signature"]) == sorted(legacy_signature(c) for c in cfgs)
+    assert rekey_all(tmp_path, log=lambda *_: None) == 0
