@@ -5,7 +5,8 @@
 #   1. tune   every family x budget on one lr x weight-decay grid, seed 0, no test number computed
 #             (conf/sweep/fair_tune.yaml):
 #               fashion_mnist  7 families x 8k, 20k x 10 points (lr 5 x wd 2), a 5k-image 5-epoch
-#                              screen; the 4 frozen_cnn controls at 8k
+#                              screen; the 4 frozen_cnn controls at 8k; frozen_transformer and its
+#                              trained twin transformer (7x7 patches) at 8k, 20k
 #               digits         the same at 2k and 5k on the whole set, 30 epochs
 #               cifar10        frozen_cnn, trained_cnn at 8k, 20k and 100k, linear at 8k and 20k (it has
 #                              no 100k form), dense_mlp1 at 20k (the smallest it reaches) and 100k
@@ -74,9 +75,10 @@ select_all() {
 }
 
 if want fashion_mnist; then
-  stamp "1/6 tune fashion_mnist: 7 families x 2 budgets x 10 grid points, 4 controls at 8k"
+  stamp "1/6 tune fashion_mnist: 7 families x 2 budgets x 10 grid points, 4 controls at 8k, 2 transformers x 2 budgets"
   "$fb" run -m +sweep=fair_tune model.budget=8000,20000 "${par[@]}"
   "$fb" run -m +sweep=fair_tune $controls model.budget=8000 "${par[@]}"
+  "$fb" run -m +sweep=fair_tune family=frozen_transformer,transformer model.budget=8000,20000 "${par[@]}"
 fi
 if want digits; then
   stamp "1/6 tune digits: the same at 2k and 5k"

@@ -295,6 +295,24 @@ def _size(family: str, cls, kw: dict, budget: int, dims) -> dict:
     return fit_budget(family, cls, layouts, budget)
 
 
+def fast_width(transform: str, d: int, heads: int = 1) -> int:
+    """``d``, or for the FFT the next width whose only prime factors are 2, 3 and 5 (and that the heads
+    divide): pocketfft falls back to a Bluestein transform at a large prime factor, e.g. D = 249 = 3·83
+    trains 2.4× slower than D = 256 (0.74 vs 0.31 s a step, batch 128, 49 tokens, 1 thread)."""
+    if transform != "fft":
+        return d
+
+    def smooth(n: int) -> bool:
+        for p in (2, 3, 5):
+            while n % p == 0:
+                n //= p
+        return n == 1
+
+    while not (smooth(d) and d % heads == 0):
+        d += 1
+    return d
+
+
 def _tag(model: nn.Module) -> nn.Module:
     return built(model, {"dim": model.dim, "mlp": model.hidden}, ("dim", "mlp"))
 
@@ -308,7 +326,7 @@ def build_frozen(cfg: dict, data) -> FrozenTransformer:
         return FrozenTransformer(**kw)
     heads = kw["heads"] if kw["mixer"] == "random_attention" else 1
     kw = _size("frozen_transformer", FrozenTransformer, kw, int(m["budget"]),
-               lambda s: transform_out_dim(kw["transform"], heads * s))
+               lambda s: fast_width(kw["transform"], transform_out_dim(kw["transform"], heads * s), heads))
     return _tag(FrozenTransformer(**kw))
 
 

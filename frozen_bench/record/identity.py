@@ -35,6 +35,7 @@ def record_fields(cfg: dict) -> dict:
         "lr": optim.get("lr"),
         "weight_decay": optim.get("weight_decay"),
         "act_lr_mult": optim.get("act_lr_mult"),
+        "act_delta_l1": optim.get("act_delta_l1"),  # +optim.act_delta_l1=λ (sparse PAct deltas); absent: none
         "augment": (cfg.get("augment") or {"name": "none"}).get("name"),
         "epochs": trainer.get("epochs"),
         "batch_size": trainer.get("batch_size"),

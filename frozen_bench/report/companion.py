@@ -9,6 +9,7 @@ function fit is drawn from ``frozen_bench.targets`` (numpy), so no torch or data
 - ``fig_mask_density``: mask density vs test accuracy of masks over frozen weights
 - ``fig_weight_feedback``: test accuracy of weight feedback vs the plain-CNN baseline
 - ``fig_frozen_layer_grads``: per-layer gradient norms with a Frozen layer
+- ``fig_act_delta``: sparse PAct deltas, test accuracy vs the fraction of channels moved, and which moved
 """
 
 from __future__ import annotations
@@ -186,3 +187,50 @@ def fig_frozen_layer_grads(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.set_ylim(0, 1.15 * max(vals + [1e-12]))  # room for the value labels
     fit_title(ax, f"Frozen(layer): per-layer gradient norms, {r['dataset']}", fontsize=9)
     return save(fig, Path(out_dir), "frozen_layer_grads", data_label(rows.iloc[[-1]], "one run shown"))
+
+
+def fig_act_delta(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Left: test accuracy against the fraction of PAct channels that moved, one point per λ
+    (mean ± 95% CI over seeds on both axes), λ = 0 included. Right: which channels moved in seed
+    0's run at each λ (a dark cell = moved), the activation modules side by side."""
+    from frozen_bench.train.act_delta import parse_moved
+
+    rows = _rows(df, "act_channels_moved", "test_accuracy", "act_moved_channels")
+    if rows.empty:
+        return []
+    rows = rows.assign(_lam=pd.to_numeric(rows.get("act_delta_l1"), errors="coerce").fillna(0.0))
+    lams = sorted(rows["_lam"].unique())
+    cmap = plt.get_cmap("viridis")
+    colour = {lam: cmap(0.85 * i / max(1, len(lams) - 1)) for i, lam in enumerate(lams)}  # no pale yellow on white
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9.5, 3.8), gridspec_kw={"width_ratios": [1, 1.3]})
+    for lam in lams:
+        g = rows[rows["_lam"] == lam]
+        (mx, cx), (my, cy) = mean_ci(100 * g["act_channels_moved"]), mean_ci(100 * g["test_accuracy"])
+        ax.errorbar(mx, my, xerr=ci_bars([mx], [cx]), yerr=ci_bars([my], [cy]), fmt="o", capsize=3, color=colour[lam])
+    ax.set_xlabel("PAct channels moved (%), mean ± 95% CI")
+    ax.set_ylabel("test accuracy (%), mean ± 95% CI")
+    ax.set_xlim(-3, 103)
+    ax.grid(alpha=0.3)
+    fit_title(ax, "Accuracy vs channels moved (colour: λ, as the rows on the right)", fontsize=9)
+    grid, names = [], None
+    for lam in lams:
+        g = rows[rows["_lam"] == lam].sort_values("seed")
+        moved = parse_moved(g["act_moved_channels"].iloc[0])
+        names = names or list(moved)
+        grid.append(np.concatenate([np.isin(np.arange(c), idx).astype(float) for idx, c in moved.values()]))
+    width = max(len(r) for r in grid)
+    img = np.array([np.pad(r, (0, width - len(r)), constant_values=np.nan) for r in grid])
+    ax2.imshow(img, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+    ax2.set_yticks(range(len(lams)), [f"λ = {lam:g}" for lam in lams], fontsize=7)
+    for tick, lam in zip(ax2.get_yticklabels(), lams):
+        tick.set_color(colour[lam])
+    sizes = [c for _, c in parse_moved(rows["act_moved_channels"].iloc[0]).values()]
+    edges = np.cumsum([0, *sizes])
+    for e in edges[1:-1]:
+        ax2.axvline(e - 0.5, color="tab:red", lw=0.8)
+    ax2.set_xticks([(a + b) / 2 - 0.5 for a, b in zip(edges[:-1], edges[1:])], [str(n) for n in names], fontsize=7)
+    ax2.set_xlabel("channel, per activation module (red: module boundary)")
+    fit_title(ax2, "Which channels moved (seed 0; dark = moved)", fontsize=9)
+    tol = rows["act_delta_tol"].dropna()
+    caption = data_label(rows) + (f"; moved = max |θ − θ₀| > {float(tol.iloc[0]):g}" if len(tol) else "")
+    return save(fig, Path(out_dir), "act_delta", caption)

@@ -183,12 +183,47 @@ def small_data_table(df: pd.DataFrame, exp: str = SMALL_EXP) -> list[str]:
     return out + [""]
 
 
+# each frozen family and its trained twin: the same stages or blocks, with the fixed parts trained
+TWINS = (("frozen_cnn", "trained_cnn"), ("frozen_transformer", "transformer"))
+
+
+def twin_rows(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[tuple[str, float, str, str, Paired]]:
+    """(dataset, budget, frozen family, trained twin, paired frozen − twin) for every twin pair the
+    final stage ran at the same budget on the same dataset."""
+    ok, _ = stage_rows(df, exp)
+    out = []
+    for (ds, b), g in ok.groupby(["dataset", "budget"], sort=True):
+        fams = set(g["family"])
+        for fz, tr in TWINS:
+            if fz in fams and tr in fams:
+                out.append((str(ds), b, fz, tr, compare(g, fz, tr)))
+    return out
+
+
+def twin_table(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
+    """Markdown lines: each frozen family against its own trained twin (not the best trained family)."""
+    rows = twin_rows(df, exp)
+    if not rows:
+        raise NoFairRows(f"no {exp} rows hold a frozen family and its trained twin ({', '.join('/'.join(t) for t in TWINS)})")
+    ok, _ = stage_rows(df, exp)
+    out = [f"## Twins: each frozen family vs its trained twin (`{exp}`)", "", _label(ok), "",
+           "The twin has the same stages (CNN) or blocks (transformer) with the fixed parts trained; both are tuned "
+           "on the same grid and selected on validation. Δ is paired by seed.", "",
+           *_head(["dataset", "budget", "frozen", "test acc (%)", "trained twin", "test acc (%)",
+                   "Δ frozen − twin (pp)", "95% CI (pp)", "p (paired t)", "seeds", "verdict"])]
+    for ds, b, fz, tr, c in rows:
+        g = ok[(ok["dataset"] == ds) & (ok["budget"] == b)]
+        out.append("| " + " | ".join([ds, _int(b), fz, _pct(g[g["family"] == fz]["test_accuracy"]), tr,
+                                       _pct(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]) + " |")
+    return out + [""]
+
+
 def fair_section(df: pd.DataFrame, log=print) -> list[str]:
     """Both tables, each skipped with one line when its rows are missing (for tables.md)."""
     from frozen_bench.report.design import design_table
 
     out = []
-    for fn in (fair_table, small_data_table, design_table):
+    for fn in (fair_table, twin_table, small_data_table, design_table):
         try:
             out += fn(df)
         except NoFairRows as e:

@@ -208,6 +208,7 @@ COMPANION = {
     "mask_density": (companion.fig_mask_density, "sweep_masks", "masks"),
     "weight_feedback": (companion.fig_weight_feedback, "sweep_weightnet", "weightnet"),
     "frozen_layer_grads": (companion.fig_frozen_layer_grads, "sweep_frozen_layer", "frozen_layer"),
+    "act_delta": (companion.fig_act_delta, "sweep_act_delta", "act_delta"),
 }
 
 
@@ -297,3 +298,31 @@ def fig_fair_small(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), title="family", title_fontsize=7)
         paths += save(fig, out_dir, f"fair_small_{ds}", data_label(g) + f"; {int(g['steps'].max()):,} steps at every size")
     return paths
+
+
+@figure("fair_twins")
+def fig_fair_twins(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Each frozen family against its own trained twin (frozen_cnn / trained_cnn, frozen_transformer /
+    transformer): the paired difference in test accuracy with its 95% CI, one row per pair and budget,
+    one panel per dataset; the zero line is a tie."""
+    from frozen_bench.report.fair import NoFairRows, twin_rows
+
+    try:
+        pairs = twin_rows(df)
+    except NoFairRows as e:
+        raise MissingRows(str(e)) from e
+    if not pairs:
+        raise MissingRows("no fair_final rows hold a frozen family and its trained twin; run: scripts/fair.sh quick")
+    pairs = sorted(pairs, key=lambda p: (p[0], p[2], -float(p[1])))  # by dataset, then pair, larger budget on top
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.32 * len(pairs)))
+    for i, (ds, b, fz, tr, c) in enumerate(pairs):
+        colour = FAMILY_COLOURS["frozen"] if c.ci_low > 0 else FAMILY_COLOURS["trained"] if c.ci_high < 0 else "0.4"
+        ax.errorbar(c.mean_diff, i, xerr=[[c.mean_diff - c.ci_low], [c.ci_high - c.mean_diff]], fmt="o", capsize=3, color=colour)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(pairs)), [f"{ds}: {fz} − {tr}, {int(b):,}" for ds, b, fz, tr, _ in pairs], fontsize=7)
+    ax.set_ylim(len(pairs) - 0.4, -0.6)
+    ax.set_xlabel("Δ test accuracy (pp), mean ± 95% CI")
+    fit_title(ax, "Each frozen family vs its trained twin, equal budget and tuning", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    sub = df[(df.get("exp") == "fair_final") & df["family"].isin([f for t in [p[2:4] for p in pairs] for f in t])]
+    return save(fig, out_dir, "fair_twins", data_label(sub) + "; paired by seed; red: the twin ahead, blue: the frozen family ahead, grey: a tie (the CI holds 0)")

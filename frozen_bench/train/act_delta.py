@@ -49,15 +49,41 @@ def l1_penalty(model: nn.Module, init: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def channels_moved(model: nn.Module, init: dict[str, torch.Tensor], tol: float = ACT_DELTA_TOL) -> float | None:
-    """Fraction of PAct channels with ``max |θ − θ₀| > tol`` over their parameters; None without PAct parameters."""
+def moved_channels(model: nn.Module, init: dict[str, torch.Tensor], tol: float = ACT_DELTA_TOL
+                   ) -> dict[str, tuple[list[int], int]]:
+    """Per activation module: (indices of its channels with ``max |θ − θ₀| > tol``, its channel count)."""
     per_act: dict[str, list[torch.Tensor]] = {}
     for name, p in _pact_params(model):
         if name in init:
             delta = (p.detach().cpu() - init[name].cpu()).abs().reshape(p.shape[0], -1).amax(1)  # (C,)
             per_act.setdefault(name.rsplit(".", 1)[0], []).append(delta)
-    if not per_act:
+    out = {}
+    for act, ds in per_act.items():
+        flags = torch.stack(ds).amax(0) > tol  # (C,)
+        out[act] = (torch.nonzero(flags).flatten().tolist(), int(flags.numel()))
+    return out
+
+
+def channels_moved(model: nn.Module, init: dict[str, torch.Tensor], tol: float = ACT_DELTA_TOL) -> float | None:
+    """Fraction of PAct channels with ``max |θ − θ₀| > tol`` over their parameters; None without PAct parameters."""
+    moved = moved_channels(model, init, tol)
+    if not moved:
         return None
-    moved = [torch.stack(ds).amax(0) > tol for ds in per_act.values()]  # (C,) per activation module
-    flags = torch.cat(moved)
-    return flags.float().mean().item()
+    return sum(len(i) for i, _ in moved.values()) / sum(c for _, c in moved.values())
+
+
+def moved_text(moved: dict[str, tuple[list[int], int]]) -> str:
+    """Which channels moved, as one all.csv cell: ``module:i,j,k/C`` per activation, ``;``-joined."""
+    return ";".join(f"{act}:{','.join(map(str, idx))}/{c}" for act, (idx, c) in moved.items())
+
+
+def parse_moved(text: str) -> dict[str, tuple[list[int], int]]:
+    """``moved_text``'s inverse (for the figure)."""
+    out = {}
+    for part in str(text).split(";"):
+        if ":" not in part:
+            continue
+        act, rest = part.rsplit(":", 1)
+        idx, _, c = rest.rpartition("/")
+        out[act] = ([int(i) for i in idx.split(",") if i != ""], int(c))
+    return out

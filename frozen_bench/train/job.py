@@ -65,9 +65,10 @@ def train(cfg: dict, out_dir=None, log=say) -> dict:
         save_model(model, out_dir)
     m = run_record(model, data, history, rows, status, diverged_step, steps, seconds)
     m.update(measures.fields())
-    moved = AD.channels_moved(model, act_init, tol=act_delta_tol(cfg))
-    if moved is not None:  # the fraction of PAct channels that moved from their initial shape
-        m["act_channels_moved"], m["act_delta_tol"] = moved, act_delta_tol(cfg)
+    moved = AD.moved_channels(model, act_init, tol=act_delta_tol(cfg))
+    if moved:  # the fraction of PAct channels that moved from their initial shape, and which ones
+        m["act_channels_moved"], m["act_delta_tol"] = AD.channels_moved(model, act_init, tol=act_delta_tol(cfg)), act_delta_tol(cfg)
+        m["act_moved_channels"] = AD.moved_text(moved)
     if prior:
         m["act_init_sha256"] = prior_sha
     if status == "ok":

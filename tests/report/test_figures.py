@@ -72,6 +72,11 @@ def add_companion_rows(add, rng):
         add("sweep_weightnet", model="weightnet", feedback=fb, feedback_grad=grad)
     add("sweep_frozen_layer", dataset="digits", model="frozen_layer", frozen_layers=1.0, grad_norm_layer0_mean=0.22,
         grad_norm_layer1_mean=0.0, grad_norm_layer2_mean=0.37)
+    for lam, moved in [(0.0, "blocks.0.act:0,1,2,3,5/8;blocks.1.act:0,1,4,6/8"), (0.01, "blocks.0.act:2/8;blocks.1.act:1,6/8"),
+                       (0.1, "blocks.0.act:/8;blocks.1.act:6/8")]:
+        n = sum(len([i for i in part.split(":")[1].split("/")[0].split(",") if i]) for part in moved.split(";"))
+        add("sweep_act_delta", dataset="digits", act_delta_l1=lam, act_channels_moved=n / 16, act_moved_channels=moved,
+            act_delta_tol=0.01)
 
 
 def test_every_core_figure_is_written_as_png_and_pdf(tmp_path):

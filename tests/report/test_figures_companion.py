@@ -16,6 +16,7 @@ JOBS = {
     "masks": ["model.reg_weight=0.00001", "trainer.epochs=1", "dataset.subset=300"],
     "frozen_layer": ["trainer.epochs=1"],
     "weightnet": ["model.feedback=projection", "trainer.epochs=1", "dataset.subset=300"],
+    "act_delta": ["+optim.act_delta_l1=0.01", "trainer.epochs=2"],
 }
 
 

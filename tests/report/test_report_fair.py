@@ -198,3 +198,15 @@ def test_a_full_profile_on_one_dataset_leaves_another_datasets_quick_rows():
     assert sorted(ok.groupby("dataset")["profile"].unique().map(list).to_dict().items()) == [
         ("cifar10_jpeg", ["quick"]), ("fashion_mnist", ["full"])]
     assert (ok["test_accuracy"] > 0.5).all()
+
+
+def test_twin_table_pairs_each_frozen_family_with_its_own_twin_not_the_best_trained():
+    df = final_rows()
+    df.loc[df.family == "trained_cnn", "val_accuracy"] = 0.5  # no longer the best trained family...
+    text = "\n".join(fair.twin_table(df))
+    row = next(line for line in text.splitlines() if line.startswith("| fashion_mnist | 8,000 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "frozen_cnn" and cells[4] == "trained_cnn"  # ... but still frozen_cnn's twin
+    assert cells[6] == "+0.82" and cells[-1] == "**ahead**"
+    with pytest.raises(fair.NoFairRows, match="twin"):
+        fair.twin_table(final_rows()[lambda d: d.family != "trained_cnn"])

@@ -32,6 +32,9 @@ def test_penalty_is_zero_at_init_and_counts_moved_channels():
         act[1].a[0] += AD.ACT_DELTA_TOL / 2  # below the tolerance: not moved
     assert AD.l1_penalty(act, init).item() == pytest.approx(0.5 + 2.5 * AD.ACT_DELTA_TOL)
     assert AD.channels_moved(act, init) == 2 / 8
+    which = AD.moved_channels(act, init)
+    assert which == {"0": ([1], 4), "1": ([3], 4)}  # knots[1, 0]: channel 1 of act 0; c[3]: channel 3 of act 1
+    assert AD.parse_moved(AD.moved_text(which)) == which and AD.moved_text(which) == "0:1/4;1:3/4"
     assert AD.channels_moved(torch.nn.Linear(2, 2), {}) is None  # no PAct: nothing recorded
 
 
@@ -50,5 +53,7 @@ def test_l1_on_the_deltas_moves_fewer_channels_on_digits():
         m = train(cfg, log=lambda *_: None)["metrics"]
         assert m["status"] == "ok" and m["act_delta_tol"] == AD.ACT_DELTA_TOL
         moved[lam] = m["act_channels_moved"]
+        which = AD.parse_moved(m["act_moved_channels"])  # which channels, per activation module
+        assert sum(len(i) for i, _ in which.values()) / sum(c for _, c in which.values()) == pytest.approx(moved[lam])
     assert moved[0.0] > 0.6  # without the penalty most channels change shape
     assert moved[0.01] < 0.5 * moved[0.0], moved
