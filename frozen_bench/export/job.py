@@ -244,13 +244,21 @@ def _nbytes(v) -> int:
 
 
 def _latency(run, x1: torch.Tensor, reps: int) -> tuple[float, float]:
-    for _ in range(10):
-        run(x1)
-    t = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        run(x1)
-        t.append((time.perf_counter() - t0) * 1e3)
+    """Batch-1 latency on one thread, as the record says: onnxruntime's session has one thread; a
+    TorchScript module runs on torch's intra-op pool, set to one thread here (with more, a busy
+    machine's cores make each tiny call wait at the pool's barrier: 100 ms instead of 0.4 ms)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(10):
+            run(x1)
+        t = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            run(x1)
+            t.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        torch.set_num_threads(threads)
     return float(np.quantile(t, 0.5)), float(np.quantile(t, 0.95))
 
 

@@ -59,6 +59,9 @@ class ExportTransform(nn.Module):
     def forward(self, x):  # (B, dim) -> (B, out_dim)
         if x.shape[-1] < self.out_dim:
             x = nn.functional.pad(x, (0, self.out_dim - x.shape[-1]))
+        return self.mix(x)
+
+    def mix(self, x):  # (..., out_dim) -> (..., out_dim), already padded: what FixedTransform.mix is
         if self.kind == "matrix":
             return x @ self.matrix
         if self.kind == "wht":

@@ -142,3 +142,17 @@ def test_a_learned_permutation_is_exported_as_its_index():
     x = torch.randn(9, 64)
     with torch.no_grad():
         assert torch.allclose(view(x), model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["frozen_transformer", "transformer"])
+@pytest.mark.parametrize("fmt", [pytest.param("onnx", marks=needs_onnx), "torchscript"])
+def test_transformers_export_and_match_torch(family, fmt, tmp_path):
+    """The frozen transformer's fixed projections call their transform's ``mix`` on padded inputs:
+    the export view's transforms offer it too, so a transformer run exports like the others."""
+    from frozen_bench.export.job import export_run
+
+    m = execute(config(f"+family={family}", "dataset=digits", "dataset.image=true", "model.dim=32", "trainer.epochs=1",
+                       "trainer.latency_reps=0", "trainer.save_model=true", f"results_dir={tmp_path}"), log=lambda *_: None)
+    rec = export_run(tmp_path / "runs" / m["signature"], fmt=fmt, reps=5, log=lambda *_: None)
+    assert rec["match"]["ok"] and rec["test_accuracy"] == pytest.approx(rec["torch_test_accuracy"], abs=0.01)
+    assert rec["latency_ms_b1_p50"] < 50  # one thread, milliseconds: not a thread-pool stall
