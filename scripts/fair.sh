@@ -143,13 +143,9 @@ done; done; done | run_lines
 
 want fashion_mnist && {
 stamp "5/6 design search: frozen_cnn and trained_cnn x 8k, 20k, 24 trials each, then 5 seeds of each winner"
-frozen_axes=("+hydra.sweeper.params.transform=choice(wht,dct,random_orth,identity)"
-             "+hydra.sweeper.params.model.filters=choice(dct,random_orth)"
-             "+hydra.sweeper.params.adapter=choice(none,conv1x1)")
-for b in 8000 20000; do
+for b in 8000 20000; do  # fair_design_frozen: the shared space plus the frozen-only axes, the same 24 trials
   "$fb" run -m +sweep=fair_design +family=trained_cnn model.budget=$b dataset=fashion_mnist "${par[@]}" hydra.sweeper.n_jobs=$jobs
-  "$fb" run -m +sweep=fair_design +family=frozen_cnn model.budget=$b dataset=fashion_mnist "${frozen_axes[@]}" "${par[@]}" \
-    hydra.sweeper.n_jobs=$jobs
+  "$fb" run -m +sweep=fair_design_frozen +family=frozen_cnn model.budget=$b dataset=fashion_mnist "${par[@]}" hydra.sweeper.n_jobs=$jobs
 done 2>&1 | grep -E "^\[frozen-bench\] sweep:|error"
 "$fb" collect --results-dir "$results" >/dev/null
 "$fb" fair-select --design --csv "$results/all.csv" --out "$results/fair/design_selected.csv" --print-overrides \

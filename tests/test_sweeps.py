@@ -25,7 +25,7 @@ def expand(sweep: str, profile: str) -> list[list[str]]:
     return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
 
 
-SEARCHES = {"lr_search", "fair_design"}  # optuna: a number of trials, not a grid
+SEARCHES = {"lr_search", "fair_design", "fair_design_frozen"}  # optuna: a number of trials, not a grid
 FAIR = {"fair_tune": 140, "fair_final": 5}  # the fair protocol (scripts/fair.sh): no +profile grid
 REAL = {"speech_why": 36}  # real-data diagnostics (scripts/reproduce.sh real): their own recipe, no +profile grid
 
@@ -51,7 +51,13 @@ def test_fair_design_searches_the_shared_cnn_axes_on_the_screen_recipe_without_t
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         tune = compose(config_name="config", overrides=["+sweep=fair_tune"])
     assert screen == (tune.dataset.subset, tune.trainer.epochs, tune.trainer.batch_size)  # the tuning screen's recipe
-    assert {"optim.lr", "optim.weight_decay", "activation", "model.norm", "model.widths"} <= set(cfg.hydra.sweeper.params)
+    shared = set(cfg.hydra.sweeper.params)
+    assert {"optim.lr", "optim.weight_decay", "activation", "model.norm", "model.widths"} <= shared
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        frozen = compose(config_name="config", overrides=["+sweep=fair_design_frozen", "+family=frozen_cnn"], return_hydra_config=True)
+    # the frozen family: the same trials and recipe, the shared space plus its own axes
+    assert set(frozen.hydra.sweeper.params) == shared | {"transform", "model.filters", "adapter"}
+    assert frozen.hydra.sweeper.n_trials == cfg.hydra.sweeper.n_trials and frozen.exp_name == cfg.exp_name
 
 
 @pytest.mark.parametrize("profile", ["quick", "full"])

@@ -98,7 +98,7 @@ def design_select(all_csv: str | Path = "results/all.csv", out: str | Path = "re
 def design_table(df: pd.DataFrame, exp: str = DESIGN_EXP) -> list[str]:
     """Markdown lines: per (dataset, budget), the best searched frozen design vs the best searched
     trained design (paired by seed), then each family's chosen design and trial count."""
-    from frozen_bench.report.fair import HEAD, _head, _int, _label, _notes, _pct, _versus, stage_rows
+    from frozen_bench.report.fair import HEAD, _head, _int, _label, _notes, _pct, stage_rows, verdict_rows
 
     ok, every = stage_rows(df, exp, keep=chosen_rows)
     sel = select_design(df)
@@ -107,10 +107,7 @@ def design_table(df: pd.DataFrame, exp: str = DESIGN_EXP) -> list[str]:
            "the best trial chosen on validation accuracy alone, then run with the seeds below on the final recipe.",
            "", *_head(["dataset", "budget", *HEAD])]
     groups = list(ok.groupby(["dataset", "budget"], sort=True))
-    for (ds, b), g in groups:
-        row = _versus(g)
-        if row is not None:
-            out.append("| " + " | ".join([str(ds), _int(b), *row]) + " |")
+    out += verdict_rows(groups)
     for (ds, b), g in groups:
         out += ["", f"### {ds}, budget {_int(b)}: chosen designs", "",
                 *_head(["family", "kind", "trials", "screen val (%)", "val acc (%)", "test acc (%)", "seeds",

@@ -135,6 +135,16 @@ def _versus(g: pd.DataFrame) -> list[str] | None:
     return [fz, _pct(g[g["family"] == fz]["test_accuracy"]), tr, _pct(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]
 
 
+def verdict_rows(groups) -> list[str]:
+    """One summary row per ((dataset, budget), rows) group: best frozen vs best trained, paired."""
+    out = []
+    for (ds, b), g in groups:
+        row = _versus(g)
+        if row is not None:
+            out.append("| " + " | ".join([str(ds), _int(b), *row]) + " |")
+    return out
+
+
 def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
     """Markdown lines: the verdict summary, then per (dataset, budget) every family's numbers."""
     ok, every = stage_rows(final_df, exp)
@@ -143,10 +153,7 @@ def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
            "\"best\" = best mean validation accuracy; Δ is paired by seed; the verdict is *ahead*/*behind* only "
            "when the 95% CI of Δ excludes 0.", "", *_head(["dataset", "budget", *HEAD])]
     groups = list(ok.groupby(["dataset", "budget"], sort=True))
-    for (ds, b), g in groups:
-        row = _versus(g)
-        if row is not None:
-            out.append("| " + " | ".join([str(ds), _int(b), *row]) + " |")
+    out += verdict_rows(groups)
     for (ds, b), g in groups:
         fz, tr = best_family(g, "frozen"), best_family(g, "trained")
         out += ["", f"### {ds}, budget {_int(b)}", "",
