@@ -107,7 +107,7 @@ def design_table(df: pd.DataFrame, exp: str = DESIGN_EXP) -> list[str]:
            "the best trial chosen on validation accuracy alone, then run with the seeds below on the final recipe.",
            "", *_head(["dataset", "budget", *HEAD])]
     groups = list(ok.groupby(["dataset", "budget"], sort=True))
-    out += verdict_rows(groups)
+    out += verdict_rows(groups, ok)
     for (ds, b), g in groups:
         out += ["", f"### {ds}, budget {_int(b)}: chosen designs", "",
                 *_head(["family", "kind", "trials", "screen val (%)", "val acc (%)", "test acc (%)", "seeds",

@@ -28,13 +28,15 @@ class NoFairRows(LookupError):
 
 
 def stage_rows(df: pd.DataFrame, exp: str, keep=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(finished rows, all rows) of one stage; when both profiles ran it, the full profile's only,
-    so quick and full seeds never pool. ``keep(sub, df)`` keeps the rows run with today's
+    """(finished rows, all rows) of one stage; where both profiles ran a (dataset, budget), the full
+    profile's only, so quick and full seeds never pool (a budget only the quick profile ran keeps
+    its quick rows, and ``_row_ds`` says so). ``keep(sub, df)`` keeps the rows run with today's
     selection (default ``selected_only``: the lr × weight-decay choice)."""
     sub = df[df["exp"] == exp] if "exp" in df.columns else df.iloc[0:0]
     sub = (keep or selected_only)(sub, df)
     if "profile" in sub.columns and "dataset" in sub.columns and sub["profile"].nunique() > 1:
-        sub = pd.concat([g[g["profile"] == profile_of(g)] for _, g in sub.groupby("dataset", sort=False)])
+        by = ["dataset", "budget"] if "budget" in sub.columns else ["dataset"]
+        sub = pd.concat([g[g["profile"] == profile_of(g)] for _, g in sub.groupby(by, sort=False, dropna=False)])
     ok = sub[sub["status"].astype(str) == "ok"]
     if ok.empty:
         raise NoFairRows(f"no finished {exp} rows in all.csv; run: {COMMAND}")
@@ -135,13 +137,22 @@ def _versus(g: pd.DataFrame) -> list[str] | None:
     return [fz, _pct(g[g["family"] == fz]["test_accuracy"]), tr, _pct(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]
 
 
-def verdict_rows(groups) -> list[str]:
+def _row_ds(ok: pd.DataFrame, ds, g: pd.DataFrame) -> str:
+    """The dataset cell of a row: its name, with the row's profile where the dataset's rows come
+    from more than one (e.g. CIFAR-10 full at 8k and 20k, quick at 100k)."""
+    profiles = ok.loc[ok["dataset"] == ds, "profile"].dropna().unique() if "profile" in ok.columns else []
+    if len(profiles) > 1:
+        return f"{ds} ({g['profile'].dropna().iloc[0]})"
+    return str(ds)
+
+
+def verdict_rows(groups, ok: pd.DataFrame | None = None) -> list[str]:
     """One summary row per ((dataset, budget), rows) group: best frozen vs best trained, paired."""
     out = []
     for (ds, b), g in groups:
         row = _versus(g)
         if row is not None:
-            out.append("| " + " | ".join([str(ds), _int(b), *row]) + " |")
+            out.append("| " + " | ".join([_row_ds(ok, ds, g) if ok is not None else str(ds), _int(b), *row]) + " |")
     return out
 
 
@@ -153,10 +164,10 @@ def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
            "\"best\" = best mean validation accuracy; Δ is paired by seed; the verdict is *ahead*/*behind* only "
            "when the 95% CI of Δ excludes 0.", "", *_head(["dataset", "budget", *HEAD])]
     groups = list(ok.groupby(["dataset", "budget"], sort=True))
-    out += verdict_rows(groups)
+    out += verdict_rows(groups, ok)
     for (ds, b), g in groups:
         fz, tr = best_family(g, "frozen"), best_family(g, "trained")
-        out += ["", f"### {ds}, budget {_int(b)}", "",
+        out += ["", f"### {_row_ds(ok, ds, g)}, budget {_int(b)}", "",
                 *_head(["family", "kind", "val acc (%)", "test acc (%)", "seeds", "trainable", "steps", "lr", "weight decay"])]
         order = sorted(g["family"].unique(), key=lambda f: (KINDS.index(k) if (k := g[g["family"] == f]["family_kind"].iloc[0]) in KINDS else 9, str(f)))
         for f in order:
@@ -220,7 +231,7 @@ def twin_table(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
                    "Δ frozen − twin (pp)", "95% CI (pp)", "p (paired t)", "seeds", "verdict"])]
     for ds, b, fz, tr, c in rows:
         g = ok[(ok["dataset"] == ds) & (ok["budget"] == b)]
-        out.append("| " + " | ".join([ds, _int(b), fz, _pct(g[g["family"] == fz]["test_accuracy"]), tr,
+        out.append("| " + " | ".join([_row_ds(ok, ds, g), _int(b), fz, _pct(g[g["family"] == fz]["test_accuracy"]), tr,
                                        _pct(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]) + " |")
     return out + [""]
 

@@ -248,14 +248,22 @@ def make_all(csv_path: str | Path, out_dir: str | Path, log=print) -> tuple[list
 FAMILY_COLOURS = {"frozen": "C0", "trained": "C3", "control": "0.55"}
 
 
+def _fair_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The fair tables' rows (``fair.stage_rows``), or the skip line with the command that makes them."""
+    from frozen_bench.report.fair import NoFairRows, stage_rows
+
+    try:
+        return stage_rows(df, "fair_final")[0]
+    except NoFairRows as e:
+        raise MissingRows(str(e)) from e
+
+
 @figure("fair")
 def fig_fair(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     """The fair comparison as dot plots: per dataset one panel per budget, a row per family with its
     mean test accuracy and 95% CI over seeds; frozen, trained and control families in three colours.
     No bars from zero (sub-point gaps stay sub-point) and no point labels to overlap."""
-    from frozen_bench.report.fair import selected_only
-
-    sub = selected_only(rows(df, "fair_final", "fair"), df)  # the runs of today's selection, as in the tables
+    sub = _fair_rows(df)  # the runs of today's selection, a profile per (dataset, budget), as in the tables
     paths = []
     for ds, g in sub.groupby("dataset"):
         budgets = sorted(int(b) for b in g["budget"].dropna().unique())
@@ -268,7 +276,8 @@ def fig_fair(df: pd.DataFrame, out_dir: Path) -> list[Path]:
                 ax.errorbar(m, i, xerr=ci_bars([m], [c]), fmt="o", capsize=3, color=FAMILY_COLOURS.get(kind, "k"))
             ax.set_yticks(range(len(stats)), [f"{s[2]} (n={s[4]})" for s in stats], fontsize=7)
             ax.set_xlabel("test accuracy (%), mean ± 95% CI")
-            fit_title(ax, f"{ds}, {b:,} trainable", fontsize=9)
+            prof = f" ({gb['profile'].iloc[0]})" if "profile" in gb and g["profile"].nunique() > 1 else ""
+            fit_title(ax, f"{ds}, {b:,} trainable{prof}", fontsize=9)
             ax.grid(axis="x", alpha=0.3)
         handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=k) for k, c in FAMILY_COLOURS.items()]
         axes[0][-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, title="family", title_fontsize=7)
@@ -326,3 +335,41 @@ def fig_fair_twins(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.grid(axis="x", alpha=0.3)
     sub = df[(df.get("exp") == "fair_final") & df["family"].isin([f for t in [p[2:4] for p in pairs] for f in t])]
     return save(fig, out_dir, "fair_twins", data_label(sub) + "; paired by seed; red: the twin ahead, blue: the frozen family ahead, grey: a tie (the CI holds 0)")
+
+
+@figure("fair_budget")
+def fig_fair_budget(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """The fair protocol's accuracy against trainable budget (log), one line per family and profile
+    (solid: full, dashed: quick; the two recipes are never joined), mean ± 95% CI over seeds; a
+    colour per family, the marker its kind (o frozen, s trained, x control)."""
+    from frozen_bench.report.fair import NoFairRows, selected_only
+
+    sub = df[(df["exp"] == "fair_final") & (df["status"].astype(str) == "ok")] if "exp" in df.columns else df.iloc[0:0]
+    sub = selected_only(sub, df)
+    if sub.empty:
+        raise MissingRows(str(NoFairRows("no finished fair_final rows in all.csv; run: scripts/reproduce.sh fair")))
+    paths = []
+    fams = sorted(sub["family"].unique())
+    cmap = plt.get_cmap("tab10" if len(fams) <= 10 else "tab20")
+    colours = {f: cmap(i % cmap.N) for i, f in enumerate(fams)}
+    kind_marker = {"frozen": "o", "trained": "s", "control": "x"}
+    for ds, g in sub.groupby("dataset"):
+        if g["budget"].nunique() < 2:
+            continue
+        fig, ax = plt.subplots(figsize=(7.2, 3.8))
+        for (fam, prof), f in g.groupby(["family", "profile"]):
+            pts = sorted((f2["trainable_params"].mean(), *mean_ci(100 * f2["test_accuracy"])) for _, f2 in f.groupby("budget"))
+            x, m, c = zip(*pts)
+            ax.errorbar(x, m, yerr=ci_bars(m, c), marker=kind_marker.get(f["family_kind"].iloc[0], "^"), capsize=3,
+                        ls="-" if prof == "full" else "--", color=colours[fam], label=f"{fam} ({prof})")
+        param_axis(ax, g["trainable_params"])
+        ax.set_xlabel("trainable parameters (log scale)")
+        ax.set_ylabel(CI_LABEL)
+        ax.grid(alpha=0.3)
+        fit_title(ax, f"Fair protocol: accuracy vs budget ({ds})", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), title="family (profile)", title_fontsize=7)
+        paths += save(fig, out_dir, f"fair_budget_{ds}", data_label(g) + "; each family tuned on validation at each budget; "
+                                                                          "solid: full recipe, dashed: quick; o frozen, s trained, x control")
+    if not paths:
+        raise MissingRows("no dataset has fair_final rows at two budgets; run: scripts/reproduce.sh fair")
+    return paths

@@ -210,3 +210,15 @@ def test_twin_table_pairs_each_frozen_family_with_its_own_twin_not_the_best_trai
     assert cells[6] == "+0.82" and cells[-1] == "**ahead**"
     with pytest.raises(fair.NoFairRows, match="twin"):
         fair.twin_table(final_rows()[lambda d: d.family != "trained_cnn"])
+
+
+def test_a_budget_only_the_quick_profile_ran_keeps_its_rows_and_says_so():
+    full = final_rows()  # fashion_mnist 8k, full
+    quick8 = final_rows().assign(profile="quick", test_accuracy=0.1)  # 8k quick: the full rows replace it
+    quick100 = final_rows().assign(profile="quick", budget=100000, trainable_params=99000)
+    df = pd.concat([full, quick8, quick100], ignore_index=True)
+    ok, _ = fair.stage_rows(df, "fair_final")
+    assert ok.groupby("budget")["profile"].unique().map(list).to_dict() == {8000: ["full"], 100000: ["quick"]}
+    text = "\n".join(fair.fair_table(df))
+    assert "| fashion_mnist (full) | 8,000 |" in text and "| fashion_mnist (quick) | 100,000 |" in text
+    assert "### fashion_mnist (quick), budget 100,000" in text
