@@ -27,7 +27,7 @@
 #             the same number of optimizer steps at every size (quick 1,000; full 3,000)
 #   5. design (fashion_mnist) the frozen design space (filter bank, channel mixing, PAct, norm, pooling,
 #             head, adapter, kernel size, widths, lr, weight decay) and the trained CNN's own (the same
-#             axes less the frozen-only ones) searched with the same number of Optuna trials (24) at 8k
+#             axes less the frozen-only ones) searched with the same number of random trials (24) at 8k
 #             and 20k on the screen recipe (conf/sweep/fair_design.yaml); each family's best trial by
 #             validation (frozen-bench fair-select --design) runs with seeds 0-4 on the final recipe
 #   6. collect + figures; the fair tables go to results/tables.md

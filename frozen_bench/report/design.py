@@ -1,8 +1,10 @@
 """The fair protocol's design search (issue 11, item 7): each family's DESIGN chosen on validation.
 
 After lr × weight decay (``select.py``), the frozen design space (filters, mixing, PAct, norm,
-pooling, head, adapter, kernel size, widths) is searched with the same number of Optuna trials as
-the trained family's own design space (``conf/sweep/fair_design.yaml``), on the screen profile.
+pooling, head, adapter, kernel size, widths) is searched with the same number of random Optuna
+trials as the trained family's own design space (``conf/sweep/fair_design.yaml``), on the screen
+profile. ``trials`` counts DISTINCT designs (a repeated draw is one record), and the table flags
+families whose counts differ.
 Each (dataset, budget, family)'s best trial by VALIDATION accuracy is chosen here and re-run with
 5 seeds (exp ``fair_design``), where test accuracy is read once per seed. As in ``select.py``, every
 ``test_*`` column is dropped before any row is looked at.
