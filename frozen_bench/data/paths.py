@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 from pathlib import Path
 
@@ -21,6 +23,27 @@ def data_root(root: str | None = None) -> Path:
 def cache_dir(root: Path) -> Path:
     """Decoded tensors are cached here, next to the raw files."""
     return root / "frozen_bench_cache"
+
+
+@contextlib.contextmanager
+def cache_lock(cache: Path):
+    """Held while a cache is built: parallel jobs of a sweep that miss the same cache take turns
+    (an flock on ``<cache>.lock``), so one decodes and the others load what it wrote. Without a
+    writable cache folder there is nothing to share, and no lock."""
+    import fcntl
+
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        f = open(cache.with_name(cache.name + ".lock"), "a")
+    except OSError:
+        yield
+        return
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def load_cache(cache: Path, stamp) -> dict | None:

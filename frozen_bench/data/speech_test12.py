@@ -34,7 +34,7 @@ import torch
 
 from frozen_bench.data import speech
 from frozen_bench.data.bundle import DataBundle, DatasetError
-from frozen_bench.data.paths import cache_dir, data_root, first_existing, load_cache, shared_data_dir
+from frozen_bench.data.paths import cache_dir, cache_lock, data_root, first_existing, load_cache, shared_data_dir
 
 NAME = "speech_commands_test12"
 LABELS12 = (*speech.KEYWORDS12, "_unknown_", "_silence_")
@@ -133,22 +133,25 @@ def load_test12_bundle(cfg: dict, log=print) -> DataBundle:
     stamp = _stamp(src)
     blob = load_cache(cache, stamp)
     if blob is None:
-        items, data = _clips(src)
-        if not items:
-            raise DatasetError(f"dataset={NAME}: no audio clips in {src}; expected <class>/<name>.flac|wav")
-        frontend = speech.make_frontend(cfg)
-        try:
-            x = _features(src, items, data, frontend, log)
-        except (OSError, RuntimeError) as e:  # soundfile raises LibsndfileError (a RuntimeError)
-            raise DatasetError(f"dataset={NAME}: cannot decode the audio in {src} ({type(e).__name__}: {e})") from None
-        blob = {"x": x, "classes": [c for c, _ in items], "names": [n for _, n in items], "stamp": stamp}
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-            torch.save(blob, tmp)
-            tmp.replace(cache)
-        except OSError as e:
-            log(f"[frozen-bench] {NAME}: could not write the cache {cache} ({e}); continuing uncached")
+        with cache_lock(cache):  # a parallel job may be building it: wait, then use its cache
+            blob = load_cache(cache, stamp)
+            if blob is None:
+                items, data = _clips(src)
+                if not items:
+                    raise DatasetError(f"dataset={NAME}: no audio clips in {src}; expected <class>/<name>.flac|wav")
+                frontend = speech.make_frontend(cfg)
+                try:
+                    x = _features(src, items, data, frontend, log)
+                except (OSError, RuntimeError) as e:  # soundfile raises LibsndfileError (a RuntimeError)
+                    raise DatasetError(f"dataset={NAME}: cannot decode the audio in {src} ({type(e).__name__}: {e})") from None
+                blob = {"x": x, "classes": [c for c, _ in items], "names": [n for _, n in items], "stamp": stamp}
+                try:
+                    cache.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+                    torch.save(blob, tmp)
+                    tmp.replace(cache)
+                except OSError as e:
+                    log(f"[frozen-bench] {NAME}: could not write the cache {cache} ({e}); continuing uncached")
     items = list(zip(blob["classes"], blob["names"]))
     present = sorted(set(blob["classes"]))
     labels = [c for c in LABELS12 if c in present] + [c for c in present if c not in LABELS12]

@@ -128,3 +128,27 @@ def test_real_cifar10_jpeg_archives_as_imagefolder(tmp_path):
     assert b.info["classes"][:3] == ["airplane", "automobile", "bird"] and b.info["formats"] == ["jpeg"]
     assert torch.bincount(b.y_test).tolist() == [1000] * 10
     assert not str(b.info["cache"]).startswith(str(shared_data_dir()))
+
+
+def test_parallel_loads_that_miss_the_cache_decode_once(tmp_path, monkeypatch):
+    """Two jobs of a sweep starting together: one decodes, the other waits for its cache."""
+    import threading
+
+    tree = write_imagefolder(tmp_path / "imgs")
+    calls, real = [], imagefolder._decode_all
+
+    def slow_decode(*a):
+        calls.append(1)
+        time.sleep(0.3)  # long enough for the other job to reach the cache and wait
+        return real(*a)
+
+    monkeypatch.setattr(imagefolder, "_decode_all", slow_decode)
+    fixed = {"mean": [0.5] * 3, "std": [0.25] * 3}
+    out = {}
+    jobs = [threading.Thread(target=lambda v=v: out.__setitem__(v, load_dataset(_cfg(tmp_path, tree, val_fraction=v, **fixed))))
+            for v in (0.2, 0.3)]  # different configs: no in-process reuse, the same cache file
+    for j in jobs:
+        j.start()
+    for j in jobs:
+        j.join()
+    assert len(calls) == 1 and torch.equal(out[0.2].x_test, out[0.3].x_test)
