@@ -47,6 +47,8 @@ def test_fair_design_searches_the_shared_cnn_axes_on_the_screen_recipe_without_t
         cfg = compose(config_name="config", overrides=["+sweep=fair_design", "+family=trained_cnn"], return_hydra_config=True)
     assert "optuna" in cfg.hydra.sweeper._target_.lower() and cfg.hydra.sweeper.sampler.seed == 0
     assert cfg.objective == "val_accuracy" and cfg.trainer.test is False and cfg.exp_name == "fair_design_tune"
+    assert cfg.hydra.sweeper.max_failure_rate == 1.0  # an unbuildable design fails alone, the search goes on
+    assert "random" in cfg.hydra.sweeper.sampler._target_.lower()  # TPE repeats designs: unequal search
     screen = (cfg.dataset.subset, cfg.trainer.epochs, cfg.trainer.batch_size)
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         tune = compose(config_name="config", overrides=["+sweep=fair_tune"])
