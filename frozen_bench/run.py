@@ -426,7 +426,7 @@ def _env_keys() -> list[str] | None:
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="config")
 def app(cfg: DictConfig) -> float | None:
     """One job. Returns the metric named by ``objective`` (for sweepers that optimize, e.g. the
-    optuna ``+sweep=lr_search``); NaN when the job did not finish, so a search skips it."""
+    optuna ``+sweep=lr_search``); when the job has none, the worst value of the sweeper's direction."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -445,4 +445,10 @@ def app(cfg: DictConfig) -> float | None:
     if code and not multirun:
         raise SystemExit(code)  # a single run's exit code; a sweep goes on and reports at the end
     value = metrics.get(plain.get("objective") or "val_accuracy")
-    return float(value) if isinstance(value, (int, float)) else float("nan")
+    if isinstance(value, (int, float)) and value == value:
+        return float(value)
+    # no value (a failed or diverged job): the worst score of a searching sweeper's direction, so
+    # the search ranks it last and goes on (the Optuna sweeper stops at a NaN: it tells the study
+    # twice and crashes); NaN for any other sweeper, which ignores the value
+    direction = str(OmegaConf.select(hc, "sweeper.direction", default="") or "")
+    return {"maximize": float("-inf"), "minimize": float("inf")}.get(direction, float("nan"))
