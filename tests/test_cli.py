@@ -166,3 +166,14 @@ def test_a_record_made_under_the_legacy_signature_is_skipped_not_trained_again(t
     run_cli(monkeypatch, "run", f"results_dir={res}", f"dataset.root={tmp_path}/data2", "dataset.download=false", *tiny)
     out = capsys.readouterr()
     assert "skip" in out.out + out.err and records(res) == [again]
+
+
+def test_a_design_the_budget_cannot_build_fails_alone_and_the_search_goes_on(tmp_path, monkeypatch):
+    """An unbuildable trial (adapter rank above a stage's width) is one failed job scored worst;
+    the Optuna search still runs all its trials (a NaN used to crash the sweeper)."""
+    res = tmp_path / "results"
+    code = run_cli(monkeypatch, "run", "-m", "+sweep=fair_design_frozen", "+family=frozen_cnn", "model.budget=2000",
+                   "dataset=digits", "dataset.image=true", "dataset.subset=300", "trainer.epochs=1", "adapter.rank=64",
+                   "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=1", f"hydra.sweep.dir={tmp_path}/sweep", f"results_dir={res}")
+    status = sorted(json.loads(p.read_text())["status"] for p in records(res))
+    assert code == 1 and len(status) == 4 and "failed" in status and "ok" in status, status
