@@ -105,7 +105,7 @@ def design_table(df: pd.DataFrame, exp: str = DESIGN_EXP) -> list[str]:
     ok, every = stage_rows(df, exp, keep=chosen_rows)
     sel = select_design(df)
     out = [f"## Design search: the best frozen design vs the best trained design (`{exp}`)", "", _label(ok), "",
-           "Each family's design space searched with the same number of Optuna trials on the screen profile, "
+           "Each family's design space searched with the same number of random Optuna trials on the screen profile (trials: the distinct designs that could be built and trained), "
            "the best trial chosen on validation accuracy alone, then run with the seeds below on the final recipe.",
            "", *_head(["dataset", "budget", *HEAD])]
     groups = list(ok.groupby(["dataset", "budget"], sort=True))
