@@ -132,11 +132,11 @@ def cmd_fair_select(argv: list[str]) -> int:
                                 description="Choose each (dataset, budget, family)'s lr and weight decay on validation "
                                             "accuracy (fair_tune rows) and write the selection for the final stage.")
     p.add_argument("--csv", default="results/all.csv", help="the collected runs (default: results/all.csv)")
-    p.add_argument("--out", default="results/fair/selected.csv", help="selection to write (default: results/fair/selected.csv)")
+    p.add_argument("--out", default=None, help="selection to write (default: results/fair/selected.csv; "
+                                               "with --design results/fair/design_selected.csv)")
     p.add_argument("--print-overrides", action="store_true", help="print each chosen configuration's overrides, one a line")
     p.add_argument("--design", action="store_true",
-                   help="choose each family's design instead, from the design search's trials (fair_design_tune rows); "
-                        "default --out: results/fair/design_selected.csv")
+                   help="choose each family's design instead, from the design search's trials (fair_design_tune rows)")
     a = p.parse_args(argv)
     from frozen_bench.errors import UserError
     from frozen_bench.report.design import design_select
@@ -144,10 +144,9 @@ def cmd_fair_select(argv: list[str]) -> int:
 
     try:
         if a.design:
-            out = a.out if a.out != p.get_default("out") else "results/fair/design_selected.csv"
-            path, sel = design_select(a.csv, out)
+            path, sel = design_select(a.csv, a.out or "results/fair/design_selected.csv")
         else:
-            path, sel = fair_select(a.csv, a.out)
+            path, sel = fair_select(a.csv, a.out or "results/fair/selected.csv")
     except UserError as e:
         print(f"frozen-bench fair-select: error: {e}", file=sys.stderr)
         return 2

@@ -212,11 +212,12 @@ def fig_act_delta(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.set_xlim(-3, 103)
     ax.grid(alpha=0.3)
     fit_title(ax, "Accuracy vs channels moved (colour: λ, as the rows on the right)", fontsize=9)
-    grid, names = [], None
+    grid, layout, seeds = [], None, set()
     for lam in lams:
         g = rows[rows["_lam"] == lam].sort_values("seed")
-        moved = parse_moved(g["act_moved_channels"].iloc[0])
-        names = names or list(moved)
+        moved = parse_moved(g["act_moved_channels"].iloc[0])  # the lowest seed's run at this λ
+        seeds.add(g["seed"].iloc[0])
+        layout = layout or moved  # the activation modules and their channel counts (one model)
         grid.append(np.concatenate([np.isin(np.arange(c), idx).astype(float) for idx, c in moved.values()]))
     width = max(len(r) for r in grid)
     img = np.array([np.pad(r, (0, width - len(r)), constant_values=np.nan) for r in grid])
@@ -224,13 +225,13 @@ def fig_act_delta(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax2.set_yticks(range(len(lams)), [f"λ = {lam:g}" for lam in lams], fontsize=7)
     for tick, lam in zip(ax2.get_yticklabels(), lams):
         tick.set_color(colour[lam])
-    sizes = [c for _, c in parse_moved(rows["act_moved_channels"].iloc[0]).values()]
-    edges = np.cumsum([0, *sizes])
+    edges = np.cumsum([0, *(c for _, c in layout.values())])
     for e in edges[1:-1]:
         ax2.axvline(e - 0.5, color="tab:red", lw=0.8)
-    ax2.set_xticks([(a + b) / 2 - 0.5 for a, b in zip(edges[:-1], edges[1:])], [str(n) for n in names], fontsize=7)
+    ax2.set_xticks([(a + b) / 2 - 0.5 for a, b in zip(edges[:-1], edges[1:])], [str(n) for n in layout], fontsize=7)
     ax2.set_xlabel("channel, per activation module (red: module boundary)")
-    fit_title(ax2, "Which channels moved (seed 0; dark = moved)", fontsize=9)
+    seed = f"seed {int(next(iter(seeds)))}" if len(seeds) == 1 else "lowest seed"
+    fit_title(ax2, f"Which channels moved ({seed}; dark = moved)", fontsize=9)
     tol = rows["act_delta_tol"].dropna()
     caption = data_label(rows) + (f"; moved = max |θ − θ₀| > {float(tol.iloc[0]):g}" if len(tol) else "")
     return save(fig, Path(out_dir), "act_delta", caption)

@@ -55,12 +55,10 @@ def select_design(df: pd.DataFrame, exp: str = DESIGN_TUNE_EXP) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame(columns=cols)
     df["design"] = df["overrides"].map(lambda o: " ".join(design_of(o)))
-    per = (df.groupby([*KEYS, "design"], dropna=False, sort=False)
-             .agg(best_val_accuracy=("val_accuracy", "mean"),
-                  family_kind=("family_kind", "first") if "family_kind" in df.columns else ("family", "size"))
-             .reset_index())
     if "family_kind" not in df.columns:
-        per["family_kind"] = np.nan
+        df["family_kind"] = np.nan
+    per = (df.groupby([*KEYS, "design"], dropna=False, sort=False)
+             .agg(best_val_accuracy=("val_accuracy", "mean"), family_kind=("family_kind", "first")).reset_index())
     per["_score"] = -per["best_val_accuracy"].round(12)
     per = per.sort_values(["_score", "design"], kind="mergesort")
     per["trials"] = per.groupby(list(KEYS), dropna=False)["_score"].transform("size")
@@ -85,16 +83,14 @@ def design_select(all_csv: str | Path = "results/all.csv", out: str | Path = "re
                   ) -> tuple[Path, pd.DataFrame]:
     """all.csv → the design selection file (``frozen-bench fair-select --design``)."""
     from frozen_bench.errors import UserError
-    from frozen_bench.record.store import atomic_write_text
     from frozen_bench.record.table import read_all_csv
+    from frozen_bench.report.select import write_selection
 
     sel = select_design(read_all_csv(all_csv))
     if sel.empty:
         raise UserError(f"no usable {DESIGN_TUNE_EXP} rows in {all_csv}; run the design search first "
                         "(scripts/fair.sh quick fashion_mnist runs it)")
-    path = Path(out)
-    atomic_write_text(path, sel.to_csv(index=False))
-    return path, sel
+    return write_selection(sel, out), sel
 
 
 def design_table(df: pd.DataFrame, exp: str = DESIGN_EXP) -> list[str]:
@@ -111,11 +107,12 @@ def design_table(df: pd.DataFrame, exp: str = DESIGN_EXP) -> list[str]:
     groups = list(ok.groupby(["dataset", "budget"], sort=True))
     out += verdict_rows(groups, ok)
     for (ds, b), g in groups:
+        mine = sel[(sel["dataset"].astype(str) == str(ds)) & (sel["budget"].astype(float) == float(b))]
         out += ["", f"### {ds}, budget {_int(b)}: chosen designs", "",
                 *_head(["family", "kind", "trials", "screen val (%)", "val acc (%)", "test acc (%)", "seeds",
                         "trainable", "steps", "design (overrides)"])]
         for f, r in g.groupby("family", sort=True):
-            s = sel[(sel["dataset"].astype(str) == str(ds)) & (sel["budget"].astype(float) == float(b)) & (sel["family"] == f)]
+            s = mine[mine["family"] == f]
             trials = str(int(s["trials"].iloc[0])) if len(s) else "–"
             screen = f"{100 * float(s['best_val_accuracy'].iloc[0]):.2f}" if len(s) else "–"
             design = " ".join(o for o in design_of(r["overrides"].iloc[0])
@@ -125,7 +122,6 @@ def design_table(df: pd.DataFrame, exp: str = DESIGN_EXP) -> list[str]:
                                            _int(r["trainable_params"].mean()), _int(r["steps"].mean()),
                                            f"`{design}`"]) + " |")
         notes = _notes(g, every[(every["dataset"] == ds) & (every["budget"] == b)], b)
-        mine = sel[(sel["dataset"].astype(str) == str(ds)) & (sel["budget"].astype(float) == float(b))]
         if mine["trials"].nunique() > 1:  # equal search effort is the point: say when it was not
             notes.append("> ⚠ UNEQUAL search: " + ", ".join(f"{r.family} {int(r.trials)} trials" for r in mine.itertuples()))
         out += ["", *notes] if notes else []

@@ -205,10 +205,9 @@ def small_data_table(df: pd.DataFrame, exp: str = SMALL_EXP) -> list[str]:
 TWINS = (("frozen_cnn", "trained_cnn"), ("frozen_transformer", "transformer"))
 
 
-def twin_rows(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[tuple[str, float, str, str, Paired]]:
-    """(dataset, budget, frozen family, trained twin, paired frozen − twin) for every twin pair the
-    final stage ran at the same budget on the same dataset."""
-    ok, _ = stage_rows(df, exp)
+def twin_rows(ok: pd.DataFrame) -> list[tuple[str, float, str, str, Paired]]:
+    """(dataset, budget, frozen family, trained twin, paired frozen − twin) for every twin pair that
+    the final stage's finished rows ``ok`` (``stage_rows``) hold at the same budget and dataset."""
     out = []
     for (ds, b), g in ok.groupby(["dataset", "budget"], sort=True):
         fams = set(g["family"])
@@ -220,10 +219,10 @@ def twin_rows(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[tuple[str, float, 
 
 def twin_table(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
     """Markdown lines: each frozen family against its own trained twin (not the best trained family)."""
-    rows = twin_rows(df, exp)
+    ok, _ = stage_rows(df, exp)
+    rows = twin_rows(ok)
     if not rows:
         raise NoFairRows(f"no {exp} rows hold a frozen family and its trained twin ({', '.join('/'.join(t) for t in TWINS)})")
-    ok, _ = stage_rows(df, exp)
     out = [f"## Twins: each frozen family vs its trained twin (`{exp}`)", "", _label(ok), "",
            "The twin has the same stages (CNN) or blocks (transformer) with the fixed parts trained; both are tuned "
            "on the same grid and selected on validation. Δ is paired by seed.", "",

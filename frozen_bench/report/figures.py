@@ -312,14 +312,12 @@ def fig_fair_small(df: pd.DataFrame, out_dir: Path) -> list[Path]:
 @figure("fair_twins")
 def fig_fair_twins(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Each frozen family against its own trained twin (frozen_cnn / trained_cnn, frozen_transformer /
-    transformer): the paired difference in test accuracy with its 95% CI, one row per pair and budget,
-    one panel per dataset; the zero line is a tie."""
-    from frozen_bench.report.fair import NoFairRows, twin_rows
+    transformer): the paired difference in test accuracy with its 95% CI, one row per dataset, pair
+    and budget; the zero line is a tie."""
+    from frozen_bench.report.fair import twin_rows
 
-    try:
-        pairs = twin_rows(df)
-    except NoFairRows as e:
-        raise MissingRows(str(e)) from e
+    ok = _fair_rows(df)
+    pairs = twin_rows(ok)
     if not pairs:
         raise MissingRows("no fair_final rows hold a frozen family and its trained twin; run: scripts/fair.sh quick")
     pairs = sorted(pairs, key=lambda p: (p[0], p[2], -float(p[1])))  # by dataset, then pair, larger budget on top
@@ -333,7 +331,7 @@ def fig_fair_twins(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.set_xlabel("Δ test accuracy (pp), mean ± 95% CI")
     fit_title(ax, "Each frozen family vs its trained twin, equal budget and tuning", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
-    sub = df[(df.get("exp") == "fair_final") & df["family"].isin([f for t in [p[2:4] for p in pairs] for f in t])]
+    sub = ok[ok["family"].isin({f for p in pairs for f in p[2:4]})]  # the rows drawn, for the caption
     return save(fig, out_dir, "fair_twins", data_label(sub) + "; paired by seed; red: the twin ahead, blue: the frozen family ahead, grey: a tie (the CI holds 0)")
 
 
@@ -342,12 +340,13 @@ def fig_fair_budget(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     """The fair protocol's accuracy against trainable budget (log), one line per family and profile
     (solid: full, dashed: quick; the two recipes are never joined), mean ± 95% CI over seeds; a
     colour per family, the marker its kind (o frozen, s trained, x control)."""
-    from frozen_bench.report.fair import NoFairRows, selected_only
+    from frozen_bench.report.fair import COMMAND, selected_only
 
+    # every profile's rows (a line each), unlike the tables, which keep one profile per budget
     sub = df[(df["exp"] == "fair_final") & (df["status"].astype(str) == "ok")] if "exp" in df.columns else df.iloc[0:0]
     sub = selected_only(sub, df)
     if sub.empty:
-        raise MissingRows(str(NoFairRows("no finished fair_final rows in all.csv; run: scripts/reproduce.sh fair")))
+        raise MissingRows(f"no finished fair_final rows in all.csv; run: {COMMAND}")
     paths = []
     fams = sorted(sub["family"].unique())
     cmap = plt.get_cmap("tab10" if len(fams) <= 10 else "tab20")
@@ -371,5 +370,5 @@ def fig_fair_budget(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         paths += save(fig, out_dir, f"fair_budget_{ds}", data_label(g) + "; each family tuned on validation at each budget; "
                                                                           "solid: full recipe, dashed: quick; o frozen, s trained, x control")
     if not paths:
-        raise MissingRows("no dataset has fair_final rows at two budgets; run: scripts/reproduce.sh fair")
+        raise MissingRows(f"no dataset has fair_final rows at two budgets; run: {COMMAND}")
     return paths

@@ -67,8 +67,11 @@ def moved_channels(model: nn.Module, init: dict[str, torch.Tensor], tol: float =
 def channels_moved(model: nn.Module, init: dict[str, torch.Tensor], tol: float = ACT_DELTA_TOL) -> float | None:
     """Fraction of PAct channels with ``max |θ − θ₀| > tol`` over their parameters; None without PAct parameters."""
     moved = moved_channels(model, init, tol)
-    if not moved:
-        return None
+    return moved_fraction(moved) if moved else None
+
+
+def moved_fraction(moved: dict[str, tuple[list[int], int]]) -> float:
+    """The fraction of channels ``moved_channels`` found moved, over all activation modules."""
     return sum(len(i) for i, _ in moved.values()) / sum(c for _, c in moved.values())
 
 

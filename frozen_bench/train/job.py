@@ -67,7 +67,7 @@ def train(cfg: dict, out_dir=None, log=say) -> dict:
     m.update(measures.fields())
     moved = AD.moved_channels(model, act_init, tol=act_delta_tol(cfg))
     if moved:  # the fraction of PAct channels that moved from their initial shape, and which ones
-        m["act_channels_moved"], m["act_delta_tol"] = AD.channels_moved(model, act_init, tol=act_delta_tol(cfg)), act_delta_tol(cfg)
+        m["act_channels_moved"], m["act_delta_tol"] = AD.moved_fraction(moved), act_delta_tol(cfg)
         m["act_moved_channels"] = AD.moved_text(moved)
     if prior:
         m["act_init_sha256"] = prior_sha
