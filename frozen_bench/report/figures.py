@@ -348,14 +348,14 @@ def fig_fair_budget(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     if sub.empty:
         raise MissingRows(f"no finished fair_final rows in all.csv; run: {COMMAND}")
     paths = []
-    fams = sorted(sub["family"].unique())
-    cmap = plt.get_cmap("tab10" if len(fams) <= 10 else "tab20")
-    colours = {f: cmap(i % cmap.N) for i, f in enumerate(fams)}
+    tab20 = plt.get_cmap("tab20")  # its dark colours first (0, 2, ..., 18), the pale ones after
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
     kind_marker = {"frozen": "o", "trained": "s", "control": "x"}
     for ds, g in sub.groupby("dataset"):
         if g["budget"].nunique() < 2:
             continue
         fig, ax = plt.subplots(figsize=(7.2, 3.8))
+        colours = {f: tab20(order[i % 20]) for i, f in enumerate(sorted(g["family"].unique()))}  # this figure's families
         for (fam, prof), f in g.groupby(["family", "profile"]):
             pts = sorted((f2["trainable_params"].mean(), *mean_ci(100 * f2["test_accuracy"])) for _, f2 in f.groupby("budget"))
             x, m, c = zip(*pts)
