@@ -46,7 +46,8 @@ sweeps and the paper:
   scripts/reproduce.sh quick                             # every sweep, collect, figures (~13 min)
   --help            this text
 
-Records: results/runs/<signature>/{config.yaml,metrics.json,history.csv,curve.png}; a finished
+Records: outputs/runs/<signature>/{config.yaml,metrics.json,history.csv,curve.png} (results_dir=outputs;
+the paper's scripts write results/); a finished
 signature is skipped on re-run unless force=true.
 """
 

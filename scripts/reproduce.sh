@@ -47,7 +47,7 @@ failed=0
 start=$(date +%s)
 for s in $sweeps; do
   echo "=== sweep $s (profile $profile) — $(( $(date +%s) - start )) s elapsed"
-  "$fb" run -m "+profile=$profile" "+sweep=$s" "${launcher[@]}" || { echo "=== sweep $s had failures (see above)"; failed=1; }
+  "$fb" run -m "+profile=$profile" "+sweep=$s" "${launcher[@]}" results_dir=results || { echo "=== sweep $s had failures (see above)"; failed=1; }
 done
 "$fb" collect --results-dir results
 "$fb" figures --csv results/all.csv --out results/figures
