@@ -63,7 +63,7 @@ def test_bislope_kernel_passes_gradcheck_and_falls_back_off_its_path():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("shape", [(2, 3, 6, 6), (2, 3, 7, 5), (16, 8, 28, 28), (1, 1, 2, 2)])
+@pytest.mark.parametrize("shape", [(2, 3, 6, 6), (2, 3, 7, 5), (16, 8, 28, 28), (1, 1, 2, 2), (2, 3, 4, 70), (3, 2, 9, 33), (1, 1, 3, 65)])
 def test_max_pool_kernel_matches_torch_bit_for_bit(shape, dtype):
     g = torch.Generator().manual_seed(0)
     x = torch.round(torch.randn(*shape, generator=g, dtype=dtype) * 2) / 2  # ties: the first maximum wins
