@@ -54,7 +54,7 @@ def execute(cfg: dict, log=progress.say, collect_log=None) -> dict:
     refresh's lines (default: ``log``; a sweep's jobs send the routine ones to debug).
     """
     from frozen_bench.train.checkpoint import FILENAME as CHECKPOINT
-    from frozen_bench.train.threads import configure_threads
+    from frozen_bench.train.threads import configure_malloc, configure_threads
     from frozen_bench.train import train
 
     cfg = prune(cfg)
@@ -71,6 +71,7 @@ def execute(cfg: dict, log=progress.say, collect_log=None) -> dict:
     # cores for this run: trainer.threads, else split between parallel workers (joblib sets
     # OMP_NUM_THREADS in each), else all the cores this process may use
     configure_threads(cfg.get("trainer", {}).get("threads"))
+    configure_malloc()  # freed tensors' memory is reused, not unmapped: no page faults per large op
     with claim(path) as mine:
         if not mine:  # an overlapping sweep is training this very config: never run it twice
             log(f"[frozen-bench] skip {sig}: another process is running it now ({path})")

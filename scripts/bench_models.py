@@ -57,7 +57,7 @@ from frozen_bench.models.frozen_cnn import FrozenCNN
 from frozen_bench.models.frozen_mlp import FrozenMLP
 from frozen_bench.models.trained_cnn import TrainedCNN
 from frozen_bench.train.loop import param_groups
-from frozen_bench.train.threads import configure_threads
+from frozen_bench.train.threads import configure_malloc, configure_threads
 
 SHAPES = {"fashion_mnist": (1, 28, 28), "mnist": (1, 28, 28), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32)}
 # pair name -> (preset, model overrides of the frozen side); the twin is built from the frozen config
@@ -406,8 +406,12 @@ def main():
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="wall: perf_counter; cpu: process CPU time of all threads (robust to other load)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "bench" / "models.csv")
+    ap.add_argument("--malloc", choices=("kept", "default"), default="kept",
+                    help="kept: glibc keeps freed blocks for reuse, as every frozen-bench run does "
+                         "(configure_malloc); default: each large tensor is a fresh mmap, every page faults")
     args = ap.parse_args()
     configure_threads(args.threads)
+    malloc = "kept" if args.malloc == "kept" and configure_malloc() else "default"
     rounds = args.rounds or (5 if args.quick else 15)
     sample_s = 0.01 if args.quick else 0.03
     info = machine_info()
@@ -415,12 +419,12 @@ def main():
     rates = machine_rates(args.gemm, rounds, clock)
     print(f"# {info['cpu']} | {info['cores']} cores | torch {info['torch']} | {info['threads']} threads"
           f" | CPU kernels: {info['backend']} | load {info['load_avg_1min']}")
-    print(f"# clock: {args.clock}; measured rates: float32 matmul {rates[0] / 1e9:.1f} GFLOP/s ({args.gemm}^3), memory copy {rates[1] / 1e9:.1f} GB/s")
+    print(f"# malloc: {malloc}; clock: {args.clock}; measured rates: float32 matmul {rates[0] / 1e9:.1f} GFLOP/s ({args.gemm}^3), memory copy {rates[1] / 1e9:.1f} GB/s")
     rows = []
     for name in args.pairs:
         rows += run_pair(name, rounds, sample_s, rates, args.pool, clock)
     machine = {**info, "clock": args.clock + (" (OMP_WAIT_POLICY=%s)" % os.environ.get("OMP_WAIT_POLICY", "")
-                                              if args.clock == "cpu" else ""), "matmul_gflops": f"{rates[0] / 1e9:.2f}", "copy_gbs": f"{rates[1] / 1e9:.2f}"}
+                                              if args.clock == "cpu" else ""), "matmul_gflops": f"{rates[0] / 1e9:.2f}", "copy_gbs": f"{rates[1] / 1e9:.2f}", "malloc": malloc}
     write_csv(args.out, [{**r, **machine} for r in rows])
 
 

@@ -62,3 +62,29 @@ def test_real_joblib_workers_do_not_oversubscribe():
         joblib.delayed(threads.configure_threads)() for _ in range(2)
     )
     assert all(g == max(1, cores // 2) for g in got)
+
+
+_FAULTS = """
+import resource, sys, torch
+from frozen_bench.train import threads
+if sys.argv[1] == "kept":
+    assert threads.configure_malloc()
+torch.ones(16 << 20)  # 64 MB: the first one always faults its pages in
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(4):
+    torch.ones(16 << 20)  # freed at once, as an op's temporary is
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_configure_malloc_makes_freed_tensors_memory_reused_without_page_faults():
+    import subprocess
+    import sys
+
+    def faults(mode):
+        return int(subprocess.run([sys.executable, "-c", _FAULTS, mode], check=True, capture_output=True,
+                                  text=True).stdout)
+    default, kept = faults("default"), faults("kept")
+    assert default > 4 * 8000  # each 64 MB tensor a fresh mapping: its 16k pages fault again
+    assert kept < default / 2  # (at most one more growth of the heap)
