@@ -30,6 +30,8 @@ commands:
   collect           rebuild results/all.csv from every run record (--results-dir DIR)
   figures           draw every paper figure from results/all.csv into results/figures (--csv, --out)
   list              the options of each config group, the exp presets and the sweeps
+  pending           read run lines (overrides, one run per line) on stdin, print those without a finished
+                    record: a resumable script's stage restarts without one process per finished run
   summary [CSV]     any sweep's metric as mean ± 95% CI and n, grouped by the keys it varied (markdown);
                     --by KEY ..., --metric test_accuracy, --exp NAME, --plot out.png (dot plot, CI bars)
   export RUN_DIR    export a run saved with trainer.save_model=true: --format onnx|torchscript, --quantize int8|fp16;
@@ -156,6 +158,26 @@ def cmd_fair_select(argv: list[str]) -> int:
     if a.print_overrides:
         for _, r in sel.iterrows():
             print(r["design"] if a.design else " ".join(final_overrides(r)))
+    return 0
+
+
+def cmd_pending(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="frozen-bench pending",
+                                description="Read `frozen-bench run` override lines (one run per line) on stdin and print "
+                                            "those that have no finished record, in order; the count goes to stderr.")
+    p.parse_args(argv)
+    from frozen_bench.record.pending import pending
+
+    out, n = pending(sys.stdin)
+    try:
+        for line in out:
+            print(line, flush=True)
+    except BrokenPipeError:  # the reader stopped early (| head): not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush is quiet
+        return 0
+    print(f"[frozen-bench] pending: {len(out)} of {n} runs have no finished record", file=sys.stderr)
     return 0
 
 
@@ -322,7 +344,7 @@ def _meta_init(a) -> int:
 
 
 COMMANDS = {"collect": cmd_collect, "export": cmd_export, "fair-select": cmd_fair_select, "figures": cmd_figures, "list": cmd_list,
-            "meta-init": cmd_meta_init, "summary": cmd_summary}
+            "meta-init": cmd_meta_init, "pending": cmd_pending, "summary": cmd_summary}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,8 +66,9 @@ case "$profile" in
          small_steps=3000; small_sizes="100 300 1000 3000 10000" ;;
 esac
 
-# each job on its own line -> run them $jobs at a time, printing one line per finished run
-run_lines() { xargs -P "$jobs" -L 1 "$fb" run 2>&1 | grep -E "^\[frozen-bench\] (ok|diverged|skip)|error"; }
+# each job on its own line -> the ones without a finished record (frozen-bench pending: one process, not one
+# per finished run) -> run them $jobs at a time, printing one line per finished run
+run_lines() { "$fb" pending | xargs -P "$jobs" -L 1 "$fb" run 2>&1 | grep -E "^\[frozen-bench\] (ok|diverged|skip)|error"; }
 select_all() {
   "$fb" collect --results-dir "$results" >/dev/null
   "$fb" fair-select --csv "$results/all.csv" --out "$results/fair/selected.csv" --print-overrides \

@@ -22,7 +22,7 @@ jobs=${JOBS:-2}
 results=${RESULTS:-results}
 start=$(date +%s)
 stamp() { echo "=== real $profile: $1 — $(( $(date +%s) - start )) s elapsed"; }
-run_lines() { xargs -P "$jobs" -L 1 "$fb" run 2>&1 | grep -E "\[frozen-bench\] (ok|diverged|skip)|error"; }
+run_lines() { "$fb" pending | xargs -P "$jobs" -L 1 "$fb" run 2>&1 | grep -E "\[frozen-bench\] (ok|diverged|skip)|error"; }
 # the speech diagnostic's lr and weight decay: frozen_audio's choice in the fair selection at 20k
 speech_hp=(optim.lr=0.003 optim.weight_decay=0.05)
 

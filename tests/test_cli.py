@@ -177,3 +177,25 @@ def test_a_design_the_budget_cannot_build_fails_alone_and_the_search_goes_on(tmp
                    "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=1", f"hydra.sweep.dir={tmp_path}/sweep", f"results_dir={res}")
     status = sorted(json.loads(p.read_text())["status"] for p in records(res))
     assert code == 1 and len(status) == 4 and "failed" in status and "ok" in status, status
+
+
+def test_pending_passes_on_only_the_lines_without_a_finished_record(tmp_path, monkeypatch, capsys):
+    """What scripts/fair.sh pipes into its runs: one process decides which lines still need one."""
+    import io
+
+    res = tmp_path / "results"
+    done = f"+exp=digits_wht trainer.epochs=1 trainer.latency_reps=0 seed=0 results_dir={res}"
+    assert run_cli(monkeypatch, "run", *done.split()) == 0
+    lines = [done,
+             "",  # blank lines are not runs
+             done.replace("seed=0", "seed=1"),  # another seed: not trained yet
+             f"frozen-bench run {done} objective=val_loss",  # the command word; a key outside the signature
+             done + " force=true",  # a forced re-run is the run's to decide
+             done + " model.nonexistent_key=3",  # cannot compose: passed on, its run reports the error
+             f"+exp=digits_wht   trainer.epochs=1 seed=0  results_dir={res} trainer.latency_reps=0"]  # reordered
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert run_cli(monkeypatch, "pending") == 0
+    out = capsys.readouterr()
+    assert out.out.splitlines() == [lines[2], lines[4], lines[5]]  # the others are the finished run
+    assert "pending: 3 of 6 runs have no finished record" in out.err

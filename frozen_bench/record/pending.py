@@ -1,0 +1,62 @@
+"""Which run lines still lack a finished record: one process composes them all.
+
+A resumable script (``scripts/fair.sh``) lists every run of a stage, one ``frozen-bench run``
+command line per line, and runs them N at a time. Started again, each finished line was still one
+``frozen-bench run`` process, about 3 s of start-up to print ``skip``: 255 final runs cost some
+6 min before the first new one trained. ``pending`` reads the lines, composes each config with
+Hydra's compose API as ``frozen-bench run`` would, and passes on only those whose signature (or
+legacy signature, see ``record.rekey``) has no finished record. A line it cannot compose is
+passed on too: its own run reports the error.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+
+from frozen_bench.record.signature import legacy_signature, signature
+from frozen_bench.record.store import is_done, run_dir
+
+
+def _words(line: str) -> list[str]:
+    """The override words of one line (``frozen-bench run`` and flags dropped)."""
+    words = shlex.split(line)
+    if words[:2] == ["frozen-bench", "run"]:
+        words = words[2:]
+    return [w for w in words if "=" in w and not w.startswith("-")]
+
+
+def finished(cfg: dict) -> bool:
+    """Whether this pruned config has a finished record under its signature or its legacy one."""
+    results = cfg.get("results_dir", "results")
+    return any(is_done(run_dir(results, s)) for s in {signature(cfg), legacy_signature(cfg)})
+
+
+def pending(lines: Iterable[str]) -> tuple[list[str], int]:
+    """(the lines without a finished record, in order; how many non-blank lines were read)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from frozen_bench.config import conf_dir, prune
+
+    parser = OverridesParser.create()
+    out, n = [], 0
+    with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
+        for line in lines:
+            line = line.strip()
+            if not line:
+                continue
+            n += 1
+            try:
+                ws = _words(line)
+                words = [w for w, o in zip(ws, parser.parse_overrides(ws)) if not o.is_hydra_override()]
+                if any(w.split("=")[0].lstrip("+") == "force" for w in words):
+                    raise ValueError("force")  # force=true re-runs a finished record: the run decides
+                cfg = prune(OmegaConf.to_container(compose("config", overrides=words), resolve=True))
+                if finished(cfg):
+                    continue
+            except Exception:  # noqa: BLE001 - cannot compose: the run itself says why
+                pass
+            out.append(line)
+    return out, n
