@@ -95,21 +95,25 @@ def fit_budget(family: str, build: Callable[..., nn.Module], layouts: list[Layou
 def size_stages(family: str, build: Callable[..., nn.Module], kw: dict, budget: int) -> dict:
     """A CNN's stage widths at the budget, keeping the configured widths' ratios (the last stage's
     width is the knob): first with the configured head (flattened or globally pooled), then the
-    other. Neighbouring widths of the next-to-last stage are tried to get closer to the budget."""
+    other. Neighbouring widths of the next-to-last stage are tried to get closer to the budget.
+    With an adapter of rank r every stage is at least r wide."""
     widths = [int(w) for w in kw["widths"]]
     ratios = [w / widths[-1] for w in widths[:-1]]
+    # a rank-r adapter needs r channels: no stage narrower than that (else a small budget could
+    # only offer designs that fail to build, "adapter.rank is larger than the width")
+    floor = max(1, int(kw.get("rank") or 0)) if kw.get("adapter", "none") != "none" else 1
 
     def stages(s: int) -> list[int]:
-        return [max(1, round(r * s)) for r in ratios] + [s]
+        return [max(floor, round(r * s)) for r in ratios] + [s]
 
     layouts = [Layout(f"widths in the ratios of {widths}, {'global-pool' if gp else 'flattened'} head",
-                      lambda s, gp=gp: {**kw, "widths": stages(s), "global_pool": gp})
+                      lambda s, gp=gp: {**kw, "widths": stages(s), "global_pool": gp}, lo=floor)
                for gp in (bool(kw.get("global_pool")), not kw.get("global_pool"))]
 
     def refine(k: dict) -> list[dict]:
         ws = k["widths"]
         if len(ws) < 2:
             return []
-        return [{**k, "widths": [*ws[:-2], w, ws[-1]]} for w in range(max(1, ws[-2] - 3), ws[-2] + 4) if w != ws[-2]]
+        return [{**k, "widths": [*ws[:-2], w, ws[-1]]} for w in range(max(floor, ws[-2] - 3), ws[-2] + 4) if w != ws[-2]]
 
     return fit_budget(family, build, layouts, budget, refine=refine)

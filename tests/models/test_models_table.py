@@ -111,6 +111,22 @@ def test_budget_sizes_every_family_into_the_window(shape, family):
                 build_model(cfg, data)
 
 
+@pytest.mark.parametrize("adapter", ["conv1x1", "lora"])
+@pytest.mark.parametrize("widths", ["[16,40]", "[16,32,64]", "[24,24]"])
+def test_budget_keeps_every_stage_as_wide_as_the_adapter_rank(adapter, widths):
+    """The design search's adapter designs: sizing used to probe width 1 first, which a rank-8
+    adapter refuses, so every such design failed to build at 8k (10 of 24 frozen trials)."""
+    data = DataBundle("fmnist", torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.long),
+                      *[torch.zeros(0)] * 4, num_classes=10)
+    for b in (8000, 20000):
+        for k in (3, 5):
+            cfg = prune(composed("+family=frozen_cnn", f"adapter={adapter}", "adapter.rank=8", f"model.widths={widths}",
+                                 f"model.kernel_size={k}", f"model.budget={b}"))
+            model = build_model(cfg, data)
+            assert 0.9 * b <= M.trainable_params(model) <= b, (adapter, widths, b, k)
+            assert min(int(w) for w in model.built.split("widths=[")[1].split("]")[0].split(",")) >= 8
+
+
 def test_budget_sizing_leaves_the_random_stream_alone():
     """Sizing builds candidate models; the model it returns must be initialised exactly as a plain
     build of the chosen shape would be (so a budget run equals the same run at that width)."""
