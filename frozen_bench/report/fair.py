@@ -168,7 +168,8 @@ def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
     for (ds, b), g in groups:
         fz, tr = best_family(g, "frozen"), best_family(g, "trained")
         out += ["", f"### {_row_ds(ok, ds, g)}, budget {_int(b)}", "",
-                *_head(["family", "kind", "val acc (%)", "test acc (%)", "seeds", "trainable", "steps", "lr", "weight decay"])]
+                *_head(["family", "kind", "val acc (%)", "test acc (%)", "seeds", "trainable", "steps", "99% of final val by",
+                        "lr", "weight decay"])]
         order = sorted(g["family"].unique(), key=lambda f: (KINDS.index(k) if (k := g[g["family"] == f]["family_kind"].iloc[0]) in KINDS else 9, str(f)))
         for f in order:
             r = g[g["family"] == f]
@@ -176,10 +177,19 @@ def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
             hp = [(f"{r[c].iloc[0]:g}" if c in r and r[c].nunique() == 1 else ("varies" if c in r else "–")) for c in ("lr", "weight_decay")]
             out.append("| " + " | ".join([str(f), kind, _pct(r["val_accuracy"]), _pct(r["test_accuracy"]), str(r["seed"].nunique()),
                                            _int(r["trainable_params"].mean() if "trainable_params" in r else float("nan")),
-                                           _int(r["steps"].mean() if "steps" in r else float("nan")), *hp]) + " |")
+                                           _int(r["steps"].mean() if "steps" in r else float("nan")), _converged(r), *hp]) + " |")
         notes = _notes(g, every[(every["dataset"] == ds) & (every["budget"] == b)], b)
         out += ["", *notes] if notes else []
     return out + [""]
+
+
+def _converged(r: pd.DataFrame) -> str:
+    """When validation accuracy reached 99% of its final value (``steps_to_converge``), as the
+    median share of the run's steps: near 100% says the recipe stopped while it was still rising."""
+    if "steps_to_converge" not in r or "steps" not in r:
+        return "–"
+    share = (pd.to_numeric(r["steps_to_converge"], errors="coerce") / pd.to_numeric(r["steps"], errors="coerce")).dropna()
+    return f"{100 * share.median():.0f}% of steps" if len(share) else "–"
 
 
 def _size(s) -> str:

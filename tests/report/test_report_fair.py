@@ -160,8 +160,12 @@ def test_fair_table_renders_the_expected_numbers():
     assert cells[6:] == ["+0.82", f"[{0.82 - h:+.2f}, {0.82 + h:+.2f}]", "0.003", "5", "**ahead**"]
     assert "fashion_mnist (real data); profile full; 5 seed(s)" in text
     assert "| frozen_cnn_random_filters | control |" in text and "| frozen_cnn | frozen ★ |" in text
-    assert "| 7,900 | 4,300 | 0.003 | 0 |" in text
+    assert "| 7,900 | 4,300 | – | 0.003 | 0 |" in text  # no steps_to_converge in these rows
     assert "frozen_cnn diverged×1" in text and "UNEQUAL" not in text
+    # when validation reached 99% of its final value: the median share of the steps
+    df3 = final_rows().assign(steps_to_converge=lambda d: d["steps"] * 0.5)
+    df3.loc[df3.seed == 0, "steps_to_converge"] = df3.loc[df3.seed == 0, "steps"]  # one seed rose to the end
+    assert "| 7,900 | 4,300 | 50% of steps | 0.003 | 0 |" in "\n".join(fair.fair_table(df3))
 
     # unequal steps are flagged; a synthetic dataset says so
     df2 = final_rows().assign(synthetic=True)
