@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from frozen_bench.errors import UserError
+from frozen_bench.validate import has
 
 
 def conf_dir() -> str:
@@ -334,15 +335,6 @@ def component_words(overrides: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _has(cfg: dict, dotted: str) -> bool:
-    node = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
 def no_effect(words: list[tuple[str, str]], configs: list[tuple[dict, dict]]) -> list[str]:
     """One warning line per reason for the ``component_words`` that every composed config of the
     run (one, or each point of a sweep: (resolved, pruned) pairs) drops: a group its model does
@@ -352,8 +344,8 @@ def no_effect(words: list[tuple[str, str]], configs: list[tuple[dict, dict]]) ->
 
     by_model, by_adapter, models = [], [], {}  # models: name -> the groups it reads, where a word is dropped
     for word, key in words:
-        seen = [(full, pruned) for full, pruned in configs if _has(full, key)]
-        if not seen or any(_has(pruned, key) for _, pruned in seen):
+        seen = [(full, pruned) for full, pruned in configs if has(full, key)]
+        if not seen or any(has(pruned, key) for _, pruned in seen):
             continue
         mine = {}
         for full, _ in seen:

@@ -16,17 +16,25 @@ from pathlib import Path
 from frozen_bench.errors import UserError
 
 
-def _get(cfg: dict, dotted: str):
+_MISSING = object()
+
+
+def lookup(cfg: dict, dotted: str, default=None):
+    """``cfg["a"]["b"]`` for ``"a.b"``, or ``default`` where a part is missing."""
     node = cfg
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
-            return None
+            return default
         node = node[part]
     return node
 
 
+def has(cfg: dict, dotted: str) -> bool:
+    return lookup(cfg, dotted, _MISSING) is not _MISSING
+
+
 def _int(cfg: dict, key: str, low: int, optional: bool = False, hint: str = "") -> None:
-    v = _get(cfg, key)
+    v = lookup(cfg, key)
     if v is None and optional:
         return
     if isinstance(v, bool) or not isinstance(v, int) or v < low:
@@ -37,7 +45,7 @@ def _int(cfg: dict, key: str, low: int, optional: bool = False, hint: str = "") 
 
 def _float(cfg: dict, key: str, low: float, high: float | None = None, low_open: bool = False,
            high_open: bool = False, optional: bool = False) -> None:
-    v = _get(cfg, key)
+    v = lookup(cfg, key)
     if v is None and optional:
         return
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -59,7 +67,7 @@ def validate(cfg: dict) -> None:
     _int(cfg, "trainer.latency_reps", 0, optional=True, hint="0 skips the latency measurement")
     _int(cfg, "trainer.threads", 1, optional=True, hint="null uses all cores")
     _int(cfg, "trainer.checkpoint_every", 0, optional=True, hint="0 turns checkpoints off")
-    device = _get(cfg, "trainer.device")
+    device = lookup(cfg, "trainer.device")
     if device is not None and device not in ("auto", "cpu", "cuda"):
         raise UserError(f"trainer.device must be auto, cpu or cuda, got {device!r}; set trainer.device=auto")
     if device == "cuda":
@@ -68,7 +76,7 @@ def validate(cfg: dict) -> None:
         if not torch.cuda.is_available():
             raise UserError("trainer.device=cuda but no CUDA device is available here; "
                             "set trainer.device=cpu, or trainer.device=auto to use a GPU where there is one")
-    if _get(cfg, "optim") is not None:
+    if lookup(cfg, "optim") is not None:
         _float(cfg, "optim.lr", 0.0, low_open=True)
         _float(cfg, "optim.weight_decay", 0.0, optional=True)
         _float(cfg, "optim.warmup_frac", 0.0, 1.0, optional=True)
@@ -78,17 +86,17 @@ def validate(cfg: dict) -> None:
     _int(cfg, "model.width", 1, optional=True, hint="null uses the input width")
     _int(cfg, "model.depth", 1, optional=True)
     _int(cfg, "model.budget", 1, optional=True)
-    adapter = _get(cfg, "adapter")
+    adapter = lookup(cfg, "adapter")
     if isinstance(adapter, dict) and adapter.get("name") not in (None, "none"):
         _int(cfg, "adapter.rank", 0, hint="0 means no adapter (PAct only)")
     _int(cfg, "dataset.subset", 1, optional=True, hint="null keeps all training samples")
     _float(cfg, "dataset.val_fraction", 0.0, 1.0, high_open=True, optional=True)
-    classes = _get(cfg, "dataset.keep_classes")  # opt-in (+dataset.keep_classes=[7,8,9]): a class-subset task
+    classes = lookup(cfg, "dataset.keep_classes")  # opt-in (+dataset.keep_classes=[7,8,9]): a class-subset task
     if classes is not None and (not isinstance(classes, list) or len(classes) < 2 or len(set(map(str, classes))) != len(classes)
                                 or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in classes)):
         raise UserError(f"dataset.keep_classes must list at least 2 distinct class numbers, got {classes!r}; "
                         f"set +dataset.keep_classes=[7,8,9]")
-    prior = _get(cfg, "activation.init_from")
+    prior = lookup(cfg, "activation.init_from")
     if prior not in (None, ""):  # opt-in (+activation.init_from=PATH): a missing or foreign file is one line, before any data load
         from frozen_bench.train.act_init import read  # (imports torch: only where the key is used)
 
