@@ -159,6 +159,30 @@ def test_lora_on_feature_maps_matches_the_old_expression(channels, rank):
         torch.testing.assert_close(lora(x), yb.detach(), rtol=1e-5, atol=1e-5)
 
 
+def _old_conv1x1(self, x):  # the channels-last nn.Linear expression Conv1x1.forward ran before
+    h = x.movedim(1, -1) if x.ndim > 2 else x
+    d = self.up(self.down(h))
+    return x + (d.movedim(-1, 1) if x.ndim > 2 else d)
+
+
+@pytest.mark.parametrize("shape", [(5, 12), (3, 12, 7), (4, 12, 5, 6)])
+def test_conv1x1_adapter_matches_the_old_expression(shape):
+    torch.manual_seed(0)
+    ad = adapters.Conv1x1(shape[1], 4)
+    with torch.no_grad():
+        ad.up.weight.normal_()
+        ad.up.bias.normal_()
+    x = torch.randn(*shape)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    params = list(ad.parameters())
+    ya, yb = ad(xa), _old_conv1x1(ad, xb)
+    ga = torch.autograd.grad(ya.pow(2).sum(), [xa, *params])
+    gb = torch.autograd.grad(yb.pow(2).sum(), [xb, *params])
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+    for p, q in zip(ga, gb):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4)
+
+
 def test_folded_kernel_follows_parameter_updates_and_grad_mode():
     old, new = _pair([8, 12], (1, 12, 12), "lora", 2)
     x = torch.randn(4, 1, 12, 12)
