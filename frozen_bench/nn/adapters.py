@@ -105,8 +105,23 @@ class Conv1x1(nn.Module):
         # feature maps: both products on the (B, C, S) view, no channels-last copies (forward +
         # backward 1.2-1.25x faster than nn.Linear over x.movedim(1, -1) at C = 11..40, r = 8, 1 thread)
         h = x.reshape(x.shape[0], x.shape[1], -1)
+        if not (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))):
+            m, b = self.merged(x)  # no graph: x + up(down(x)) = M x + b, one batched product
+            return torch.baddbmm(b.view(1, -1, 1), m.expand(len(h), -1, -1), h).view_as(x)
         d = torch.einsum("rc,bcs->brs", self.down.weight, h)
         return x + (torch.einsum("cr,brs->bcs", self.up.weight, d) + self.up.bias.view(1, -1, 1)).view_as(x)
+
+    def merged(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(M, b) = (I + W_up W_down, b_up), rebuilt only when a weight changed."""
+        ps = (self.down.weight, self.up.weight, self.up.bias)
+        key = (*[(p._version, p.data_ptr()) for p in ps], x.dtype, x.device)
+        if getattr(self, "_merged_key", None) != key:
+            with torch.no_grad():
+                m = torch.eye(self.up.out_features, dtype=x.dtype, device=x.device)
+                m.addmm_(self.up.weight.to(x), self.down.weight.to(x))
+                self._merged = (m, self.up.bias.to(x))
+            self._merged_key = key
+        return self._merged
 
 
 ADAPTERS = Registry("adapter")

@@ -181,6 +181,10 @@ def test_conv1x1_adapter_matches_the_old_expression(shape):
     torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
     for p, q in zip(ga, gb):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4)
+    with torch.no_grad():  # evaluation: the merged M x + b, rebuilt after an in-place update
+        torch.testing.assert_close(ad(x), yb.detach(), rtol=1e-5, atol=1e-5)
+        ad.down.weight.add_(0.5)
+        torch.testing.assert_close(ad(x), _old_conv1x1(ad, x), rtol=1e-5, atol=1e-5)
 
 
 def test_folded_kernel_follows_parameter_updates_and_grad_mode():
