@@ -51,12 +51,40 @@ def adopt(results_dir: str | Path, cfg: dict, log=print) -> bool:
     return moved
 
 
+SUPERSEDED = ".superseded"  # under runs/: legacy copies of a run that also has a current record
+
+
+def _retire(old: Path, new: Path, log) -> bool:
+    """``old`` duplicates the finished record ``new`` (the same config, run again under the current
+    signature before it was re-keyed): move it to ``runs/.superseded/`` (nothing is deleted) and
+    note its name in ``new`` as ``legacy_signature``, so that collect drops its all.csv row too.
+    Listing both would count one seed twice."""
+    mfile = new / "metrics.json"
+    try:
+        m = json.loads(mfile.read_text())
+    except (OSError, ValueError):
+        return False
+    if m.get("legacy_signature") not in (None, old.name):
+        return False  # it already stands for another old folder: leave both, the tables' seeds say so
+    dest = old.parent / SUPERSEDED / old.name
+    try:
+        dest.parent.mkdir(exist_ok=True)
+        os.rename(old, dest)
+    except OSError as e:
+        log(f"[frozen-bench] warning: could not move duplicate record {old} aside ({e}); it stays where it is")
+        return False
+    m["legacy_signature"] = old.name
+    atomic_write_text(mfile, json.dumps(m, indent=2, default=str) + "\n")
+    return True
+
+
 def rekey_all(results_dir: str | Path, log=print) -> int:
-    """Move every finished record whose folder name is not its config's current signature.
-    Returns how many moved."""
+    """Move every finished record whose folder name is not its config's current signature; one
+    whose current folder already holds a finished record is a duplicate and goes to
+    ``runs/.superseded/``. Returns how many moved or retired."""
     from omegaconf import OmegaConf
 
-    moved = 0
+    moved = retired = 0
     for d in sorted(p for p in (Path(results_dir) / "runs").glob("*") if p.is_dir() and not p.name.startswith(".")):
         cfile = d / "config.yaml"
         if not cfile.exists() or not is_done(d):
@@ -66,7 +94,12 @@ def rekey_all(results_dir: str | Path, log=print) -> int:
         except Exception as e:  # a broken config.yaml: leave that record as it is
             log(f"[frozen-bench] collect --rekey: skipped {d} ({' '.join(str(e).split())[:80]})")
             continue
-        if new != d.name and _move(d, d.with_name(new), log):
+        if new == d.name:
+            continue
+        if _move(d, d.with_name(new), log):
             moved += 1
-    log(f"[frozen-bench] collect --rekey: {moved} record(s) moved to their current signature")
-    return moved
+        elif is_done(d.with_name(new)) and _retire(d, d.with_name(new), log):
+            retired += 1
+    log(f"[frozen-bench] collect --rekey: {moved} record(s) moved to their current signature"
+        + (f", {retired} duplicate(s) of a current record moved to runs/{SUPERSEDED}/" if retired else ""))
+    return moved + retired

@@ -156,10 +156,11 @@ def verdict_rows(groups, ok: pd.DataFrame | None = None) -> list[str]:
     return out
 
 
-def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
+def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP,
+               title: str = "Fair comparison: frozen vs trained at equal trainable budget") -> list[str]:
     """Markdown lines: the verdict summary, then per (dataset, budget) every family's numbers."""
     ok, every = stage_rows(final_df, exp)
-    out = [f"## Fair comparison: frozen vs trained at equal trainable budget (`{exp}`)", "", _label(ok), "",
+    out = [f"## {title} (`{exp}`)", "", _label(ok), "",
            "Each family tuned on validation only (same lr × weight-decay grid), then run with the seeds below; "
            "\"best\" = best mean validation accuracy; Δ is paired by seed; the verdict is *ahead*/*behind* only "
            "when the 95% CI of Δ excludes 0.", "", *_head(["dataset", "budget", *HEAD])]
@@ -245,12 +246,27 @@ def twin_table(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
     return out + [""]
 
 
+def quick_table(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
+    """The quick profile's fair table at the (dataset, budget)s where the full profile hides it:
+    the full profile trains only the leading families, so the quick one is where every family and
+    control is compared."""
+    if not {"exp", "profile", "dataset", "budget"} <= set(df.columns):
+        raise NoFairRows("no profile column")
+    final = df["exp"] == exp
+    key = pd.Series(list(df[["dataset", "budget"]].itertuples(index=False, name=None)), index=df.index)
+    full = set(key[final & (df["profile"] == "full")])
+    rows = df[~final | ((df["profile"] == "quick") & key.isin(full))]  # the tuning rows stay: selection
+    if not (rows["exp"] == exp).any():
+        raise NoFairRows("no quick-profile rows at a budget the full profile ran")
+    return fair_table(rows, exp, "Fair comparison, quick profile: every family and control where the full profile ran the leaders")
+
+
 def fair_section(df: pd.DataFrame, log=print) -> list[str]:
     """Both tables, each skipped with one line when its rows are missing (for tables.md)."""
     from frozen_bench.report.design import design_table
 
     out = []
-    for fn in (fair_table, twin_table, small_data_table, design_table):
+    for fn in (fair_table, quick_table, twin_table, small_data_table, design_table):
         try:
             out += fn(df)
         except NoFairRows as e:

@@ -63,3 +63,19 @@ def test_rekey_all_then_collect_lists_each_run_once_under_its_new_signature(tmp_
     assert sorted(df["signature"]) == sorted(signature(c) for c in cfgs)
     assert sorted(pd.read_csv(tmp_path / "all.csv")["legacy_signature"]) == sorted(legacy_signature(c) for c in cfgs)
     assert rekey_all(tmp_path, log=lambda *_: None) == 0
+
+
+def test_a_legacy_copy_of_a_current_record_is_moved_aside_and_listed_once(tmp_path):
+    """The same config run again under the current signature before its old record was re-keyed:
+    two folders, one seed. collect must list it once (else the tables pool that seed twice)."""
+    old = old_record(tmp_path, CFG, acc=0.8)
+    new = run_dir(tmp_path, signature(CFG))
+    new.mkdir(parents=True)
+    write_record(new, to_yaml(CFG), {"signature": new.name, "status": "ok", "test_accuracy": 0.8, "seed": 0}, [])
+    collect(tmp_path, log=lambda *_: None)  # the committed all.csv holds both rows
+    assert len(pd.read_csv(tmp_path / "all.csv")) == 2
+    assert rekey_all(tmp_path, log=lambda *_: None) == 1
+    assert not old.exists() and (tmp_path / "runs" / ".superseded" / old.name / "metrics.json").exists()
+    df = collect(tmp_path, log=lambda *_: None)
+    assert list(df["signature"]) == [new.name] and list(df["legacy_signature"]) == [old.name]
+    assert rekey_all(tmp_path, log=lambda *_: None) == 0
