@@ -226,3 +226,14 @@ def test_a_budget_only_the_quick_profile_ran_keeps_its_rows_and_says_so():
     text = "\n".join(fair.fair_table(df))
     assert "| fashion_mnist (full) | 8,000 |" in text and "| fashion_mnist (quick) | 100,000 |" in text
     assert "### fashion_mnist (quick), budget 100,000" in text
+
+
+def test_quick_table_shows_every_family_where_the_full_profile_ran_only_the_leaders():
+    quick = final_rows()
+    full = quick[quick.family.isin(["frozen_cnn", "trained_cnn"])].assign(profile="full", test_accuracy=lambda d: d.test_accuracy + 0.01)
+    both = pd.concat([quick.assign(profile="quick"), full], ignore_index=True)
+    main = "\n".join(fair.fair_table(both))
+    assert "| frozen_cnn_random_filters |" not in main  # the full profile's rows only
+    text = "\n".join(fair.quick_table(both))
+    assert "quick profile" in text and "| frozen_cnn_random_filters | control |" in text
+    assert fair.quick_table(quick.assign(profile="quick")) == []  # nothing hidden: no table
