@@ -88,7 +88,8 @@ def wrap_to_width(fig, text: str, width_frac: float = 0.98, **kw) -> str:
 
 
 def save(fig, out_dir: Path, name: str, caption: str) -> list[Path]:
-    caption = wrap_to_width(fig, caption, fontsize=CAPTION_PT)
+    # 0.95: the width is measured at the figure's dpi, drawn at the file's (120): leave a margin
+    caption = wrap_to_width(fig, caption, width_frac=0.95, fontsize=CAPTION_PT)
     cap = fig.text(0.01, 4 / fig.bbox.height, caption, fontsize=CAPTION_PT, ha="left", va="bottom")
     bottom = (cap.get_window_extent(fig.canvas.get_renderer()).height + 8) / fig.bbox.height
     fig.tight_layout(rect=(0, bottom, 1, 1))

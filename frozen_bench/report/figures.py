@@ -355,7 +355,11 @@ def fig_fair_budget(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         if g["budget"].nunique() < 2:
             continue
         fig, ax = plt.subplots(figsize=(7.2, 3.8))
-        colours = {f: tab20(order[i % 20]) for i, f in enumerate(sorted(g["family"].unique()))}  # this figure's families
+        # this figure's families; the dark colours go first to the ones the full profile ran (the
+        # leaders of each kind), so the comparison the paper is about is never drawn in a pale one
+        full = set(g.loc[g["profile"] == "full", "family"])
+        fams = sorted(g["family"].unique(), key=lambda f: (f not in full, f))
+        colours = {f: tab20(order[i % 20]) for i, f in enumerate(fams)}
         for (fam, prof), f in g.groupby(["family", "profile"]):
             pts = sorted((f2["trainable_params"].mean(), *mean_ci(100 * f2["test_accuracy"])) for _, f2 in f.groupby("budget"))
             x, m, c = zip(*pts)
