@@ -53,6 +53,7 @@ from benchlib import ROOT, machine_info, paired_ratio, timed_rounds, write_csv
 from frozen_bench.config import conf_dir, prune
 from frozen_bench.data.bundle import DataBundle
 from frozen_bench.models import build_model
+from frozen_bench.models.blocks import norm_act
 from frozen_bench.models.frozen_cnn import FrozenCNN
 from frozen_bench.models.frozen_mlp import FrozenMLP
 from frozen_bench.models.trained_cnn import TrainedCNN
@@ -103,7 +104,7 @@ def parts(model: nn.Module) -> list[tuple[str, list[nn.Module]]]:
     if isinstance(model, (FrozenCNN, TrainedCNN)):
         for st in model.stages:
             mix = [st.filters, st.mix] if hasattr(st, "filters") else [st.conv]
-            out += [("mixing", mix), ("norm/PAct/adapter", [st.norm, st.act] + ([st.adapter] if hasattr(st, "adapter") else [])),
+            out += [("mixing", mix), ("norm/PAct/adapter", [NormAct(st.norm, st.act)] + ([st.adapter] if hasattr(st, "adapter") else [])),
                     ("pool", [st.pool])]
     elif isinstance(model, FrozenMLP):
         for blk in model.blocks:
@@ -136,11 +137,20 @@ def head_module(model):
 
 def captured_inputs(model, x, groups):
     """The input each part received in one forward pass (model in train mode)."""
+    import frozen_bench.models.frozen_cnn as fc
+    import frozen_bench.models.trained_cnn as tc
+
     got, hooks = {}, []
     for i, (_, mods) in enumerate(groups):
-        hooks.append(mods[0].register_forward_pre_hook(lambda m, a, i=i: got.setdefault(i, a[0].detach())))
-    with torch.no_grad():
-        model(x)
+        first = mods[0].norm if isinstance(mods[0], NormAct) else mods[0]
+        hooks.append(first.register_forward_pre_hook(lambda m, a, i=i: got.setdefault(i, a[0].detach())))
+    fused = fc.norm_act, tc.norm_act
+    fc.norm_act = tc.norm_act = lambda norm, act, h: act(norm(h))  # the modules called, so the hooks see them
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        fc.norm_act, tc.norm_act = fused
     for h in hooks:
         h.remove()
     return got
@@ -227,7 +237,20 @@ def best(samples: list[float]) -> float:
     return min(samples)
 
 
+class NormAct(nn.Module):
+    """A stage's norm and PAct replayed as the model runs them (``blocks.norm_act``: fused where the
+    kernels apply); their bound is counted as two ops, norm then PAct."""
+
+    def __init__(self, norm, act):
+        super().__init__()
+        self.norm, self.act = norm, act
+
+    def forward(self, h):
+        return norm_act(self.norm, self.act, h)
+
+
 def part_cost(mods, inp, train, needs_grad):
+    mods = [x for m in mods for x in ((m.norm, m.act) if isinstance(m, NormAct) else (m,))]
     flops = bytes_ = 0.0
     h = inp
     with torch.no_grad():

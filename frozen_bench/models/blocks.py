@@ -19,6 +19,16 @@ class MaxPool2x2(nn.MaxPool2d):
         return fast.max_pool2x2(x)
 
 
+def norm_act(norm: nn.Module, act: nn.Module, h):
+    """``act(norm(h))``; a training-mode BatchNorm2d followed by the bi-slope PAct runs as one fused
+    op where the kernels apply (``fast.batchnorm_bislope``: the same numbers, fewer passes)."""
+    from frozen_bench.nn.activations import BiSlope
+
+    if type(act) is BiSlope and fast.batchnorm_bislope_applies(norm, h, act.a):
+        return fast.batchnorm_bislope(h, norm, act.a, act.b, act.c)
+    return act(norm(h))
+
+
 def make_head(kind: str, width: int, num_classes: int, hidden: int, dropout: float) -> nn.Module:
     if kind == "linear":
         return nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes)) if dropout else nn.Linear(width, num_classes)

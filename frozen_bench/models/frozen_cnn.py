@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, adapter_args, make_head, make_norm2d, num_classes,
-                                       stage_shapes, transform_args)
+from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, adapter_args, make_head, make_norm2d, norm_act,
+                                       num_classes, stage_shapes, transform_args)
 from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
@@ -92,10 +92,10 @@ class FrozenStage(nn.Module):
         if self._folds_norm():  # evaluation, no graph: BatchNorm folded into the fixed kernel
             kernel, bias = self._folded(x.dtype)
             h = F.conv2d(x, kernel, bias, padding="same")  # (B, w, H, W) = norm(fixed conv(x))
-        else:
-            h = self.norm(self.mix(self.filters(x)))  # (B, w, H, W) fixed, then normalized
-        h = self.adapter(self.act(h))
-        return self.pool(h)  # (B, w, H/2, W/2)
+            h = self.act(h)
+        else:  # (B, w, H, W) fixed, then normalized and activated
+            h = norm_act(self.norm, self.act, self.mix(self.filters(x)))
+        return self.pool(self.adapter(h))  # (B, w, H/2, W/2)
 
     def _folds_norm(self) -> bool:
         n = self.norm

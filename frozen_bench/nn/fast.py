@@ -592,6 +592,71 @@ def bislope(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) 
     return _bislope_native(x, a, b, c)
 
 
+# ---------------------------------------------------------------- BatchNorm + bi-slope, training
+#
+# BatchNorm2d in training mode followed by the bi-slope PAct, as one op: the batch statistics in one
+# pass, the normalized and activated map written in a second (unfused, BatchNorm writes its output
+# and the PAct reads it back); backward: one pass for the five parameter sums, one more for the
+# input gradient only when the input needs one (a frozen CNN's first stage does not). The same
+# numbers as ``bn(x)`` then ``bislope`` up to float rounding, running statistics updated alike.
+
+
+def batchnorm_bislope_applies(bn, x: torch.Tensor, a: torch.Tensor) -> bool:
+    """Training-mode affine ``nn.BatchNorm2d`` with running statistics on a contiguous 4-D map the
+    kernels take (the parameters of the same dtype)."""
+    return (isinstance(bn, torch.nn.BatchNorm2d) and bn.training and bn.affine and bn.track_running_stats
+            and bn.running_mean is not None and x.ndim == 4 and x.shape[0] * x.shape[2] * x.shape[3] > 1
+            and _bislope_ok(x, a, bn.weight, bn.bias))
+
+
+class _BNBiSlopeFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, gamma, beta, a, b, c, mean, inv):
+        ctx.save_for_backward(x, gamma, beta, a, b, mean, inv)
+        return _bnact_forward(x, gamma, beta, a, b, c, mean, inv)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, gamma, beta, a, b, mean, inv = ctx.saved_tensors
+        g = _c(g)
+        B, C = x.shape[0], x.shape[1]
+        gx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        sums = torch.empty(5, C, dtype=torch.float64)
+        _k("bnact_bwd", x.dtype)(x.data_ptr(), g.data_ptr(), 0 if gx is None else gx.data_ptr(), mean.data_ptr(),
+                                 inv.data_ptr(), gamma.data_ptr(), beta.data_ptr(), a.data_ptr(), b.data_ptr(),
+                                 sums.data_ptr(), B, C, x.numel() // (B * C), torch.get_num_threads())
+        sums = sums.to(x.dtype)
+        return gx, sums[3], sums[4], sums[0], sums[1], sums[2], None, None
+
+
+def batchnorm_bislope(x: torch.Tensor, bn: torch.nn.BatchNorm2d, a: torch.Tensor, b: torch.Tensor,
+                      c: torch.Tensor) -> torch.Tensor:
+    """``bislope(bn(x), a, b, c)`` for a training-mode BatchNorm2d (``batchnorm_bislope_applies``)."""
+    B, C = x.shape[0], x.shape[1]
+    mean, var = torch.empty(C, dtype=torch.float64), torch.empty(C, dtype=torch.float64)
+    _k("bnact_stats", x.dtype)(x.data_ptr(), mean.data_ptr(), var.data_ptr(), B, C, x.numel() // (B * C),
+                               torch.get_num_threads())
+    n = x.numel() // C
+    with torch.no_grad():  # as nn.BatchNorm2d.forward in training mode
+        bn.num_batches_tracked.add_(1)
+        m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+        bn.running_mean.mul_(1 - m).add_(mean.to(bn.running_mean.dtype), alpha=m)
+        bn.running_var.mul_(1 - m).add_((var * n / max(n - 1, 1)).to(bn.running_var.dtype), alpha=m)
+    inv = torch.rsqrt(var + bn.eps)
+    if torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in (bn.weight, bn.bias, a, b, c))):
+        return _BNBiSlopeFn.apply(x, bn.weight, bn.bias, a, b, c, mean, inv)
+    return _bnact_forward(x, bn.weight, bn.bias, a, b, c, mean, inv)
+
+
+def _bnact_forward(x, gamma, beta, a, b, c, mean, inv):
+    y = torch.empty_like(x)
+    B, C = x.shape[0], x.shape[1]
+    _k("bnact_fwd", x.dtype)(x.data_ptr(), y.data_ptr(), mean.data_ptr(), inv.data_ptr(), gamma.data_ptr(),
+                             beta.data_ptr(), a.data_ptr(), b.data_ptr(), c.data_ptr(), B, C,
+                             x.numel() // (B * C), torch.get_num_threads())
+    return y
+
+
 # ---------------------------------------------------------------- 2x2 max pool (no index tensor)
 #
 # torch's max_pool2d writes an int64 index per output (twice the output's bytes) and its backward

@@ -202,3 +202,70 @@ def test_folded_kernel_follows_parameter_updates_and_grad_mode():
     out = new(x)  # eval with a graph (no fold): gradients still reach the norms and adapters
     out.sum().backward()
     assert new.stages[0].norm.weight.grad is not None and new.stages[1].adapter.U.grad is not None
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(64, 16, 14, 14), (7, 5, 3, 4), (3, 2, 1, 2)])
+@pytest.mark.parametrize("input_grad", [True, False])  # a frozen CNN's first stage needs none
+def test_fused_batchnorm_bislope_matches_the_two_modules(shape, dtype, input_grad):
+    import copy
+
+    g = torch.Generator().manual_seed(shape[0])
+    c = shape[1]
+    x = torch.randn(*shape, generator=g, dtype=dtype) * 1.3 + 5.0  # |mean| >> std: the shifted sums
+    bn = torch.nn.BatchNorm2d(c).to(dtype)
+    act = activations.BiSlope(c).to(dtype)
+    with torch.no_grad():
+        for p in (bn.weight, bn.bias, act.a, act.b, act.c):
+            p.copy_(torch.randn(c, generator=g, dtype=dtype))
+    bn2, act2 = copy.deepcopy(bn), copy.deepcopy(act)
+    xa, xb = x.clone().requires_grad_(input_grad), x.clone().requires_grad_(input_grad)
+    assert fast.batchnorm_bislope_applies(bn, xa, act.a)
+    ya = fast.batchnorm_bislope(xa, bn, act.a, act.b, act.c)
+    yb = fast.bislope_torch(bn2(xb), act2.a, act2.b, act2.c)
+    w = torch.randn(shape, generator=g, dtype=dtype)
+    (ya * w).sum().backward()
+    (yb * w).sum().backward()
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(ya, yb, **tol)
+    for p, q in zip([*bn.parameters(), *act.parameters()], [*bn2.parameters(), *act2.parameters()]):
+        torch.testing.assert_close(p.grad, q.grad, **tol)
+    if input_grad:
+        torch.testing.assert_close(xa.grad, xb.grad, **tol)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(bn, name), getattr(bn2, name), **tol)
+
+
+@pytest.mark.parametrize("family", ["frozen", "trained"])
+def test_cnn_training_step_with_the_fused_norm_and_pact_is_the_plain_one(family, monkeypatch):
+    import copy
+
+    from frozen_bench.models import frozen_cnn, trained_cnn
+    from frozen_bench.models.trained_cnn import TrainedCNN
+
+    torch.manual_seed(0)
+    model = (FrozenCNN((1, 12, 12), 10, widths=[8, 12], fused=True) if family == "frozen"
+             else TrainedCNN((1, 12, 12), 10, widths=[8, 12]))
+    plain = copy.deepcopy(model)
+    x, y = torch.randn(16, 1, 12, 12), torch.randint(0, 10, (16,))
+
+    def step(m):
+        m.train()
+        m.zero_grad()
+        out = m(x)
+        torch.nn.functional.cross_entropy(out, y).backward()
+        return out.detach(), {k: p.grad.clone() for k, p in m.named_parameters()}, {k: b.clone() for k, b in m.named_buffers()}
+
+    calls = []
+    real = fast.batchnorm_bislope
+    monkeypatch.setattr(fast, "batchnorm_bislope", lambda *a: calls.append(1) or real(*a))
+    fused = step(model)
+    assert len(calls) == 2  # both stages took the fused op
+    for mod in (frozen_cnn, trained_cnn):  # the two modules, as before the fusion
+        monkeypatch.setattr(mod, "norm_act", lambda norm, act, h: act(norm(h)))
+    unfused = step(plain)
+    torch.testing.assert_close(fused[0], unfused[0], rtol=1e-4, atol=1e-5)
+    for a, b in zip(fused[1:], unfused[1:]):
+        assert a.keys() == b.keys()
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-5, msg=k)

@@ -1,7 +1,7 @@
 // CPU kernels for frozen_bench.nn.fast: in-cache Walsh-Hadamard butterflies and the O(n) passes
 // that turn an rfft into an orthonormal DCT-II / packed real FFT (and back); and the per-channel
 // bi-slope PAct f(x) = a x+ - b x- + c (one pass forward, one pass backward with its parameter sums);
-// the 2x2 max pool (no index tensor).
+// the 2x2 max pool (no index tensor); training-mode BatchNorm fused with the bi-slope PAct.
 //
 // Plain C ABI, loaded with ctypes: no PyTorch headers, so the build takes about a second and needs
 // only a C++17 compiler. Built at first use by frozen_bench/nn/_native.py with -O3 -march=native;
@@ -23,7 +23,7 @@
 #define FB_VBYTES 16
 #endif
 
-#define FB_ABI_VERSION 3
+#define FB_ABI_VERSION 4
 
 // Below this many elements a call runs on one thread: fork/join would cost more than it saves.
 static const int64_t kParallelMin = 1 << 15;
@@ -655,6 +655,104 @@ template <typename T> struct Pool {
   }
 };
 
+
+// ---- training-mode BatchNorm fused with the bi-slope PAct on (B, C, S): y = f(g (x - mu) inv + be),
+// f(z) = (z > 0 ? a : b) z + c per channel. Statistics: one pass per channel, sums taken about the
+// channel's first value (no cancellation when |mean| >> std), in double. Forward: one more pass,
+// writing y only (unfused: BatchNorm writes z, the PAct reads it and writes y). Backward: one pass
+// for the five parameter sums and, only if the input needs a gradient, one pass writing it.
+// A thread owns whole channels, so no two threads add to one sum.
+template <typename T> struct BNAct {
+  static void stats(const T* x, double* mean, double* var, int64_t B, int64_t C, int64_t S, int nthreads) {
+    const bool par = nthreads > 1 && C > 1 && B * C * S >= kParallelMin;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t k = 0; k < C; ++k) {
+      const T shift = x[k * S];
+      double s1 = 0, s2 = 0;
+      for (int64_t bi = 0; bi < B; ++bi) {
+        const T* xp = x + (bi * C + k) * S;
+        T p1 = 0, p2 = 0;
+#pragma omp simd reduction(+ : p1, p2)
+        for (int64_t i = 0; i < S; ++i) {
+          const T d = xp[i] - shift;
+          p1 += d;
+          p2 += d * d;
+        }
+        s1 += p1;
+        s2 += p2;
+      }
+      const double n = (double)(B * S), m = s1 / n;
+      mean[k] = (double)shift + m;
+      const double v = s2 / n - m * m;
+      var[k] = v > 0 ? v : 0;
+    }
+  }
+
+  static void fwd(const T* x, T* y, const double* mean, const double* inv, const T* gamma, const T* beta,
+                  const T* a, const T* b, const T* c, int64_t B, int64_t C, int64_t S, int nthreads) {
+    const bool par = nthreads > 1 && B * C * S >= kParallelMin;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t p = 0; p < B * C; ++p) {
+      const int64_t k = p % C;
+      const T sc = (T)(inv[k] * (double)gamma[k]), sh = (T)((double)beta[k] - mean[k] * inv[k] * (double)gamma[k]);
+      const T ak = a[k], bk = b[k], ck = c[k];
+      const T* xp = x + p * S;
+      T* yp = y + p * S;
+#pragma omp simd
+      for (int64_t i = 0; i < S; ++i) {
+        const T z = xp[i] * sc + sh;
+        yp[i] = (z > 0 ? ak : bk) * z + ck;
+      }
+    }
+  }
+
+  // sums: 5 x C doubles, (d a, d b, d c, d gamma, d beta)
+  static void bwd(const T* x, const T* g, T* gx, const double* mean, const double* inv, const T* gamma,
+                  const T* beta, const T* a, const T* b, double* sums, int64_t B, int64_t C, int64_t S,
+                  int nthreads) {
+    const bool par = nthreads > 1 && C > 1 && B * C * S >= kParallelMin;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t k = 0; k < C; ++k) {
+      const T sc = (T)(inv[k] * (double)gamma[k]), sh = (T)((double)beta[k] - mean[k] * inv[k] * (double)gamma[k]);
+      const T mu = (T)mean[k], iv = (T)inv[k], ak = a[k], bk = b[k];
+      double da = 0, db = 0, dc = 0, dg = 0, dbe = 0;
+      for (int64_t bi = 0; bi < B; ++bi) {
+        const int64_t o = (bi * C + k) * S;
+        const T* xp = x + o;
+        const T* gp = g + o;
+        T pa = 0, pb = 0, pc = 0, pg = 0, pbe = 0;
+#pragma omp simd reduction(+ : pa, pb, pc, pg, pbe)
+        for (int64_t i = 0; i < S; ++i) {
+          const T z = xp[i] * sc + sh, gv = gp[i], gz = gv * z;
+          const T dz = z > 0 ? gv * ak : (z < 0 ? gv * bk : (T)0);
+          pa += z > 0 ? gz : (T)0;
+          pb += z < 0 ? gz : (T)0;
+          pc += gv;
+          pbe += dz;
+          pg += dz * ((xp[i] - mu) * iv);
+        }
+        da += pa; db += pb; dc += pc; dg += pg; dbe += pbe;
+      }
+      sums[k] = da; sums[C + k] = db; sums[2 * C + k] = dc; sums[3 * C + k] = dg; sums[4 * C + k] = dbe;
+      if (!gx) continue;
+      const double n = (double)(B * S);
+      const T m1 = (T)(dbe / n), m2 = (T)(dg / n), f = (T)(inv[k] * (double)gamma[k]);
+      for (int64_t bi = 0; bi < B; ++bi) {
+        const int64_t o = (bi * C + k) * S;
+        const T* xp = x + o;
+        const T* gp = g + o;
+        T* op = gx + o;
+#pragma omp simd
+        for (int64_t i = 0; i < S; ++i) {
+          const T z = xp[i] * sc + sh, gv = gp[i];
+          const T dz = z > 0 ? gv * ak : (z < 0 ? gv * bk : (T)0);
+          op[i] = f * (dz - m1 - ((xp[i] - mu) * iv) * m2);
+        }
+      }
+    }
+  }
+};
+
 }  // namespace
 
 #define FB_EXPORT extern "C" __attribute__((visibility("default")))
@@ -717,6 +815,21 @@ FB_EXPORT int fb_vector_bytes() { return FB_VBYTES; }
   FB_EXPORT void fb_maxpool2_bwd_##SUF(const T* x, const T* g, T* gx, int64_t P, int64_t H,        \
                                        int64_t W, int nt) {                                        \
     Pool<T>::bwd(x, g, gx, P, H, W, nt);                                                           \
+  }                                                                                                \
+  FB_EXPORT void fb_bnact_stats_##SUF(const T* x, double* mean, double* var, int64_t B, int64_t C, \
+                                      int64_t S, int nt) {                                         \
+    BNAct<T>::stats(x, mean, var, B, C, S, nt);                                                    \
+  }                                                                                                \
+  FB_EXPORT void fb_bnact_fwd_##SUF(const T* x, T* y, const double* mean, const double* inv,       \
+                                    const T* g, const T* be, const T* a, const T* b, const T* c,   \
+                                    int64_t B, int64_t C, int64_t S, int nt) {                     \
+    BNAct<T>::fwd(x, y, mean, inv, g, be, a, b, c, B, C, S, nt);                                   \
+  }                                                                                                \
+  FB_EXPORT void fb_bnact_bwd_##SUF(const T* x, const T* gr, T* gx, const double* mean,            \
+                                    const double* inv, const T* g, const T* be, const T* a,        \
+                                    const T* b, double* sums, int64_t B, int64_t C, int64_t S,     \
+                                    int nt) {                                                      \
+    BNAct<T>::bwd(x, gr, gx, mean, inv, g, be, a, b, sums, B, C, S, nt);                           \
   }
 
 FB_DEFINE(f32, float)
