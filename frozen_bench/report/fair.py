@@ -228,20 +228,43 @@ def twin_rows(ok: pd.DataFrame) -> list[tuple[str, float, str, str, Paired]]:
     return out
 
 
+def twin_pairs(df: pd.DataFrame, exp: str = FINAL_EXP) -> tuple[list[tuple], pd.DataFrame]:
+    """Every twin pair at every (dataset, budget): ``twin_rows`` of the rows the tables read (the full
+    profile where it ran), plus the quick profile's pairs there that the full profile did not run
+    (it trains only the leading families, e.g. no transformers). Returns ([(dataset, budget, frozen,
+    twin, paired, profile)], the rows of the families drawn)."""
+    ok, _ = stage_rows(df, exp)
+    sources = [(ok, r) for r in twin_rows(ok)]
+    if "profile" in df.columns and ((df["exp"] == exp) & (df["profile"] == "full")).any():
+        try:
+            quick, _ = stage_rows(df[~((df["exp"] == exp) & (df["profile"] == "full"))], exp)
+        except NoFairRows:
+            quick = None
+        have = {r[:3] for _, r in sources}
+        sources += [(quick, r) for r in (twin_rows(quick) if quick is not None else []) if r[:3] not in have]
+    pairs, used = [], []
+    for src, (ds, b, fz, tr, c) in sorted(sources, key=lambda t: (t[1][0], t[1][1], t[1][2])):
+        g = src[(src["dataset"] == ds) & (src["budget"] == b) & src["family"].isin([fz, tr])]
+        pairs.append((ds, b, fz, tr, c, str(g["profile"].iloc[0]) if "profile" in g.columns else ""))
+        used.append(g)
+    return pairs, (pd.concat(used) if used else ok.iloc[0:0])
+
+
 def twin_table(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
     """Markdown lines: each frozen family against its own trained twin (not the best trained family)."""
-    ok, _ = stage_rows(df, exp)
-    rows = twin_rows(ok)
-    if not rows:
+    pairs, used = twin_pairs(df, exp)
+    if not pairs:
         raise NoFairRows(f"no {exp} rows hold a frozen family and its trained twin ({', '.join('/'.join(t) for t in TWINS)})")
-    out = [f"## Twins: each frozen family vs its trained twin (`{exp}`)", "", _label(ok), "",
+    out = [f"## Twins: each frozen family vs its trained twin (`{exp}`)", "", _label(used), "",
            "The twin has the same stages (CNN) or blocks (transformer) with the fixed parts trained; both are tuned "
            "on the same grid and selected on validation. Δ is paired by seed.", "",
            *_head(["dataset", "budget", "frozen", "test acc (%)", "trained twin", "test acc (%)",
                    "Δ frozen − twin (pp)", "95% CI (pp)", "p (paired t)", "seeds", "verdict"])]
-    for ds, b, fz, tr, c in rows:
-        g = ok[(ok["dataset"] == ds) & (ok["budget"] == b)]
-        out.append("| " + " | ".join([_row_ds(ok, ds, g), _int(b), fz, _pct(g[g["family"] == fz]["test_accuracy"]), tr,
+    for ds, b, fz, tr, c, prof in pairs:
+        g = used[(used["dataset"] == ds) & (used["budget"] == b) & (used["profile"] == prof)] if prof else \
+            used[(used["dataset"] == ds) & (used["budget"] == b)]
+        mixed = "profile" in used.columns and used.loc[used["dataset"] == ds, "profile"].nunique() > 1
+        out.append("| " + " | ".join([f"{ds} ({prof})" if mixed else str(ds), _int(b), fz, _pct(g[g["family"] == fz]["test_accuracy"]), tr,
                                        _pct(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]) + " |")
     return out + [""]
 

@@ -314,10 +314,13 @@ def fig_fair_twins(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Each frozen family against its own trained twin (frozen_cnn / trained_cnn, frozen_transformer /
     transformer): the paired difference in test accuracy with its 95% CI, one row per dataset, pair
     and budget; the zero line is a tie."""
-    from frozen_bench.report.fair import twin_rows
+    from frozen_bench.report.fair import NoFairRows, twin_pairs
 
-    ok = _fair_rows(df)
-    pairs = twin_rows(ok)
+    try:
+        found, ok = twin_pairs(df)
+    except NoFairRows as e:
+        raise MissingRows(str(e)) from None
+    pairs = [(ds, b, fz, tr, c) for ds, b, fz, tr, c, _ in found]
     if not pairs:
         raise MissingRows("no fair_final rows hold a frozen family and its trained twin; run: scripts/fair.sh quick")
     pairs = sorted(pairs, key=lambda p: (p[0], p[2], -float(p[1])))  # by dataset, then pair, larger budget on top

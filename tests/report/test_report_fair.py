@@ -237,3 +237,18 @@ def test_quick_table_shows_every_family_where_the_full_profile_ran_only_the_lead
     text = "\n".join(fair.quick_table(both))
     assert "quick profile" in text and "| frozen_cnn_random_filters | control |" in text
     assert fair.quick_table(quick.assign(profile="quick")) == []  # nothing hidden: no table
+
+
+def test_twins_the_full_profile_did_not_run_come_from_the_quick_one():
+    """The full profile trains only the leading families; a twin pair it skipped (the transformers)
+    must still be compared, on the quick profile, and never pooled with full rows."""
+    full = final_rows()[lambda d: d.family.isin(["frozen_cnn", "trained_cnn"])]
+    quick = pd.concat([final_rows().assign(profile="quick"),
+                       final_rows()[lambda d: d.family == "frozen_cnn"].assign(family="frozen_transformer", profile="quick"),
+                       final_rows()[lambda d: d.family == "trained_cnn"].assign(family="transformer", profile="quick",
+                                                                               test_accuracy=lambda d: d.test_accuracy + 0.01)])
+    text = "\n".join(fair.twin_table(pd.concat([full, quick], ignore_index=True)))
+    cnn = next(line for line in text.splitlines() if "| frozen_cnn |" in line)
+    tf = next(line for line in text.splitlines() if "| frozen_transformer |" in line)
+    assert cnn.startswith("| fashion_mnist (full) |") and tf.startswith("| fashion_mnist (quick) |")
+    assert "| 5 |" in cnn and "| 5 |" in tf  # five seeds each: quick and full rows never pooled
