@@ -24,7 +24,7 @@ def norm_act(norm: nn.Module, act: nn.Module, h):
     op where the kernels apply (``fast.batchnorm_bislope``: the same numbers, fewer passes)."""
     from frozen_bench.nn.activations import BiSlope
 
-    if type(act) is BiSlope and fast.batchnorm_bislope_applies(norm, h, act.a):
+    if type(act) is BiSlope and fast.batchnorm_bislope_applies(norm, h, act.a, act.b, act.c):
         return fast.batchnorm_bislope(h, norm, act.a, act.b, act.c)
     return act(norm(h))
 

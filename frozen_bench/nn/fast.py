@@ -601,12 +601,12 @@ def bislope(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) 
 # numbers as ``bn(x)`` then ``bislope`` up to float rounding, running statistics updated alike.
 
 
-def batchnorm_bislope_applies(bn, x: torch.Tensor, a: torch.Tensor) -> bool:
+def batchnorm_bislope_applies(bn, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> bool:
     """Training-mode affine ``nn.BatchNorm2d`` with running statistics on a contiguous 4-D map the
-    kernels take (the parameters of the same dtype)."""
+    kernels take (every parameter of x's dtype, plain and contiguous)."""
     return (isinstance(bn, torch.nn.BatchNorm2d) and bn.training and bn.affine and bn.track_running_stats
             and bn.running_mean is not None and x.ndim == 4 and x.shape[0] * x.shape[2] * x.shape[3] > 1
-            and _bislope_ok(x, a, bn.weight, bn.bias))
+            and _bislope_ok(x, a, b, c) and _bislope_ok(x, a, bn.weight, bn.bias))
 
 
 class _BNBiSlopeFn(torch.autograd.Function):

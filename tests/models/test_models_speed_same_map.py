@@ -220,7 +220,7 @@ def test_fused_batchnorm_bislope_matches_the_two_modules(shape, dtype, input_gra
             p.copy_(torch.randn(c, generator=g, dtype=dtype))
     bn2, act2 = copy.deepcopy(bn), copy.deepcopy(act)
     xa, xb = x.clone().requires_grad_(input_grad), x.clone().requires_grad_(input_grad)
-    assert fast.batchnorm_bislope_applies(bn, xa, act.a)
+    assert fast.batchnorm_bislope_applies(bn, xa, act.a, act.b, act.c)
     ya = fast.batchnorm_bislope(xa, bn, act.a, act.b, act.c)
     yb = fast.bislope_torch(bn2(xb), act2.a, act2.b, act2.c)
     w = torch.randn(shape, generator=g, dtype=dtype)
