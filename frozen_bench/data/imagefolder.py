@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from frozen_bench.data.bundle import DataBundle, DatasetError, split_train_val
-from frozen_bench.data.paths import cache_dir, cache_lock, data_root, load_cache
+from frozen_bench.data.paths import cache_dir, cached, data_root
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 ARCHIVE_EXTS = (".tar.gz", ".tgz", ".tar")
@@ -193,38 +193,30 @@ def read_imagefolder(path, *, root=None, image_size=None, channels: int = 3, tra
     key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     slug = re.sub(r"[^A-Za-z0-9_-]+", "_", path.name.split(".")[0])[:40] or "images"
     cache = cache_dir(data_root(root)) / f"imagefolder_{slug}_{key}.pt"
-    stamp = _stamp(sources)
-    blob = load_cache(cache, stamp)
-    if blob is None:
-        with cache_lock(cache):  # a parallel job may be building it: wait, then use its cache
-            blob = load_cache(cache, stamp)
-            if blob is None:
-                log(f"[frozen-bench] {what}: decoding {path} once (cached in {cache.parent})")
-                dec = _decode_all(sources, splits, size, channels, log)
-                got = dec["splits"]
-                for role in ("train", "test"):
-                    if names[role] not in got:
-                        raise DatasetError(f"dataset={what}: no images in split {names[role]!r} of {path} "
-                                           f"(expected [<top>/]{names[role]}/<class>/<image>)")
-                classes = sorted(set(got[train_split][1]))
-                blob = {"classes": classes, "formats": dec["formats"], "stamp": stamp, "x": {}, "y": {}}
-                for role, s in names.items():
-                    if s not in got:
-                        continue
-                    x, cls = got[s]
-                    extra = sorted(set(cls) - set(classes))
-                    if extra:
-                        raise DatasetError(f"dataset={what}: split {s!r} has classes not in {train_split!r}: {', '.join(extra[:5])}")
-                    index = {c: i for i, c in enumerate(classes)}
-                    blob["x"][role] = x
-                    blob["y"][role] = torch.tensor([index[c] for c in cls], dtype=torch.long)
-                try:
-                    cache.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-                    torch.save(blob, tmp)
-                    tmp.replace(cache)
-                except OSError as e:  # a read-only cache folder costs a re-decode next time, nothing else
-                    log(f"[frozen-bench] {what}: could not write the cache {cache} ({e}); continuing uncached")
+
+    def decode() -> dict:
+        log(f"[frozen-bench] {what}: decoding {path} once (cached in {cache.parent})")
+        dec = _decode_all(sources, splits, size, channels, log)
+        got = dec["splits"]
+        for role in ("train", "test"):
+            if names[role] not in got:
+                raise DatasetError(f"dataset={what}: no images in split {names[role]!r} of {path} "
+                                   f"(expected [<top>/]{names[role]}/<class>/<image>)")
+        classes = sorted(set(got[train_split][1]))
+        blob = {"classes": classes, "formats": dec["formats"], "x": {}, "y": {}}
+        for role, s in names.items():
+            if s not in got:
+                continue
+            x, cls = got[s]
+            extra = sorted(set(cls) - set(classes))
+            if extra:
+                raise DatasetError(f"dataset={what}: split {s!r} has classes not in {train_split!r}: {', '.join(extra[:5])}")
+            index = {c: i for i, c in enumerate(classes)}
+            blob["x"][role] = x
+            blob["y"][role] = torch.tensor([index[c] for c in cls], dtype=torch.long)
+        return blob
+
+    blob = cached(cache, _stamp(sources), decode, what, log)
     return {**blob, "path": str(path), "cache": str(cache)}
 
 

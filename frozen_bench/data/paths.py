@@ -58,6 +58,29 @@ def load_cache(cache: Path, stamp) -> dict | None:
     return blob if isinstance(blob, dict) and blob.get("stamp") == stamp else None
 
 
+def cached(cache: Path, stamp, build, what: str, log=print) -> dict:
+    """The decoded tensors of ``cache`` if written with ``stamp``, else ``build()``'s (a dict) saved
+    there with the stamp. Built under ``cache_lock``, so parallel jobs decode once; written to a temp
+    file then renamed, so a reader never loads half a cache. A cache folder that cannot be written
+    costs a re-decode next time, nothing else."""
+    blob = load_cache(cache, stamp)
+    if blob is not None:
+        return blob
+    with cache_lock(cache):  # a parallel job may be building it: wait, then use its cache
+        blob = load_cache(cache, stamp)
+        if blob is not None:
+            return blob
+        blob = {**build(), "stamp": stamp}
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+            torch.save(blob, tmp)
+            tmp.replace(cache)
+        except OSError as e:
+            log(f"[frozen-bench] {what}: could not write the cache {cache} ({e}); continuing uncached")
+    return blob
+
+
 def shared_data_dir() -> Path:
     """Read-only real data next to a checkout (``<checkout>/../shared/data``), or $FROZEN_BENCH_SHARED_DATA.
     Used only as a fallback location to read from; nothing is ever written there."""

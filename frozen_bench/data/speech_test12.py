@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import tarfile
 from pathlib import Path
@@ -34,7 +33,7 @@ import torch
 
 from frozen_bench.data import speech
 from frozen_bench.data.bundle import DataBundle, DatasetError
-from frozen_bench.data.paths import cache_dir, cache_lock, data_root, first_existing, load_cache, shared_data_dir
+from frozen_bench.data.paths import cache_dir, cached, data_root, first_existing, shared_data_dir
 
 NAME = "speech_commands_test12"
 LABELS12 = (*speech.KEYWORDS12, "_unknown_", "_silence_")
@@ -130,28 +129,19 @@ def load_test12_bundle(cfg: dict, log=print) -> DataBundle:
     settings = {k: cfg.get(k) for k in ("frontend", "n_fft", "hop_length", "n_mels", "n_mfcc")}
     key = hashlib.sha1(json.dumps([NAME, str(src), settings], sort_keys=True, default=str).encode()).hexdigest()[:12]
     cache = cache_dir(root) / f"{NAME}_{frontend_name}_{key}.pt"
-    stamp = _stamp(src)
-    blob = load_cache(cache, stamp)
-    if blob is None:
-        with cache_lock(cache):  # a parallel job may be building it: wait, then use its cache
-            blob = load_cache(cache, stamp)
-            if blob is None:
-                items, data = _clips(src)
-                if not items:
-                    raise DatasetError(f"dataset={NAME}: no audio clips in {src}; expected <class>/<name>.flac|wav")
-                frontend = speech.make_frontend(cfg)
-                try:
-                    x = _features(src, items, data, frontend, log)
-                except (OSError, RuntimeError) as e:  # soundfile raises LibsndfileError (a RuntimeError)
-                    raise DatasetError(f"dataset={NAME}: cannot decode the audio in {src} ({type(e).__name__}: {e})") from None
-                blob = {"x": x, "classes": [c for c, _ in items], "names": [n for _, n in items], "stamp": stamp}
-                try:
-                    cache.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-                    torch.save(blob, tmp)
-                    tmp.replace(cache)
-                except OSError as e:
-                    log(f"[frozen-bench] {NAME}: could not write the cache {cache} ({e}); continuing uncached")
+
+    def decode() -> dict:
+        items, data = _clips(src)
+        if not items:
+            raise DatasetError(f"dataset={NAME}: no audio clips in {src}; expected <class>/<name>.flac|wav")
+        frontend = speech.make_frontend(cfg)
+        try:
+            x = _features(src, items, data, frontend, log)
+        except (OSError, RuntimeError) as e:  # soundfile raises LibsndfileError (a RuntimeError)
+            raise DatasetError(f"dataset={NAME}: cannot decode the audio in {src} ({type(e).__name__}: {e})") from None
+        return {"x": x, "classes": [c for c, _ in items], "names": [n for _, n in items]}
+
+    blob = cached(cache, _stamp(src), decode, NAME, log)
     items = list(zip(blob["classes"], blob["names"]))
     present = sorted(set(blob["classes"]))
     labels = [c for c in LABELS12 if c in present] + [c for c in present if c not in LABELS12]
