@@ -17,6 +17,16 @@ def conf_dir() -> str:
     return str(shipped if (shipped / "config.yaml").exists() else here.parent / "conf")
 
 
+def config_words(argv: list[str]) -> list[str]:
+    """The words of a command line that compose a config: key=value overrides, without Hydra's
+    flags (-m, --cfg job ...) and its own ``hydra.*`` / ``hydra/...`` overrides (the launcher, the
+    sweep dir), which change how a run is launched, not what it computes."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    words = [a for a in argv if "=" in a and not a.startswith("-")]
+    return [w for w, o in zip(words, OverridesParser.create().parse_overrides(words)) if not o.is_hydra_override()]
+
+
 def check_overrides(overrides: list[str], conf: str | Path | None = None) -> None:
     """Unknown config-group options (``transform=foo``, ``+exp=bar``, also inside a sweep
     ``transform=wht,foo``) as one ``UserError`` line listing the valid options, before Hydra

@@ -17,7 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from frozen_bench.config import (check_overrides, component_words, conf_dir, is_multirun, no_effect, prune, sweep_keys,
+from frozen_bench.config import (check_overrides, component_words, conf_dir, config_words, is_multirun, no_effect, prune, sweep_keys,
                                  sweep_points)
 from frozen_bench import progress
 from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UserError, is_user_error, one_line
@@ -301,14 +301,11 @@ def _composed(argv: list[str]) -> list[tuple[dict, dict]]:
     """The (resolved, pruned) config of a single run's command line; [] where it cannot be
     composed here (another config source: Hydra reports it)."""
     from hydra import compose, initialize_config_dir
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in argv):
         return []
-    words = [a for a in argv if "=" in a and not a.startswith("-")]
     try:
-        parsed = OverridesParser.create().parse_overrides(words)
-        words = [w for w, o in zip(words, parsed) if not o.is_hydra_override()]
+        words = config_words(argv)
         with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
             full = OmegaConf.to_container(compose("config", overrides=words), resolve=True)
         return [(full, prune(full))]

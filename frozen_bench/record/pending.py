@@ -19,11 +19,11 @@ from frozen_bench.record.store import is_done, run_dir
 
 
 def _words(line: str) -> list[str]:
-    """The override words of one line (``frozen-bench run`` and flags dropped)."""
+    """The config words of one line (``frozen-bench run``, flags and Hydra's own overrides dropped)."""
+    from frozen_bench.config import config_words
+
     words = shlex.split(line)
-    if words[:2] == ["frozen-bench", "run"]:
-        words = words[2:]
-    return [w for w in words if "=" in w and not w.startswith("-")]
+    return config_words(words[2:] if words[:2] == ["frozen-bench", "run"] else words)
 
 
 def finished(cfg: dict) -> bool:
@@ -35,12 +35,10 @@ def finished(cfg: dict) -> bool:
 def pending(lines: Iterable[str]) -> tuple[list[str], int]:
     """(the lines without a finished record, in order; how many non-blank lines were read)."""
     from hydra import compose, initialize_config_dir
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
     from frozen_bench.config import conf_dir, prune
 
-    parser = OverridesParser.create()
     out, n = [], 0
     with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
         for line in lines:
@@ -49,8 +47,7 @@ def pending(lines: Iterable[str]) -> tuple[list[str], int]:
                 continue
             n += 1
             try:
-                ws = _words(line)
-                words = [w for w, o in zip(ws, parser.parse_overrides(ws)) if not o.is_hydra_override()]
+                words = _words(line)
                 if any(w.split("=")[0].lstrip("+") == "force" for w in words):
                     raise ValueError("force")  # force=true re-runs a finished record: the run decides
                 cfg = prune(OmegaConf.to_container(compose("config", overrides=words), resolve=True))
