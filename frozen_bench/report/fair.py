@@ -232,7 +232,8 @@ def twin_pairs(df: pd.DataFrame, exp: str = FINAL_EXP) -> tuple[list[tuple], pd.
     """Every twin pair at every (dataset, budget): ``twin_rows`` of the rows the tables read (the full
     profile where it ran), plus the quick profile's pairs there that the full profile did not run
     (it trains only the leading families, e.g. no transformers). Returns ([(dataset, budget, frozen,
-    twin, paired, profile)], the rows of the families drawn)."""
+    twin, paired, profile, label)], the rows of the families drawn); ``label`` is the dataset with
+    the pair's profile where that dataset's pairs come from both."""
     ok, _ = stage_rows(df, exp)
     sources = [(ok, r) for r in twin_rows(ok)]
     if "profile" in df.columns and ((df["exp"] == exp) & (df["profile"] == "full")).any():
@@ -242,11 +243,13 @@ def twin_pairs(df: pd.DataFrame, exp: str = FINAL_EXP) -> tuple[list[tuple], pd.
             quick = None
         have = {r[:3] for _, r in sources}
         sources += [(quick, r) for r in (twin_rows(quick) if quick is not None else []) if r[:3] not in have]
-    pairs, used = [], []
+    found, used = [], []
     for src, (ds, b, fz, tr, c) in sorted(sources, key=lambda t: (t[1][0], t[1][1], t[1][2])):
         g = src[(src["dataset"] == ds) & (src["budget"] == b) & src["family"].isin([fz, tr])]
-        pairs.append((ds, b, fz, tr, c, str(g["profile"].iloc[0]) if "profile" in g.columns else ""))
+        found.append((ds, b, fz, tr, c, str(g["profile"].iloc[0]) if "profile" in g.columns else ""))
         used.append(g)
+    mixed = {ds for ds, *_ in found if len({p[5] for p in found if p[0] == ds}) > 1}
+    pairs = [(*p, f"{p[0]} ({p[5]})" if p[0] in mixed else p[0]) for p in found]
     return pairs, (pd.concat(used) if used else ok.iloc[0:0])
 
 
@@ -260,11 +263,10 @@ def twin_table(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
            "on the same grid and selected on validation. Δ is paired by seed.", "",
            *_head(["dataset", "budget", "frozen", "test acc (%)", "trained twin", "test acc (%)",
                    "Δ frozen − twin (pp)", "95% CI (pp)", "p (paired t)", "seeds", "verdict"])]
-    for ds, b, fz, tr, c, prof in pairs:
+    for ds, b, fz, tr, c, prof, label in pairs:
         g = used[(used["dataset"] == ds) & (used["budget"] == b) & (used["profile"] == prof)] if prof else \
             used[(used["dataset"] == ds) & (used["budget"] == b)]
-        mixed = "profile" in used.columns and used.loc[used["dataset"] == ds, "profile"].nunique() > 1
-        out.append("| " + " | ".join([f"{ds} ({prof})" if mixed else str(ds), _int(b), fz, _pct(g[g["family"] == fz]["test_accuracy"]), tr,
+        out.append("| " + " | ".join([label, _int(b), fz, _pct(g[g["family"] == fz]["test_accuracy"]), tr,
                                        _pct(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]) + " |")
     return out + [""]
 

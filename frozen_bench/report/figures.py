@@ -320,8 +320,7 @@ def fig_fair_twins(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         found, ok = twin_pairs(df)
     except NoFairRows as e:
         raise MissingRows(str(e)) from None
-    mixed = {ds for ds in {p[0] for p in found} if len({p[5] for p in found if p[0] == ds}) > 1}
-    pairs = [(f"{ds} ({prof})" if ds in mixed else ds, b, fz, tr, c) for ds, b, fz, tr, c, prof in found]
+    pairs = [(label, b, fz, tr, c) for _, b, fz, tr, c, _, label in found]
     if not pairs:
         raise MissingRows("no fair_final rows hold a frozen family and its trained twin; run: scripts/fair.sh quick")
     pairs = sorted(pairs, key=lambda p: (p[0], p[2], -float(p[1])))  # by dataset, then pair, larger budget on top
