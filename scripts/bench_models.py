@@ -136,21 +136,17 @@ def head_module(model):
 
 
 def captured_inputs(model, x, groups):
-    """The input each part received in one forward pass (model in train mode)."""
-    import frozen_bench.models.frozen_cnn as fc
-    import frozen_bench.models.trained_cnn as tc
-
+    """The input each part received in one forward pass (model in train mode). A ``NormAct`` part is
+    not a module the model calls (the fused op may run instead of its norm): its input is the output
+    of the part before it, which always precedes it in a stage."""
     got, hooks = {}, []
     for i, (_, mods) in enumerate(groups):
-        first = mods[0].norm if isinstance(mods[0], NormAct) else mods[0]
-        hooks.append(first.register_forward_pre_hook(lambda m, a, i=i: got.setdefault(i, a[0].detach())))
-    fused = fc.norm_act, tc.norm_act
-    fc.norm_act = tc.norm_act = lambda norm, act, h: act(norm(h))  # the modules called, so the hooks see them
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        fc.norm_act, tc.norm_act = fused
+        if isinstance(mods[0], NormAct):
+            hooks.append(groups[i - 1][1][-1].register_forward_hook(lambda m, a, out, i=i: got.setdefault(i, out.detach())))
+        else:
+            hooks.append(mods[0].register_forward_pre_hook(lambda m, a, i=i: got.setdefault(i, a[0].detach())))
+    with torch.no_grad():
+        model(x)
     for h in hooks:
         h.remove()
     return got
