@@ -28,6 +28,17 @@ def _channels_first(x: torch.Tensor, ndim: int) -> torch.Tensor:
     return x.movedim(-1, 1) if ndim > 2 else x
 
 
+def _cached_merge(module: nn.Module, params, x: torch.Tensor, build):
+    """``build()`` (no graph), kept on ``module`` until one of ``params`` changes (in place, as an
+    optimizer step does, or replaced) or x's dtype/device does."""
+    key = (*[(p._version, p.data_ptr()) for p in params], x.dtype, x.device)
+    if getattr(module, "_merged_key", None) != key:
+        with torch.no_grad():
+            module._merged = build()
+        module._merged_key = key
+    return module._merged
+
+
 class NoAdapter(nn.Module):
     rank = 0
 
@@ -64,13 +75,10 @@ class LoRA(nn.Module):
 
     def merged(self, x: torch.Tensor) -> torch.Tensor:
         """M = I + (UV)ᵀ, (C, C), rebuilt only when U or V changed."""
-        key = (self.U._version, self.V._version, self.U.data_ptr(), self.V.data_ptr(), x.dtype, x.device)
-        if getattr(self, "_merged_key", None) != key:
-            with torch.no_grad():
-                u, v = self.U.to(x), self.V.to(x)
-                self._merged = torch.eye(len(u), dtype=x.dtype, device=x.device).addmm_(v.T, u.T)
-            self._merged_key = key
-        return self._merged
+        def build():
+            u, v = self.U.to(x), self.V.to(x)
+            return torch.eye(len(u), dtype=x.dtype, device=x.device).addmm_(v.T, u.T)
+        return _cached_merge(self, (self.U, self.V), x, build)
 
 
 class Bottleneck(nn.Module):
@@ -113,15 +121,10 @@ class Conv1x1(nn.Module):
 
     def merged(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(M, b) = (I + W_up W_down, b_up), rebuilt only when a weight changed."""
-        ps = (self.down.weight, self.up.weight, self.up.bias)
-        key = (*[(p._version, p.data_ptr()) for p in ps], x.dtype, x.device)
-        if getattr(self, "_merged_key", None) != key:
-            with torch.no_grad():
-                m = torch.eye(self.up.out_features, dtype=x.dtype, device=x.device)
-                m.addmm_(self.up.weight.to(x), self.down.weight.to(x))
-                self._merged = (m, self.up.bias.to(x))
-            self._merged_key = key
-        return self._merged
+        def build():
+            m = torch.eye(self.up.out_features, dtype=x.dtype, device=x.device)
+            return m.addmm_(self.up.weight.to(x), self.down.weight.to(x)), self.up.bias.to(x)
+        return _cached_merge(self, (self.down.weight, self.up.weight, self.up.bias), x, build)
 
 
 ADAPTERS = Registry("adapter")
