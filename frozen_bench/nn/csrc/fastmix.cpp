@@ -663,6 +663,14 @@ template <typename T> struct Pool {
 // for the five parameter sums and, only if the input needs a gradient, one pass writing it.
 // A thread owns whole channels, so no two threads add to one sum.
 template <typename T> struct BNAct {
+  // z = x sc + sh is the normalized, affine map g (x - mu) inv + be, in double before the cast
+  static inline void scale_shift(const double* mean, const double* inv, const T* gamma, const T* beta, int64_t k,
+                                 T& sc, T& sh) {
+    const double s = inv[k] * (double)gamma[k];
+    sc = (T)s;
+    sh = (T)((double)beta[k] - mean[k] * inv[k] * (double)gamma[k]);
+  }
+
   static void stats(const T* x, double* mean, double* var, int64_t B, int64_t C, int64_t S, int nthreads) {
     const bool par = nthreads > 1 && C > 1 && B * C * S >= kParallelMin;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
@@ -694,7 +702,8 @@ template <typename T> struct BNAct {
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
     for (int64_t p = 0; p < B * C; ++p) {
       const int64_t k = p % C;
-      const T sc = (T)(inv[k] * (double)gamma[k]), sh = (T)((double)beta[k] - mean[k] * inv[k] * (double)gamma[k]);
+      T sc, sh;
+      scale_shift(mean, inv, gamma, beta, k, sc, sh);
       const T ak = a[k], bk = b[k], ck = c[k];
       const T* xp = x + p * S;
       T* yp = y + p * S;
@@ -713,7 +722,8 @@ template <typename T> struct BNAct {
     const bool par = nthreads > 1 && C > 1 && B * C * S >= kParallelMin;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
     for (int64_t k = 0; k < C; ++k) {
-      const T sc = (T)(inv[k] * (double)gamma[k]), sh = (T)((double)beta[k] - mean[k] * inv[k] * (double)gamma[k]);
+      T sc, sh;
+      scale_shift(mean, inv, gamma, beta, k, sc, sh);
       const T mu = (T)mean[k], iv = (T)inv[k], ak = a[k], bk = b[k];
       double da = 0, db = 0, dc = 0, dg = 0, dbe = 0;
       for (int64_t bi = 0; bi < B; ++bi) {
