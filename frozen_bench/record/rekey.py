@@ -4,8 +4,10 @@ The data-location keys (``dataset.root``, ``dataset.download``) left the signatu
 model run from two data folders is one run. A record written before that lives under its old
 signature; without this it would be trained again and listed twice. ``adopt`` moves one finished
 record when a run looks for it (``run.execute``); ``rekey_all`` moves every one
-(``frozen-bench collect --rekey``). The old name stays in the record as ``legacy_signature`` so
-that ``collect`` drops all.csv rows still carrying it.
+(``frozen-bench collect --rekey``), hashing each stored config as a run would now: after
+``config.prune``, which has since learned to drop more (``augment: none``, groups a model does not
+read), so a record written before that also finds its current folder. The old name stays in the
+record as ``legacy_signature`` so that ``collect`` drops all.csv rows still carrying it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from frozen_bench.atomic import atomic_write_text
 from frozen_bench.record.signature import legacy_signature, signature
-from frozen_bench.record.store import is_done, run_dir
+from frozen_bench.record.store import is_done, read_status, run_dir
 
 
 def _move(old: Path, new: Path, log) -> bool:
@@ -56,16 +58,14 @@ SUPERSEDED = ".superseded"  # under runs/: legacy copies of a run that also has 
 
 def _retire(old: Path, new: Path, log) -> bool:
     """``old`` duplicates the finished record ``new`` (the same config, run again under the current
-    signature before it was re-keyed): move it to ``runs/.superseded/`` (nothing is deleted) and
-    note its name in ``new`` as ``legacy_signature``, so that collect drops its all.csv row too.
-    Listing both would count one seed twice."""
+    signature before it was re-keyed): move it to ``runs/.superseded/`` (nothing is deleted), where
+    collect still sees its name and drops its all.csv row. Listing both would count one seed twice.
+    ``new`` notes it as ``legacy_signature`` unless it already stands for another old folder."""
     mfile = new / "metrics.json"
     try:
         m = json.loads(mfile.read_text())
     except (OSError, ValueError):
         return False
-    if m.get("legacy_signature") not in (None, old.name):
-        return False  # it already stands for another old folder: leave both, the tables' seeds say so
     dest = old.parent / SUPERSEDED / old.name
     try:
         dest.parent.mkdir(exist_ok=True)
@@ -73,32 +73,39 @@ def _retire(old: Path, new: Path, log) -> bool:
     except OSError as e:
         log(f"[frozen-bench] warning: could not move duplicate record {old} aside ({e}); it stays where it is")
         return False
-    m["legacy_signature"] = old.name
-    atomic_write_text(mfile, json.dumps(m, indent=2, default=str) + "\n")
+    if not m.get("legacy_signature"):
+        m["legacy_signature"] = old.name
+        atomic_write_text(mfile, json.dumps(m, indent=2, default=str) + "\n")
     return True
 
 
 def rekey_all(results_dir: str | Path, log=print) -> int:
     """Move every finished record whose folder name is not its config's current signature; one
     whose current folder already holds a finished record is a duplicate and goes to
-    ``runs/.superseded/``. Returns how many moved or retired."""
+    ``runs/.superseded/``, and so does a failed one whose current folder holds any record (a failed
+    run is retried under its current name, so its old copy only repeats an all.csv row). Returns
+    how many moved or retired."""
     from omegaconf import OmegaConf
+
+    from frozen_bench.config import prune
 
     moved = retired = 0
     for d in sorted(p for p in (Path(results_dir) / "runs").glob("*") if p.is_dir() and not p.name.startswith(".")):
         cfile = d / "config.yaml"
-        if not cfile.exists() or not is_done(d):
+        status = read_status(d)
+        if not cfile.exists() or status is None:
             continue
         try:
-            new = signature(OmegaConf.to_container(OmegaConf.load(cfile), resolve=False))
+            new = signature(prune(OmegaConf.to_container(OmegaConf.load(cfile), resolve=False)))
         except Exception as e:  # a broken config.yaml: leave that record as it is
             log(f"[frozen-bench] collect --rekey: skipped {d} ({' '.join(str(e).split())[:80]})")
             continue
         if new == d.name:
             continue
-        if _move(d, d.with_name(new), log):
+        current = d.with_name(new)
+        if is_done(d) and _move(d, current, log):
             moved += 1
-        elif is_done(d.with_name(new)) and _retire(d, d.with_name(new), log):
+        elif (is_done(current) or (not is_done(d) and read_status(current) is not None)) and _retire(d, current, log):
             retired += 1
     log(f"[frozen-bench] collect --rekey: {moved} record(s) moved to their current signature"
         + (f", {retired} duplicate(s) of a current record moved to runs/{SUPERSEDED}/" if retired else ""))

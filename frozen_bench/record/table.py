@@ -11,6 +11,7 @@ from pathlib import Path
 from frozen_bench.errors import UserError
 from frozen_bench.atomic import atomic_write_text
 from frozen_bench.record.store import STATUSES, _locked
+from frozen_bench.record.rekey import SUPERSEDED
 
 # the columns of all.csv that lead; any other metric follows in alphabetical order
 COLUMNS = [
@@ -67,9 +68,11 @@ def collect(results_dir: str | Path, out_csv: str | Path | None = None, log=prin
     for b in bad:
         log(f"[frozen-bench] collect: skipped corrupt record {b}; delete that folder to re-run it")
     out_csv = Path(out_csv) if out_csv else results_dir / "all.csv"
-    # a re-keyed record (rekey.py) also stands for the all.csv row under its legacy signature
+    # a re-keyed record (rekey.py) also stands for the all.csv row under its legacy signature, and a
+    # duplicate moved to runs/.superseded/ for its own old row (the current record is listed instead)
     local = {d.name for d in (results_dir / "runs").glob("*") if d.is_dir()} | {
-        str(r["legacy_signature"]) for r in rows if r.get("legacy_signature")}
+        str(r["legacy_signature"]) for r in rows if r.get("legacy_signature")} | {
+        d.name for d in (results_dir / "runs" / SUPERSEDED).glob("*") if d.is_dir()}
     kept = _rows_without_local_run(out_csv, local, log)
     df = pd.concat([pd.DataFrame(rows), kept], ignore_index=True) if len(kept) else pd.DataFrame(rows)
     lead = [c for c in COLUMNS if c in df.columns] or COLUMNS

@@ -79,3 +79,50 @@ def test_a_legacy_copy_of_a_current_record_is_moved_aside_and_listed_once(tmp_pa
     df = collect(tmp_path, log=lambda *_: None)
     assert list(df["signature"]) == [new.name] and list(df["legacy_signature"]) == [old.name]
     assert rekey_all(tmp_path, log=lambda *_: None) == 0
+
+
+def test_a_record_written_before_prune_dropped_augment_none_is_the_current_run(tmp_path):
+    """Records of one fair_tune sweep were stored with ``augment: {name: none}`` in their config and
+    hashed with it; prune now drops it, so the same run was trained again under the pruned
+    signature. rekey must hash a stored config as a run would (pruned) and retire the old copy."""
+    cfg = {**CFG, "augment": {"name": "none"}}
+    old = run_dir(tmp_path, signature(cfg))
+    old.mkdir(parents=True)
+    write_record(old, to_yaml(cfg), {"signature": old.name, "status": "ok", "test_accuracy": 0.8, "seed": 0}, [])
+    new = run_dir(tmp_path, signature(CFG))
+    assert new != old
+    new.mkdir(parents=True)
+    write_record(new, to_yaml(CFG), {"signature": new.name, "status": "ok", "test_accuracy": 0.8, "seed": 0}, [])
+    assert rekey_all(tmp_path, log=lambda *_: None) == 1
+    assert not old.exists() and (tmp_path / "runs" / ".superseded" / old.name).exists()
+    assert list(collect(tmp_path, log=lambda *_: None)["signature"]) == [new.name]
+
+
+def test_a_duplicate_is_retired_even_when_the_current_record_already_stands_for_another(tmp_path):
+    """A current record that was re-keyed from a data-location copy (legacy_signature set) and also
+    has a pre-prune copy: the copy is moved aside, its all.csv row dropped, the first name kept."""
+    loc = old_record(tmp_path, CFG)
+    assert adopt(tmp_path, CFG, log=lambda *_: None)
+    new = run_dir(tmp_path, signature(CFG))
+    cfg = {**CFG, "augment": {"name": "none"}}
+    old = run_dir(tmp_path, signature(cfg))
+    old.mkdir(parents=True)
+    write_record(old, to_yaml(cfg), {"signature": old.name, "status": "ok", "test_accuracy": 0.8, "seed": 0}, [])
+    collect(tmp_path, log=lambda *_: None)  # the committed all.csv lists both
+    assert rekey_all(tmp_path, log=lambda *_: None) == 1
+    df = collect(tmp_path, log=lambda *_: None)
+    assert list(df["signature"]) == [new.name]
+    assert json.loads((new / "metrics.json").read_text())["legacy_signature"] == loc.name
+
+
+def test_a_failed_record_under_an_old_name_is_retired_only_when_the_current_folder_has_a_record(tmp_path):
+    cfg = {**CFG, "augment": {"name": "none"}}
+    old = run_dir(tmp_path, signature(cfg))
+    old.mkdir(parents=True)
+    write_record(old, to_yaml(cfg), {"signature": old.name, "status": "failed", "error": "x", "seed": 0}, [])
+    assert rekey_all(tmp_path, log=lambda *_: None) == 0 and old.exists()  # nothing current: it stays
+    new = run_dir(tmp_path, signature(CFG))
+    new.mkdir(parents=True)
+    write_record(new, to_yaml(CFG), {"signature": new.name, "status": "failed", "error": "x", "seed": 0}, [])
+    assert rekey_all(tmp_path, log=lambda *_: None) == 1
+    assert not old.exists() and list(collect(tmp_path, log=lambda *_: None)["signature"]) == [new.name]
