@@ -161,7 +161,7 @@ def _compose_check(parsed: list, conf: Path, limit: int = 64) -> None:
     with initialize_config_dir(version_base="1.3", config_dir=str(conf)):
         for overrides in variants[:limit]:
             try:
-                composed = compose("config", overrides=overrides)
+                compose("config", overrides=overrides)
             except (HydraException, OmegaConfBaseException) as e:
                 _explain_unknown_key(parsed, overrides, compose, conf)
                 msg = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith(("full_key", "object_type")))

@@ -11,7 +11,7 @@ import gzip
 import pytest
 
 from frozen_bench import data as D
-from frozen_bench.record.table import collect, read_all_csv
+from frozen_bench.record.table import read_all_csv
 from frozen_bench.cli import main
 from frozen_bench.errors import UserError
 from tests.data_fixtures import snapshot

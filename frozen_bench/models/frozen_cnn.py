@@ -19,6 +19,7 @@ from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activ
 from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
+from frozen_bench.nn.derived import derived
 from frozen_bench.nn.filters import FixedFilterBank, make_filter_bank
 from frozen_bench.nn.transforms import make_transform
 
@@ -90,7 +91,7 @@ class FrozenStage(nn.Module):
 
     def forward(self, x):  # (B, C, H, W)
         if self._folds_norm():  # evaluation, no graph: BatchNorm folded into the fixed kernel
-            kernel, bias = self._folded(x.dtype)
+            kernel, bias = self._folded(x)
             h = F.conv2d(x, kernel, bias, padding="same")  # (B, w, H, W) = norm(fixed conv(x))
             h = self.act(h)
         else:  # (B, w, H, W) fixed, then normalized and activated
@@ -103,22 +104,20 @@ class FrozenStage(nn.Module):
                 and n.running_mean is not None and not (torch.is_grad_enabled() and n.weight is not None
                                                         and n.weight.requires_grad))
 
-    def _folded(self, dtype):
+    def _folded(self, x):
         """(kernel·s, β − μ·s) with s = γ/√(σ²+ε): BatchNorm's eval affine map after the fixed conv,
         as one conv with a bias (the same map); rebuilt when a statistic or parameter changed."""
         n = self.norm
+
+        def build():
+            s = torch.rsqrt(n.running_var.double() + n.eps)
+            if n.weight is not None:
+                s = s * n.weight.double()
+            t = -n.running_mean.double() * s + (n.bias.double() if n.bias is not None else 0)
+            k = self.filters.kernel.double() * s.view(-1, 1, 1, 1)
+            return k.to(x.dtype).contiguous(), t.to(x.dtype)
         parts = [t for t in (n.weight, n.bias, n.running_mean, n.running_var) if t is not None]
-        key = (dtype, *[(t._version, t.data_ptr()) for t in parts])
-        if getattr(self, "_fold_key", None) != key:
-            with torch.no_grad():
-                s = torch.rsqrt(n.running_var.double() + n.eps)
-                if n.weight is not None:
-                    s = s * n.weight.double()
-                t = -n.running_mean.double() * s + (n.bias.double() if n.bias is not None else 0)
-                k = self.filters.kernel.double() * s.view(-1, 1, 1, 1)
-                self._fold = (k.to(dtype).contiguous(), t.to(dtype))
-            self._fold_key = key
-        return self._fold
+        return derived(self, "fold", parts, x, build)
 
 
 class FrozenCNN(nn.Module):

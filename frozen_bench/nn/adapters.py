@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from frozen_bench.nn.derived import derived
 from frozen_bench.registry import Registry
-
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -26,17 +26,6 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
 
 def _channels_first(x: torch.Tensor, ndim: int) -> torch.Tensor:
     return x.movedim(-1, 1) if ndim > 2 else x
-
-
-def _cached_merge(module: nn.Module, params, x: torch.Tensor, build):
-    """``build()`` (no graph), kept on ``module`` until one of ``params`` changes (in place, as an
-    optimizer step does, or replaced) or x's dtype/device does."""
-    key = (*[(p._version, p.data_ptr()) for p in params], x.dtype, x.device)
-    if getattr(module, "_merged_key", None) != key:
-        with torch.no_grad():
-            module._merged = build()
-        module._merged_key = key
-    return module._merged
 
 
 class NoAdapter(nn.Module):
@@ -78,7 +67,7 @@ class LoRA(nn.Module):
         def build():
             u, v = self.U.to(x), self.V.to(x)
             return torch.eye(len(u), dtype=x.dtype, device=x.device).addmm_(v.T, u.T)
-        return _cached_merge(self, (self.U, self.V), x, build)
+        return derived(self, "merged", (self.U, self.V), x, build)
 
 
 class Bottleneck(nn.Module):
@@ -124,7 +113,7 @@ class Conv1x1(nn.Module):
         def build():
             m = torch.eye(self.up.out_features, dtype=x.dtype, device=x.device)
             return m.addmm_(self.up.weight.to(x), self.down.weight.to(x)), self.up.bias.to(x)
-        return _cached_merge(self, (self.down.weight, self.up.weight, self.up.bias), x, build)
+        return derived(self, "merged", (self.down.weight, self.up.weight, self.up.bias), x, build)
 
 
 ADAPTERS = Registry("adapter")

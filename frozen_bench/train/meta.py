@@ -36,7 +36,6 @@ import torch
 
 from frozen_bench.data import load_dataset
 from frozen_bench.models import build_model
-from frozen_bench.train import act_init as AI
 from frozen_bench.train.act_delta import _pact_params
 from frozen_bench.train.loop import fit, resolve_device
 

@@ -1,6 +1,5 @@
 import pickle
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest

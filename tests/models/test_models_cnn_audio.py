@@ -1,10 +1,8 @@
-import math
-
 import pytest
 import torch
 
 from frozen_bench.train import measure as M
-from frozen_bench.data import DataBundle, load_dataset
+from frozen_bench.data import DataBundle
 from frozen_bench.models import build_model
 from frozen_bench.nn.filters import filter_bank, make_filter_bank
 from frozen_bench.train import train

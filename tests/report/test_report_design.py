@@ -3,7 +3,6 @@ from its recorded overrides, and the frozen-vs-trained design table."""
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from frozen_bench.report.design import chosen_rows, design_of, design_table, select_design
 
