@@ -10,8 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-# groups chosen with a leading + (`+exp=NAME`); budget and fnvariant are the points of the budget /
-# function sweeps (`budget=f20k` inside `+sweep=budget`)
+# groups chosen with a leading + (`+exp=NAME`); fnvariant is the points of the function sweeps
 from frozen_bench.config import APPENDED
 
 HELP = """usage: frozen-bench <command> [args]

@@ -6,8 +6,6 @@
 #                                (Fashion-MNIST subsets, digits, synthetic speech, 1-D functions)
 #   scripts/reproduce.sh full    whole training sets, more epochs; CIFAR and real Speech Commands
 #                                need to be online (download) or placed under $FROZEN_BENCH_DATA
-#   scripts/reproduce.sh frontier  only the frozen-frontier sweep (full Fashion-MNIST, ~12 min),
-#                                then collect + figures; `full` runs it too
 #   scripts/reproduce.sh fair [quick|full] [DATASETS]   the fair comparison (every family at equal
 #                                budget, recipe and tuning, selected on validation, 5 seeds): see scripts/fair.sh
 #   scripts/reproduce.sh real [quick|full]   the flagship on real CIFAR-10 and the real speech set:
@@ -16,9 +14,10 @@
 # Set LAUNCHER=joblib to run each sweep's jobs on 2 local workers.
 set -uo pipefail
 profile=${1:-quick}
-case "$profile" in quick|full|frontier) ;; fair) shift; exec "$(dirname "$0")/fair.sh" "$@";;
+case "$profile" in quick|full) ;; fair) shift; exec "$(dirname "$0")/fair.sh" "$@";;
   real) shift; exec "$(dirname "$0")/real.sh" "$@";;
-  *) echo "usage: scripts/reproduce.sh quick|full|frontier|fair [quick|full]|real [quick|full]" >&2; exit 2;; esac
+  frontier) echo "scripts/reproduce.sh frontier is retired: it compared a frozen CNN with dense MLPs at unequal steps and no tuning; run scripts/reproduce.sh fair (every family at equal budget, recipe and tuning)" >&2; exit 2;;
+  *) echo "usage: scripts/reproduce.sh quick|full|fair [quick|full]|real [quick|full]" >&2; exit 2;; esac
 cd "$(dirname "$0")/.."
 make -s setup || exit 1
 fb=.venv/bin/frozen-bench
@@ -35,14 +34,10 @@ if [ ! -f "$speech_root/testing_list.txt" ]; then
   fi
 fi
 
-# every ablation sweep of the paper, in conf/sweep/ (lr_search is an optuna search, not a figure;
-# fair_tune and fair_final are the stages of scripts/fair.sh, speech_why one of scripts/real.sh; the
-# frontier sweep trains on whole training sets, so the quick profile leaves it out)
-sweeps=$(ls conf/sweep/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | grep -v -x -e lr_search -e frontier -e fair_tune -e fair_final -e speech_why)
-case "$profile" in
-  full) sweeps="$sweeps frontier" ;;
-  frontier) sweeps=frontier; profile=full ;;
-esac
+# every ablation sweep of the paper, in conf/sweep/ (lr_search is an optuna search, not a figure; the
+# fair_* sweeps are the stages of scripts/fair.sh, which gives each its family and budget; speech_why
+# is one of scripts/real.sh)
+sweeps=$(ls conf/sweep/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | grep -v -x -e lr_search -e 'fair_.*' -e speech_why)
 failed=0
 start=$(date +%s)
 for s in $sweeps; do

@@ -12,8 +12,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from frozen_bench.config import conf_dir
 
 CONF = Path(conf_dir())
-EXPECTED_JOBS = {"transforms": 15, "activations": 36, "adapters": 18, "budget": 27, "latency": 18,
-                 "fn_shift": 27, "functions": 18, "masks": 12, "weightnet": 9, "frozen_layer": 3, "speech": 9, "frontier": 9,
+EXPECTED_JOBS = {"transforms": 15, "activations": 36, "adapters": 18, "latency": 18,
+                 "fn_shift": 27, "functions": 18, "masks": 12, "weightnet": 9, "frozen_layer": 3, "speech": 9,
                 "act_delta": 21}
 
 

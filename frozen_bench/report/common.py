@@ -93,8 +93,6 @@ def save(fig, out_dir: Path, name: str, caption: str) -> list[Path]:
     cap = fig.text(0.01, 4 / fig.bbox.height, caption, fontsize=CAPTION_PT, ha="left", va="bottom")
     bottom = (cap.get_window_extent(fig.canvas.get_renderer()).height + 8) / fig.bbox.height
     fig.tight_layout(rect=(0, bottom, 1, 1))
-    for place in getattr(fig, "_relabel", []):  # point labels, placed again on the final layout
-        place()
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("png", "pdf"):
@@ -149,86 +147,6 @@ def _count(v: float) -> str:
         if v >= div:
             return f"{v / div:g}{unit}"
     return f"{v:g}"
-
-
-LABEL_OFFSETS = [(4, -11, "left"), (4, 4, "left"), (-4, 4, "right"), (-4, -11, "right"), (0, 8, "center"),
-                 (0, -18, "center"), (7, -4, "left"), (-7, -4, "right"), (10, 12, "left"), (-10, 12, "right"),
-                 (10, -20, "left"), (-10, -20, "right"), (14, -4, "left"), (-14, -4, "right"), (0, 18, "center"),
-                 (0, -28, "center"), (18, 16, "left"), (-18, 16, "right"), (18, -26, "left"), (-18, -26, "right")]
-
-
-def _obstacles(ax, renderer):
-    """Small boxes along every drawn line, error bar and marker of ``ax`` (display coordinates)."""
-    import numpy as np
-    from matplotlib.collections import LineCollection, PathCollection
-    from matplotlib.transforms import Bbox
-
-    paths = []
-    for line in ax.lines:
-        if line.get_visible() and len(line.get_xydata()):
-            paths.append(line.get_transform().transform(np.asarray(line.get_xydata(), float)))
-    for coll in ax.collections:
-        if isinstance(coll, LineCollection):
-            paths += [coll.get_transform().transform(np.asarray(seg, float)) for seg in coll.get_segments() if len(seg)]
-        elif isinstance(coll, PathCollection):
-            paths += [p[None, :] for p in coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float))]
-    boxes = []
-    for pts in paths:
-        pts = pts[np.isfinite(pts).all(axis=1)]
-        samples = [pts]
-        for a, b in zip(pts, pts[1:]):  # each segment every 3 pixels
-            samples.append(a + np.outer(np.linspace(0, 1, max(1, int(np.hypot(*(b - a)) // 3)) + 1), b - a))
-        boxes += [Bbox.from_extents(x - 1.5, y - 1.5, x + 1.5, y + 1.5) for x, y in np.vstack(samples)]
-    return boxes
-
-
-def label_points(ax, xy, labels, colors=None, fontsize: float = 7, pad: float = 1.5):
-    """Label each data point (data coordinates) at the first of a few offsets where the label stays
-    inside the axes and covers no label placed before, no marker and no line (else where it covers
-    the fewest labels, then markers, then lines). ``save`` places them again on the final layout,
-    so the positions checked are the ones drawn."""
-    xy = [tuple(map(float, p)) for p in xy]
-    labels = [str(s) for s in labels]
-    colors = list(colors) if colors is not None else ["k"] * len(xy)
-    made: list = []
-
-    def place():
-        from matplotlib.transforms import Bbox
-
-        for t in made:
-            t.remove()
-        made.clear()
-        fig = ax.get_figure(root=True)
-        renderer = fig.canvas.get_renderer()
-        box = ax.get_window_extent(renderer)
-        marks = [Bbox.from_extents(px - 4, py - 4, px + 4, py + 4) for px, py in ax.transData.transform(xy)]
-        lines = _obstacles(ax, renderer)
-        taken: list = []
-        for (x, y), lab, colour in zip(xy, labels, colors):
-            best = None
-            for dx, dy, ha in LABEL_OFFSETS:
-                t = ax.annotate(lab, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize, ha=ha, color=colour)
-                b = t.get_window_extent(renderer).padded(pad)
-                inside = box.x0 <= b.x0 and b.x1 <= box.x1 and box.y0 <= b.y0 and b.y1 <= box.y1
-                cost = (not inside, sum(b.overlaps(o) for o in taken), sum(b.overlaps(o) for o in marks),
-                        sum(b.overlaps(o) for o in lines))
-                if best is None or cost < best[0]:
-                    if best is not None:
-                        best[1].remove()
-                    best = (cost, t, b)
-                else:
-                    t.remove()
-                if cost == (False, 0, 0, 0):
-                    break
-            made.append(best[1])
-            taken.append(best[2])
-
-    place()
-    fig = ax.get_figure(root=True)
-    if not hasattr(fig, "_relabel"):
-        fig._relabel = []
-    fig._relabel.append(place)
-    return made
 
 
 def readable_log(axis):

@@ -17,7 +17,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from frozen_bench.report import companion
 from frozen_bench.registry import Registry
-from frozen_bench.report.common import (SWEEP_COMMAND, MissingRows, ci_bars, data_label, fit_title, label_points, param_axis,
+from frozen_bench.report.common import (SWEEP_COMMAND, MissingRows, ci_bars, data_label, fit_title, param_axis,
                                          plt, rows, save, wrap_to_width)
 from frozen_bench.report.stats import mean_ci
 
@@ -102,46 +102,6 @@ def fig_adapters(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.grid(axis="y", alpha=0.3)
     fit_title(ax, "PAct only vs PAct + LoRA adapters")
     return save(fig, out_dir, "adapters", data_label(sub))
-
-
-@figure("pareto")
-def fig_pareto(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    return pareto(rows(df, "sweep_budget", "budget"), out_dir, "pareto", "Accuracy vs trainable budget")
-
-
-@figure("frontier")
-def fig_frontier(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    return pareto(rows(df, "sweep_frontier", "frontier"), out_dir, "frontier", "Frozen frontier, full training set")
-
-
-def pareto(sub: pd.DataFrame, out_dir: Path, stem: str, title: str) -> list[Path]:
-    """Accuracy vs trainable parameters, one line per model family, one figure per dataset; each
-    point named by its budget (placed where it overlaps no other label or marker)."""
-    paths = []
-    for ds, g in sub.groupby("dataset"):
-        fig, ax = plt.subplots(figsize=(6.8, 3.8))
-        xy, names, colours = [], [], []
-        for i, (family, fam) in enumerate(g.groupby("model")):
-            pts = []
-            for b, gb in fam.groupby("budget_name"):
-                m, c = mean_ci(gb["test_accuracy"])
-                pts.append((gb["trainable_params"].mean(), 100 * m, 100 * c, b))
-            pts.sort()
-            x, m, c, bn = zip(*pts)
-            ax.errorbar(x, m, yerr=ci_bars(m, c), marker="os^D"[i % 4], capsize=3, label=family, color=f"C{i}")
-            xy += list(zip(x, m))
-            names += list(bn)
-            colours += [f"C{i}"] * len(x)
-        param_axis(ax, g["trainable_params"])
-        ax.set_xlabel("trainable parameters (log scale)")
-        ax.set_ylabel(CI_LABEL)
-        ax.grid(alpha=0.3)
-        ax.margins(y=0.12)  # room for the labels of the top and bottom points
-        fit_title(ax, f"{title} ({ds})")
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title="model", title_fontsize=8)
-        label_points(ax, xy, names, colours)  # in its line's colour
-        paths += save(fig, out_dir, f"{stem}_{ds}", data_label(g) + "; a point's label is its budget preset")
-    return paths
 
 
 @figure("latency")

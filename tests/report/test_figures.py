@@ -29,8 +29,6 @@ def fake_all_csv(path, drop_exp=None, companion=False):
             add("sweep_activations", transform="wht", activation=a, act_shapes=shapes, act_lr_mult=mult)
     for r in [0, 2, 8]:
         add("sweep_adapters", adapter="lora", adapter_rank=r, trainable_params=20000 + 4096 * r)
-    for b, p in [("f1k", 1290), ("f20k", 19500), ("d1k", 800), ("d20k", 19900)]:
-        add("sweep_budget", budget_name=b, trainable_params=p, model="dense_mlp" if b[0] == "d" else "frozen_mlp")
     for fam, kind in [("frozen_cnn", "frozen"), ("trained_cnn", "trained"), ("frozen_cnn_relu", "control")]:
         for b in (8000, 20000):
             add("fair_final", family=fam, family_kind=kind, budget=b, trainable_params=int(0.95 * b), val_accuracy=0.85,
@@ -38,8 +36,6 @@ def fake_all_csv(path, drop_exp=None, companion=False):
         for n in (100, 1000):
             add("fair_small", family=fam, family_kind=kind, budget=20000, subset=n, trainable_params=19000, val_accuracy=0.8,
                 steps=1000, lr=0.01, weight_decay=0.0)
-    for b, p in [("c20k", 19890), ("d20k", 19885)]:
-        add("sweep_frontier", budget_name=b, trainable_params=p, model="dense_mlp" if b[0] == "d" else "frozen_cnn")
     for m in ["frozen_mlp", "dense_mlp"]:
         for w in [1024, 2048]:
             add("sweep_latency", model=m, width=w)
@@ -83,7 +79,7 @@ def test_every_core_figure_is_written_as_png_and_pdf(tmp_path):
     fake_all_csv(tmp_path / "all.csv")
     written, skipped = make_all(tmp_path / "all.csv", tmp_path / "figs", log=lambda *_: None)
     names = {p.name for p in written}
-    for stem in ["transforms", "activations", "adapters", "pareto_fashion_mnist", "frontier_fashion_mnist", "latency", "act_shapes",
+    for stem in ["transforms", "activations", "adapters", "latency", "act_shapes",
                  "fair_fashion_mnist", "fair_small_fashion_mnist"]:
         assert f"{stem}.png" in names and f"{stem}.pdf" in names, stem
     assert all(p.stat().st_size > 1000 for p in written)
