@@ -92,8 +92,7 @@ def rekey_all(results_dir: str | Path, log=print) -> int:
     moved = retired = 0
     for d in sorted(p for p in (Path(results_dir) / "runs").glob("*") if p.is_dir() and not p.name.startswith(".")):
         cfile = d / "config.yaml"
-        status = read_status(d)
-        if not cfile.exists() or status is None:
+        if not cfile.exists() or read_status(d) is None:  # running, or killed before its record
             continue
         try:
             new = signature(prune(OmegaConf.to_container(OmegaConf.load(cfile), resolve=False)))
