@@ -74,8 +74,9 @@ def cmd_collect(argv: list[str]) -> int:
     p.add_argument("--results-dir", default="results", help="folder holding runs/ (default: results)")
     p.add_argument("--out", default=None, help="CSV to write (default: <results-dir>/all.csv)")
     p.add_argument("--rekey", action="store_true",
-                   help="first move records made before the data-location keys (dataset.root, dataset.download) left the "
-                        "signature to the folders their configs hash to now (a run also does this for its own record)")
+                   help="first move each record whose folder is not the signature its config hashes to now (records made "
+                        "before the data-location keys left the signature, or before prune dropped augment: none) to that "
+                        "folder, or, when a record is already there, aside to runs/.superseded/ so that all.csv lists the run once")
     a = p.parse_args(argv)
     from frozen_bench.record.table import collect
 
