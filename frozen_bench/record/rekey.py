@@ -57,9 +57,10 @@ SUPERSEDED = ".superseded"  # under runs/: legacy copies of a run that also has 
 
 
 def _retire(old: Path, new: Path, log) -> bool:
-    """``old`` duplicates the finished record ``new`` (the same config, run again under the current
-    signature before it was re-keyed): move it to ``runs/.superseded/`` (nothing is deleted), where
-    collect still sees its name and drops its all.csv row. Listing both would count one seed twice.
+    """``old`` duplicates the record ``new`` (the same config, run again under the current signature
+    before it was re-keyed; finished, or both failed): move it to ``runs/.superseded/`` (nothing is
+    deleted), where collect still sees its name and drops its all.csv row. Listing both would count
+    one seed twice.
     ``new`` notes it as ``legacy_signature`` unless it already stands for another old folder."""
     mfile = new / "metrics.json"
     try:

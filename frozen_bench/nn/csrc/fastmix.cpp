@@ -746,7 +746,7 @@ template <typename T> struct BNAct {
       sums[k] = da; sums[C + k] = db; sums[2 * C + k] = dc; sums[3 * C + k] = dg; sums[4 * C + k] = dbe;
       if (!gx) continue;
       const double n = (double)(B * S);
-      const T m1 = (T)(dbe / n), m2 = (T)(dg / n), f = (T)(inv[k] * (double)gamma[k]);
+      const T m1 = (T)(dbe / n), m2 = (T)(dg / n);  // sc = g inv is the input gradient's factor
       for (int64_t bi = 0; bi < B; ++bi) {
         const int64_t o = (bi * C + k) * S;
         const T* xp = x + o;
@@ -756,7 +756,7 @@ template <typename T> struct BNAct {
         for (int64_t i = 0; i < S; ++i) {
           const T z = xp[i] * sc + sh, gv = gp[i];
           const T dz = z > 0 ? gv * ak : (z < 0 ? gv * bk : (T)0);
-          op[i] = f * (dz - m1 - ((xp[i] - mu) * iv) * m2);
+          op[i] = sc * (dz - m1 - ((xp[i] - mu) * iv) * m2);
         }
       }
     }
