@@ -31,6 +31,8 @@ commands:
   list              the options of each config group, the exp presets and the sweeps
   pending           read run lines (overrides, one run per line) on stdin, print those without a finished
                     record: a resumable script's stage restarts without one process per finished run
+  run-lines -j N    run such lines (stdin), N at a time in N long-lived workers, skipping finished ones;
+                    all.csv refreshed once at the end (no ~4 s process start per run)
   summary [CSV]     any sweep's metric as mean ± 95% CI and n, grouped by the keys it varied (markdown);
                     --by KEY ..., --metric test_accuracy, --exp NAME, --plot out.png (dot plot, CI bars)
   export RUN_DIR    export a run saved with trainer.save_model=true: --format onnx|torchscript, --quantize int8|fp16;
@@ -179,6 +181,12 @@ def cmd_pending(argv: list[str]) -> int:
         return 0
     print(f"[frozen-bench] pending: {len(out)} of {n} runs have no finished record", file=sys.stderr)
     return 0
+
+
+def cmd_run_lines(argv: list[str]) -> int:
+    from frozen_bench.run_lines import main
+
+    return main(argv)
 
 
 def cmd_summary(argv: list[str]) -> int:
@@ -344,7 +352,7 @@ def _meta_init(a) -> int:
 
 
 COMMANDS = {"collect": cmd_collect, "export": cmd_export, "fair-select": cmd_fair_select, "figures": cmd_figures, "list": cmd_list,
-            "meta-init": cmd_meta_init, "pending": cmd_pending, "summary": cmd_summary}
+            "meta-init": cmd_meta_init, "pending": cmd_pending, "run-lines": cmd_run_lines, "summary": cmd_summary}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,7 +42,7 @@ def to_yaml(cfg: dict) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(cfg))
 
 
-def execute(cfg: dict, log=progress.say, collect_log=None) -> dict:
+def execute(cfg: dict, log=progress.say, collect_log=None, collect: bool = True, words: list[str] | None = None) -> dict:
     """Run one resolved config (or skip it if its record is finished); returns its metrics.
     The config is pruned first (``config.prune``): its signature and config.yaml hold only
     the groups the model reads.
@@ -51,7 +51,9 @@ def execute(cfg: dict, log=progress.say, collect_log=None) -> dict:
     folder probed before any data are loaded; the record is written only after training, and
     metrics.json last. A checkpoint (trainer.checkpoint_every) is the one file written during
     training; it is removed once the record is complete. ``collect_log`` takes the all.csv
-    refresh's lines (default: ``log``; a sweep's jobs send the routine ones to debug).
+    refresh's lines (default: ``log``; a sweep's jobs send the routine ones to debug); without
+    ``collect`` the caller refreshes all.csv itself (``run-lines``: once, after its last run).
+    ``words``: the run's overrides for its provenance where sys.argv is not its command line.
     """
     from frozen_bench.train.checkpoint import FILENAME as CHECKPOINT
     from frozen_bench.train.threads import configure_malloc, configure_threads
@@ -85,7 +87,7 @@ def execute(cfg: dict, log=progress.say, collect_log=None) -> dict:
         out = train(cfg, path, log=log)
         metrics = {"signature": sig, **record_fields(cfg), **out["metrics"]}
         metrics["dataset"] = out["metrics"]["dataset"]
-        metrics.update(provenance(started))
+        metrics.update(provenance(started, words))
         write_record(path, to_yaml(cfg), metrics, out["history"])
         (path / CHECKPOINT).unlink(missing_ok=True)
         log_run(cfg, sig, metrics, out["history"], log=log)  # logger=csv: nothing more
@@ -97,7 +99,8 @@ def execute(cfg: dict, log=progress.say, collect_log=None) -> dict:
     log(f"[frozen-bench] {metrics['status']}: {summary} trainable_params={metrics['trainable_params']:,}"
         + (f" latency_b1={metrics['latency_ms_b1_p50']:.3f}ms latency_b256={lat:.3f}ms" if lat is not None else "")
         + f" -> {path}")
-    update_all_csv(results_dir, log=collect_log or log)
+    if collect:
+        update_all_csv(results_dir, log=collect_log or log)
     return metrics
 
 
@@ -113,7 +116,7 @@ def _collect_chatter_to_debug(log):
 
 
 def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say, job=None,
-            note: Path | None = None) -> tuple[int, dict]:
+            note: Path | None = None, collect: bool = True, words: list[str] | None = None) -> tuple[int, dict]:
     """``execute`` with the failure policy of the CLI; returns (exit code (0 = ok), metrics).
 
     - bad input (``errors.user_errors()``): one line on stderr, no traceback;
@@ -123,7 +126,8 @@ def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say
     A failed run gets a record (status=failed, error=...) so ``collect`` lists it, except a
     single run with bad input, which writes nothing. A finished record is
     never replaced by a failure. A sweep job's outcome goes to ``note`` (its Hydra job folder's
-    ``JOB_NOTE``) for the sweep's summary (``SweepSummary``).
+    ``JOB_NOTE``) for the sweep's summary (``SweepSummary``). ``collect`` and ``words``: as
+    ``execute``'s.
     """
     started = time.time()
     cfg = prune(cfg)
@@ -131,7 +135,8 @@ def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say
     path = run_dir(cfg.get("results_dir", "results"), sig)
     status, error, code, m = "failed", None, 0, {}
     try:
-        m = execute(cfg, log=log, collect_log=_collect_chatter_to_debug(log) if multirun else None)
+        m = execute(cfg, log=log, collect_log=_collect_chatter_to_debug(log) if multirun else None,
+                    collect=collect, words=words)
         status = "skipped" if m.get("skipped") else m.get("status", "ok")
     except KeyboardInterrupt:
         error, code = "interrupted", EXIT_INTERRUPTED
@@ -146,8 +151,8 @@ def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say
         print(f"frozen-bench run: error: {error}" + (f" [{label}]" if multirun and label else ""), file=sys.stderr)
     if error is not None and (multirun or code != EXIT_BAD_INPUT):
         fields = {"signature": sig, **record_fields(cfg), "dataset": (cfg.get("dataset") or {}).get("name"),
-                  **provenance(started)}
-        if write_failed_record(path, to_yaml(cfg), fields, error, log=log):
+                  **provenance(started, words)}
+        if write_failed_record(path, to_yaml(cfg), fields, error, log=log) and collect:
             try:
                 update_all_csv(cfg.get("results_dir", "results"), log=lambda *_: None)
             except OSError:

@@ -50,9 +50,10 @@ def _int_or_raw(v):
         return v
 
 
-def provenance(started: float) -> dict:
+def provenance(started: float, words: list[str] | None = None) -> dict:
     """Where and with what the run ran: the software, the machine, and the native-kernel backend
-    with the threads and CPU that explain its latency. Not part of the signature."""
+    with the threads and CPU that explain its latency. Not part of the signature. ``words``: the
+    run's own overrides where this process is not its ``frozen-bench run`` (``run-lines``)."""
     import torch
 
     return {
@@ -65,8 +66,8 @@ def provenance(started: float) -> dict:
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-        "command": " ".join(["frozen-bench", "run", *sys.argv[1:]]),
-        "overrides": job_overrides(),
+        "command": " ".join(["frozen-bench", "run", *(sys.argv[1:] if words is None else words)]),
+        "overrides": job_overrides() if words is None else " ".join(words),
     }
 
 
