@@ -5,8 +5,8 @@
 #   1. tune   every family x budget on one lr x weight-decay grid, seed 0, no test number computed
 #             (conf/sweep/fair_tune.yaml):
 #               fashion_mnist  7 families x 8k, 20k x 10 points (lr 5 x wd 2), a 5k-image 5-epoch
-#                              screen; the 4 frozen_cnn controls at 8k; frozen_transformer and its
-#                              trained twin transformer (7x7 patches) at 8k, 20k
+#                              screen; the 4 frozen_cnn controls at 8k; (full only) frozen_transformer
+#                              and its trained twin transformer (7x7 patches) at 8k, 20k
 #               digits         the same at 2k and 5k on the whole set, 30 epochs
 #               cifar10        frozen_cnn, trained_cnn at 8k, 20k and 100k, linear at 8k and 20k (it has
 #                              no 100k form), dense_mlp1 at 20k (the smallest it reaches) and 100k
@@ -24,15 +24,18 @@
 #                    CIFAR-10 set, 15 epochs, every selected family
 #   4. small  (fashion_mnist) training-set sizes at 20k trainable (quick: 100, 1k, 10k; full: 100,
 #             300, 1k, 3k, 10k): the best frozen and the best trained family of the selection, 5 seeds,
-#             the same number of optimizer steps at every size (quick 1,000; full 3,000)
+#             the same number of optimizer steps at every size (quick 500; full 3,000)
 #   5. design (fashion_mnist) the frozen design space (filter bank, channel mixing, PAct, norm, pooling,
 #             head, adapter, kernel size, widths, lr, weight decay) and the trained CNN's own (the same
-#             axes less the frozen-only ones) searched with the same number of random trials (24) at 8k
-#             and 20k on the screen recipe (conf/sweep/fair_design.yaml); each family's best trial by
-#             validation (frozen-bench fair-select --design) runs with seeds 0-4 on the final recipe
+#             axes less the frozen-only ones) searched with the same number of random trials on the
+#             screen recipe (conf/sweep/fair_design.yaml): full 24 at 8k and 20k; quick 6 at 8k (the
+#             full search's first 6: a check of the stage, too few trials to settle a design); each
+#             family's best trial by validation (frozen-bench fair-select --design) runs with seeds 0-4
+#             on the final recipe
 #   6. collect + figures; the fair tables go to results/tables.md
 #
-# Jobs run two at a time, one thread each (JOBS=N).
+# Jobs run two at a time, one thread each (JOBS=N), in long-lived workers (frozen-bench run-lines).
+# Measured wall time on 2 cores from nothing: see results/README.md (Method, "Compute").
 # Usage: scripts/fair.sh [quick|full] [DATASETS]   DATASETS: a comma list of fashion_mnist, digits,
 #        cifar10, speech (default: all four; a dataset whose data is absent stops with its error)
 set -uo pipefail
@@ -55,50 +58,58 @@ stamp() { echo "=== fair $profile: $1 — $(( $(date +%s) - start )) s elapsed";
 par=(hydra/launcher=joblib "hydra.launcher.n_jobs=$jobs" trainer.threads=1 "results_dir=$results")
 mkdir -p "$results/fair"
 
-controls=family=frozen_cnn_random_filters,frozen_cnn_identity_mix,frozen_cnn_relu,frozen_cnn_probe
 digits=(dataset=digits dataset.image=true dataset.subset=null trainer.epochs=30)
 speech=(dataset=speech_commands_test12 dataset.subset=null trainer.epochs=30)
-short_grid=(optim.lr=0.003,0.01,0.03 optim.weight_decay=0.0,0.05)  # 3 x 2: the larger sets' grid
 case "$profile" in
   quick) fmnist_final=(dataset.subset=10000 trainer.epochs=5); cifar_final=(dataset.subset=10000 trainer.epochs=10)
-         small_steps=1000; small_sizes="100 1000 10000" ;;
+         small_steps=500; small_sizes="100 1000 10000"; design_budgets="8000"; design_trials=6 ;;
   full)  fmnist_final=(dataset.subset=null trainer.epochs=15); cifar_final=(dataset.subset=null trainer.epochs=15)
-         small_steps=3000; small_sizes="100 300 1000 3000 10000" ;;
+         small_steps=3000; small_sizes="100 300 1000 3000 10000"; design_budgets="8000 20000"; design_trials=24 ;;
 esac
 
-# each job on its own line -> the ones without a finished record (frozen-bench pending: one process, not one
-# per finished run) -> run them $jobs at a time, printing one line per finished run
-run_lines() { "$fb" pending | xargs -P "$jobs" -L 1 "$fb" run 2>&1 | grep -E "^\[frozen-bench\] (ok|diverged|skip)|error"; }
+# each job on its own line -> frozen-bench run-lines: those without a finished record, $jobs at a time in
+# $jobs long-lived workers (no process start per run), one line per finished run and a count at the end
+run_lines() { "$fb" run-lines -j "$jobs" 2>&1 | grep -E "^(\[line [0-9]+\] )?\[frozen-bench\] (ok|diverged|skip|run-lines)|error"; }
 select_all() {
   "$fb" collect --results-dir "$results" >/dev/null
   "$fb" fair-select --csv "$results/all.csv" --out "$results/fair/selected.csv" --print-overrides \
     > "$results/fair/selected.txt" || exit 1
 }
 
-if want fashion_mnist; then
-  stamp "1/6 tune fashion_mnist: 7 families x 2 budgets x 10 grid points, 4 controls at 8k, 2 transformers x 2 budgets"
-  "$fb" run -m +sweep=fair_tune model.budget=8000,20000 "${par[@]}"
-  "$fb" run -m +sweep=fair_tune $controls model.budget=8000 "${par[@]}"
-  "$fb" run -m +sweep=fair_tune family=frozen_transformer,transformer model.budget=8000,20000 "${par[@]}"
-fi
-if want digits; then
-  stamp "1/6 tune digits: the same at 2k and 5k"
-  "$fb" run -m +sweep=fair_tune "${digits[@]}" model.budget=2000,5000 "${par[@]}"
-  "$fb" run -m +sweep=fair_tune "${digits[@]}" $controls model.budget=2000 "${par[@]}"
-fi
-if want cifar10; then
-  stamp "1/6 tune cifar10: frozen_cnn, trained_cnn x 8k, 20k, 100k; linear x 8k, 20k; dense_mlp1 x 20k, 100k; 6 grid points each"
-  "$fb" run -m +sweep=fair_tune dataset=cifar10 family=frozen_cnn,trained_cnn,linear model.budget=8000,20000 \
-    "${short_grid[@]}" "${par[@]}"
-  "$fb" run -m +sweep=fair_tune dataset=cifar10 family=frozen_cnn,trained_cnn,dense_mlp1 model.budget=100000 \
-    "${short_grid[@]}" "${par[@]}"
-  "$fb" run -m +sweep=fair_tune dataset=cifar10 family=dense_mlp1 model.budget=20000 "${short_grid[@]}" "${par[@]}"
-fi
-if want speech; then
-  stamp "1/6 tune speech (speech_commands_test12, small real subset): 4 families x 20k x 6 grid points"
-  "$fb" run -m +sweep=fair_tune "${speech[@]}" family=frozen_audio,audio_cnn,frozen_cnn,trained_cnn model.budget=20000 \
-    "${short_grid[@]}" "${par[@]}"
-fi
+# the tuning screen as run lines: `+sweep=fair_tune` with one grid point's overrides is the very config
+# (and signature) that `frozen-bench run -m +sweep=fair_tune ...` gives that point
+grid() {  # grid FAMILIES BUDGETS LRS WDS [EXTRA...] -> one line per point, seed 0
+  local fams=$1 budgets=$2 lrs=$3 wds=$4; shift 4
+  for f in ${fams//,/ }; do for b in ${budgets//,/ }; do for lr in ${lrs//,/ }; do for wd in ${wds//,/ }; do
+    echo "+sweep=fair_tune family=$f model.budget=$b optim.lr=$lr optim.weight_decay=$wd seed=0 $* trainer.threads=1 results_dir=$results"
+  done; done; done; done
+}
+seven=frozen_cnn,frozen_mlp,trained_cnn,separable_cnn,dense_mlp1,dense_mlp2,linear
+controls=frozen_cnn_random_filters,frozen_cnn_identity_mix,frozen_cnn_relu,frozen_cnn_probe
+lrs=0.001,0.003,0.01,0.03,0.1; wds=0.0,0.05   # fair_tune's grid, 5 x 2
+short=(0.003,0.01,0.03 0.0,0.05)              # 3 x 2: the larger sets' grid
+stamp "1/6 tune: $(echo "$sets" | tr , ' ')"
+{
+  if want fashion_mnist; then  # 7 families x 8k, 20k; the 4 controls at 8k; (full) the transformer twins
+    grid $seven 8000,20000 $lrs $wds
+    grid $controls 8000 $lrs $wds
+    # the transformer pair (an extra beyond the issue's families) is 60% of the quick profile's
+    # training time at 20k (the frozen one is 600 wide): the full profile only
+    [ "$profile" = full ] && grid frozen_transformer,transformer 8000,20000 $lrs $wds
+  fi
+  if want digits; then
+    grid $seven 2000,5000 $lrs $wds "${digits[@]}"
+    grid $controls 2000 $lrs $wds "${digits[@]}"
+  fi
+  if want cifar10; then
+    grid frozen_cnn,trained_cnn,linear 8000,20000 "${short[@]}" dataset=cifar10
+    grid frozen_cnn,trained_cnn,dense_mlp1 100000 "${short[@]}" dataset=cifar10
+    grid dense_mlp1 20000 "${short[@]}" dataset=cifar10
+  fi
+  if want speech; then  # speech_commands_test12: a SMALL REAL SUBSET
+    grid frozen_audio,audio_cnn,frozen_cnn,trained_cnn 20000 "${short[@]}" "${speech[@]}"
+  fi
+} | run_lines
 
 stamp "2/6 select on validation"
 select_all
@@ -113,6 +124,8 @@ while read -r line; do
     *dataset=speech_commands_test12*) want speech || continue; extra=("${speech[@]}") ;;
     *dataset=fashion_mnist*) want fashion_mnist || continue
        extra=("${fmnist_final[@]}")
+       # the transformer pair is screened by the full profile only (a results folder may hold both)
+       if [ "$profile" = quick ] && [[ "$line" =~ \+family=(frozen_transformer|transformer)\  ]]; then continue; fi
        # the full profile trains the whole set: the leaders of each kind and the dense reference
        if [ "$profile" = full ] && ! [[ "$line" =~ \+family=(frozen_cnn|trained_cnn|dense_mlp1)\  ]]; then continue; fi ;;
     *) continue ;;
@@ -143,10 +156,14 @@ done; done; done | run_lines
 }
 
 want fashion_mnist && {
-stamp "5/6 design search: frozen_cnn and trained_cnn x 8k, 20k, 24 trials each, then 5 seeds of each winner"
-for b in 8000 20000; do  # fair_design_frozen: the shared space plus the frozen-only axes, the same 24 trials
-  "$fb" run -m +sweep=fair_design +family=trained_cnn model.budget=$b dataset=fashion_mnist "${par[@]}" hydra.sweeper.n_jobs=$jobs
-  "$fb" run -m +sweep=fair_design_frozen +family=frozen_cnn model.budget=$b dataset=fashion_mnist "${par[@]}" hydra.sweeper.n_jobs=$jobs
+stamp "5/6 design search: frozen_cnn and trained_cnn x $design_budgets, $design_trials trials each, then 5 seeds of each winner"
+# fair_design_frozen: the shared space plus the frozen-only axes, the same number of trials; the seeded
+# sampler draws the same first trials whatever n_trials is, so quick's 6 are the full search's first 6
+for b in $design_budgets; do
+  "$fb" run -m +sweep=fair_design +family=trained_cnn model.budget=$b dataset=fashion_mnist "${par[@]}" \
+    hydra.sweeper.n_jobs=$jobs hydra.sweeper.n_trials=$design_trials
+  "$fb" run -m +sweep=fair_design_frozen +family=frozen_cnn model.budget=$b dataset=fashion_mnist "${par[@]}" \
+    hydra.sweeper.n_jobs=$jobs hydra.sweeper.n_trials=$design_trials
 done 2>&1 | grep -E "^\[frozen-bench\] sweep:|error"
 "$fb" collect --results-dir "$results" >/dev/null
 "$fb" fair-select --design --csv "$results/all.csv" --out "$results/fair/design_selected.csv" --print-overrides \
