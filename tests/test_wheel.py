@@ -2,6 +2,7 @@
 run ``frozen-bench run --info`` / ``--cfg job`` from somewhere that has no conf/ folder."""
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,8 +12,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_ships_configs_and_cli_finds_them(tmp_path):
+    # built from a copy of the sources: setuptools builds in the source folder's build/, and a
+    # checkout's stale build/ would ship files deleted since (a removed config group)
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "results", "outputs", "multirun",
+                                                              "*.egg-info", "__pycache__", ".pytest_cache"))
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)],
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(src)],
                    check=True, capture_output=True, cwd=tmp_path)
     [whl] = wheels.glob("frozen_bench-*.whl")
     names = zipfile.ZipFile(whl).namelist()
