@@ -249,7 +249,9 @@ def fig_fair(df: pd.DataFrame, out_dir: Path) -> list[Path]:
 def fig_fair_small(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Small data: test accuracy vs training-set size (log) for the best frozen and best trained
     family at one budget, the same optimizer steps at every size, mean ± 95% CI over seeds."""
-    sub = rows(df, "fair_small", "fair")
+    from frozen_bench.report.fair import longest_recipe
+
+    sub = longest_recipe(rows(df, "fair_small", "fair"))
     paths = []
     for ds, g in sub.groupby("dataset"):
         fig, ax = plt.subplots(figsize=(7.5, 3.6))

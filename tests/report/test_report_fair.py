@@ -194,6 +194,13 @@ def test_small_data_table_and_written_file(tmp_path):
         fair.fair_table(final_rows("other"))
 
 
+def test_small_data_reads_one_recipe_where_a_profile_ran_two():
+    long = final_rows("fair_small", 100.0)
+    short = long.assign(steps=500, test_accuracy=0.1)  # the same seeds on a shorter recipe: never pooled
+    lines = fair.small_data_table(pd.concat([short, long], ignore_index=True))
+    assert lines == fair.small_data_table(long)
+
+
 def test_a_full_profile_on_one_dataset_leaves_another_datasets_quick_rows():
     full = final_rows()  # fashion_mnist, profile full
     quick = final_rows().assign(dataset="cifar10_jpeg", profile="quick")
