@@ -56,7 +56,8 @@ def _compose(words: list[str]) -> dict:
 
 
 def _run(num: int, line: str) -> dict:
-    """One line in this worker: (its number, exit code, status, signature, results folder)."""
+    """One line in this worker (``num``: its line number in the input): its number, exit code,
+    status, signature and results folder."""
     from frozen_bench import progress
     from frozen_bench.errors import is_user_error, one_line
     from frozen_bench.record.pending import _words
@@ -88,7 +89,8 @@ def main(argv: list[str]) -> int:
     from frozen_bench.record.pending import pending
     from frozen_bench.train.threads import available_cores
 
-    todo, n = pending(sys.stdin)
+    lines = [line.strip() for line in sys.stdin]
+    todo, n = pending(lines)
     started = time.time()
     print(f"[frozen-bench] run-lines: {len(todo)} of {n} runs have no finished record; {min(a.jobs, max(1, len(todo)))} "
           f"worker(s)", file=sys.stderr, flush=True)
@@ -101,9 +103,11 @@ def main(argv: list[str]) -> int:
                                initargs=(max(1, available_cores() // jobs),))
     code = 0
     try:
-        futures = [pool.submit(_run, i, line) for i, line in enumerate(todo, start=1)]
+        futures = [pool.submit(_run, num, line) for num, line in _numbered(lines, todo)]
+        said = started
         for fut in as_completed(futures):
             outcomes.append(fut.result())
+            said = _progress(outcomes, len(todo), started, said)
     except KeyboardInterrupt:
         print("frozen-bench run-lines: interrupted; finished records are intact, run again to resume", file=sys.stderr)
         code = EXIT_INTERRUPTED
@@ -123,12 +127,33 @@ def main(argv: list[str]) -> int:
           + f" of {len(todo)} in {time.time() - started:.0f} s", file=sys.stderr)
     failed = sorted(o["num"] for o in outcomes if o["code"])
     if failed:
-        print(f"[frozen-bench] run-lines: failed lines (of those to do): {', '.join(map(str, failed))}", file=sys.stderr)
+        print(f"[frozen-bench] run-lines: failed input lines: {', '.join(map(str, failed))}", file=sys.stderr)
     if code:
         return code
     if failed:
         return EXIT_BAD_INPUT if all(o["code"] == EXIT_BAD_INPUT for o in outcomes if o["code"]) else EXIT_FAILED
     return 0
+
+
+def _numbered(lines: list[str], todo: list[str]) -> list[tuple[int, str]]:
+    """(input line number, line) of each line to do: ``pending`` keeps the input's order."""
+    out, it = [], iter(enumerate(lines, start=1))
+    for line in todo:
+        out.append(next((num, line) for num, given in it if given == line))
+    return out
+
+
+def _progress(outcomes: list[dict], total: int, started: float, said: float) -> float:
+    """A count with the time left, every ~10% of the runs or 60 s (the per-run lines of two workers
+    interleave; this says where the whole stage is); returns when it last spoke."""
+    now, done = time.time(), len(outcomes)
+    if done < total and now - said < 60 and done % max(1, total // 10):
+        return said
+    failed = sum(1 for o in outcomes if o["code"])
+    left = (now - started) / done * (total - done)
+    print(f"[frozen-bench] run-lines: {done} of {total} done" + (f" ({failed} failed)" if failed else "")
+          + f", {now - started:.0f} s" + (f", about {left:.0f} s left" if done < total else ""), file=sys.stderr, flush=True)
+    return now
 
 
 def _collect(folders: set[str]) -> None:

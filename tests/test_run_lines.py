@@ -58,7 +58,8 @@ def test_finished_lines_are_skipped_and_a_bad_line_does_not_stop_the_others(tmp_
     err = capfd.readouterr().err
     assert code == 2  # the one failure was bad input
     assert "run-lines: 2 of 3 runs have no finished record; 2 worker(s)" in err
-    assert "unknown activation option 'nope'" in err and "failed lines (of those to do): 2" in err
+    assert "unknown activation option 'nope'" in err and "failed input lines: 3" in err
+    assert "[line 3] frozen-bench run-lines: error:" in err and "run-lines: 2 of 2 done (1 failed)" in err
     assert len([p for p in (res / "runs").iterdir() if (p / "metrics.json").exists()]) == 2
 
 
