@@ -1,10 +1,16 @@
 """MNIST-format sets (data/vision): Fashion-MNIST taken from the Debian package into an empty
-dataset.root is said in one line, once."""
+dataset.root is said in one line, once; idx files in place are read without torchvision."""
 
 import gzip
 import struct
+import subprocess
+import sys
+
+import pytest
+import torch
 
 from frozen_bench.data import vision
+from frozen_bench.data.bundle import DatasetError
 
 
 def _idx_images(n: int) -> bytes:
@@ -31,3 +37,40 @@ def test_the_system_copy_into_an_empty_root_is_one_line_once(tmp_path, monkeypat
                     f"into {raw} (once; no download)"]
     vision.load_vision_bundle(cfg)
     assert len(said) == 1  # the files are there now: nothing to copy, nothing said
+
+
+def _raw_folder(tmp_path, n_train=24, n_test=10):
+    raw = tmp_path / "root" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f, blob in zip(vision._FILES, (_idx_images(n_train), _idx_labels(n_train), _idx_images(n_test), _idx_labels(n_test))):
+        (raw / f).write_bytes(blob)
+    return raw
+
+
+def test_idx_files_read_as_torchvision_reads_them(tmp_path):
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    raw = _raw_folder(tmp_path)
+    images, labels = raw / vision._FILES[0], raw / vision._FILES[1]
+    assert torch.equal(vision.read_idx(images, 3), read_image_file(str(images)))
+    assert torch.equal(vision.read_idx(labels, 1).long(), read_label_file(str(labels)))
+
+
+def test_a_truncated_file_is_one_clear_error(tmp_path):
+    raw = _raw_folder(tmp_path)
+    f = raw / vision._FILES[2]
+    f.write_bytes(f.read_bytes()[:-5])
+    cfg = {"name": "fashion_mnist", "root": str(tmp_path / "root"), "download": False}
+    with pytest.raises(DatasetError, match=r"cannot read the files in .*raw \(t10k-images-idx3-ubyte holds 7,835 bytes of data, "
+                                           r"its header says 7,840 \(truncated\?\)\); delete them and download again"):
+        vision.load_vision_bundle(cfg)
+
+
+def test_files_in_place_need_no_torchvision(tmp_path):
+    """torchvision's import (about 1.5 s of every run process) only where a download may be needed."""
+    _raw_folder(tmp_path)
+    code = ("import sys; from frozen_bench.data import vision; "
+            f"b = vision.load_vision_bundle({{'name': 'fashion_mnist', 'root': {str(tmp_path / 'root')!r}, 'download': False}}); "
+            "print(len(b.x_test), 'torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["10", "False"]
