@@ -3,9 +3,11 @@ the ``activation``/``adapter``/``transform`` groups into builder arguments (one 
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from frozen_bench.nn import fast
+from frozen_bench.nn.derived import derived
 from frozen_bench.nn.norms import make_norm
 
 
@@ -27,6 +29,52 @@ def norm_act(norm: nn.Module, act: nn.Module, h):
     if type(act) is BiSlope and fast.batchnorm_bislope_applies(norm, h, act.a, act.b, act.c):
         return fast.batchnorm_bislope(h, norm, act.a, act.b, act.c)
     return act(norm(h))
+
+
+def stage_tail(norm: nn.Module | None, act: nn.Module, adapter: nn.Module | None, pool: nn.Module, h, shift=None):
+    """``pool(adapter(act(norm(h))))``; ``norm=None``: h is normalized already, or becomes so when the
+    per-channel ``shift`` is added (a BatchNorm folded into the conv before it); ``adapter=None``: none.
+    At evaluation, without a graph, the bi-slope PAct, a LoRA (or none) and the 2×2 max pool after an eval-mode
+    BatchNorm (or none) run as one pass over the map (``fast.stage_tail``: no full-resolution map is
+    written between them); anything else, or training, runs the modules one after another."""
+    from frozen_bench.nn.activations import BiSlope
+    from frozen_bench.nn.adapters import LoRA, NoAdapter
+
+    fusable = (type(act) is BiSlope and type(pool) is MaxPool2x2 and (adapter is None or type(adapter) in (LoRA, NoAdapter))
+               and (norm is None or _eval_batchnorm(norm)) and not torch.is_grad_enabled())
+    if fusable:
+        scale, shift = _bn_affine(norm, h) if norm is not None else (None, shift)
+        lora = type(adapter) is LoRA
+        U, Vt = (adapter.U, _transposed(adapter, h)) if lora else (None, None)
+        if fast.stage_tail_applies(h, scale, shift, act.a, act.b, act.c, U, Vt):
+            return fast.stage_tail(h, scale, shift, act.a, act.b, act.c, U, Vt)
+    if norm is not None:
+        h = norm_act(norm, act, h)
+    else:
+        h = act(h if shift is None else h + shift.view(1, -1, *([1] * (h.ndim - 2))))
+    return pool(h if adapter is None else adapter(h))
+
+
+def _eval_batchnorm(norm) -> bool:
+    return (type(norm) is nn.BatchNorm2d and not norm.training and norm.running_mean is not None
+            and norm.running_var is not None)
+
+
+def _bn_affine(bn: nn.BatchNorm2d, like):
+    """Evaluation BatchNorm as ``scale·x + shift`` per channel, rebuilt when a statistic or parameter changed."""
+    def build():
+        s = torch.rsqrt(bn.running_var.double() + bn.eps)
+        if bn.weight is not None:
+            s = s * bn.weight.double()
+        t = -bn.running_mean.double() * s + (bn.bias.double() if bn.bias is not None else 0)
+        return s.to(like.dtype).contiguous(), t.to(like.dtype).contiguous()
+    parts = [t for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var) if t is not None]
+    return derived(bn, "eval_affine", parts, like, build)
+
+
+def _transposed(lora, like):
+    """Vᵀ (C, r) of a LoRA, contiguous, rebuilt when V changed."""
+    return derived(lora, "Vt", (lora.V,), like, lambda: lora.V.to(like.dtype).T.contiguous())
 
 
 def make_head(kind: str, width: int, num_classes: int, hidden: int, dropout: float) -> nn.Module:

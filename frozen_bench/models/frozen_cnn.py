@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, adapter_args, make_head, make_norm2d, norm_act,
-                                       num_classes, stage_shapes, transform_args)
+from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, adapter_args, make_head, make_norm2d,
+                                       num_classes, stage_shapes, stage_tail, transform_args)
 from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
@@ -91,12 +91,12 @@ class FrozenStage(nn.Module):
 
     def forward(self, x):  # (B, C, H, W)
         if self._folds_norm():  # evaluation, no graph: BatchNorm folded into the fixed kernel
-            kernel, bias = self._folded(x)
-            h = F.conv2d(x, kernel, bias, padding="same")  # (B, w, H, W) = norm(fixed conv(x))
-            h = self.act(h)
-        else:  # (B, w, H, W) fixed, then normalized and activated
-            h = norm_act(self.norm, self.act, self.mix(self.filters(x)))
-        return self.pool(self.adapter(h))  # (B, w, H/2, W/2)
+            kernel, shift = self._folded(x)
+            h = F.conv2d(x, kernel, padding="same")  # (B, w, H, W) = norm(fixed conv(x)) - shift
+            # the shift rides in the tail's pass (a conv bias would cost one more pass over the map)
+            return stage_tail(None, self.act, self.adapter, self.pool, h, shift)  # (B, w, H/2, W/2)
+        # (B, w, H, W) fixed, then normalized, activated, adapted and pooled
+        return stage_tail(self.norm, self.act, self.adapter, self.pool, self.mix(self.filters(x)))
 
     def _folds_norm(self) -> bool:
         n = self.norm

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, make_head, make_norm2d, norm_act,
-                                       num_classes, stage_shapes)
+from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, make_head, make_norm2d,
+                                       num_classes, stage_shapes, stage_tail)
 from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
 
@@ -37,7 +37,7 @@ class TrainedStage(nn.Module):
         self.pool = POOLS[pool](2) if pool != "none" else nn.Identity()
 
     def forward(self, x):  # (B, C, H, W)
-        return self.pool(norm_act(self.norm, self.act, self.conv(x)))  # (B, w, H/2, W/2)
+        return stage_tail(self.norm, self.act, None, self.pool, self.conv(x))  # (B, w, H/2, W/2)
 
 
 class TrainedCNN(nn.Module):

@@ -698,3 +698,31 @@ def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled() and x.requires_grad:
         return _MaxPool2Fn.apply(x)
     return _maxpool2_native(x)
+
+
+# ---------------------------------------------------------------- a CNN stage's tail at evaluation
+#
+# norm (evaluation BatchNorm as a per-channel affine), bi-slope PAct, LoRA and the 2x2 max pool, in
+# one pass over the stage's map (no full-resolution intermediate is written): see StageTail in
+# csrc/fastmix.cpp. Evaluation only (no graph); the same numbers as the separate ops up to rounding.
+
+
+def stage_tail_applies(z: torch.Tensor, *params) -> bool:
+    """A contiguous (B, C, H, W) CPU map of at least 2x2, no graph wanted, every given parameter
+    (None: that step is skipped) a plain contiguous tensor of z's dtype."""
+    return (z.ndim == 4 and z.shape[2] >= 2 and z.shape[3] >= 2 and z.numel() > 0 and z.is_contiguous()
+            and _use_native(z) and not (torch.is_grad_enabled() and z.requires_grad)
+            and all(p is None or (p.dtype == z.dtype and p.is_cpu and p.is_contiguous() and type(p) in _PLAIN
+                                  and not _is_wrapped(p)) for p in params))
+
+
+def stage_tail(z: torch.Tensor, scale=None, shift=None, a=None, b=None, c=None, U=None, Vt=None) -> torch.Tensor:
+    """``max_pool2d(lora(bislope(scale·z + shift)), 2)`` on (B, C, H, W), without a graph: scale/shift
+    (C,) (None: no affine), bi-slope a, b, c (C,) (None: no PAct), LoRA U (C, r) and Vt = Vᵀ (C, r)
+    (None: no adapter; the map h + (h U) V at every pixel). Callers check ``stage_tail_applies``."""
+    B, C, H, W = z.shape
+    y = torch.empty(B, C, H // 2, W // 2, dtype=z.dtype)
+    ptr = lambda p: 0 if p is None else p.data_ptr()  # noqa: E731 - null pointer: the step is skipped
+    _k("stage_tail", z.dtype)(z.data_ptr(), y.data_ptr(), ptr(scale), ptr(shift), ptr(a), ptr(b), ptr(c), ptr(U),
+                              ptr(Vt), B, C, H, W, 0 if U is None else U.shape[1], torch.get_num_threads())
+    return y

@@ -1,7 +1,8 @@
 """The speed paths compute what the plain expressions compute (issue 12), up to float rounding:
 the one-pass bi-slope and 2x2 max-pool kernels, LoRA on the (B, C, S) view and merged at evaluation, the fused
-filter bank + channel mixing (now the default), and BatchNorm folded into the fixed kernel at
-evaluation. Each is checked against the code it replaced on fixed inputs, outputs and gradients."""
+filter bank + channel mixing (now the default), BatchNorm folded into the fixed kernel at evaluation,
+and a stage's evaluation tail (norm, PAct, LoRA, pool) in one pass. Each is checked against the code
+it replaced on fixed inputs, outputs and gradients."""
 
 from __future__ import annotations
 
@@ -111,6 +112,10 @@ def test_frozen_cnn_fast_paths_compute_the_old_map(preset, monkeypatch):
                 mp.setattr(activations.BiSlope, "forward", _old_bislope)
                 mp.setattr(adapters.LoRA, "forward", _old_lora)
                 mp.setattr(MaxPool2x2, "forward", torch.nn.MaxPool2d.forward)
+                mp.setattr(fast, "stage_tail_applies", lambda *a: False)  # the modules one by one
+            else:
+                real = fast.stage_tail
+                mp.setattr(fast, "stage_tail", lambda *a: tails.append(1) or real(*a))
             model.train()
             model.zero_grad()
             out = model(x)
@@ -123,11 +128,14 @@ def test_frozen_cnn_fast_paths_compute_the_old_map(preset, monkeypatch):
                 ev1 = model(x[:1])
         return out.detach(), grads, ev, ev1
 
+    tails = []
     o_out, o_grads, o_ev, o_ev1 = run(old, old_code=True)
+    assert not tails
     n_out, n_grads, n_ev, n_ev1 = run(new, old_code=False)
+    assert len(tails) == 2 * len(widths)  # evaluation: every stage's tail in one pass, batch 6 and 1
     tol = dict(rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(n_out, o_out, **tol)  # training mode: batch statistics
-    torch.testing.assert_close(n_ev, o_ev, **tol)  # evaluation: BatchNorm folded, LoRA merged
+    torch.testing.assert_close(n_ev, o_ev, **tol)  # evaluation: BatchNorm folded, PAct + LoRA + pool one pass
     torch.testing.assert_close(n_ev1, o_ev1, **tol)
     assert o_grads.keys() == n_grads.keys()
     for k in o_grads:
@@ -240,7 +248,7 @@ def test_fused_batchnorm_bislope_matches_the_two_modules(shape, dtype, input_gra
 def test_cnn_training_step_with_the_fused_norm_and_pact_is_the_plain_one(family, monkeypatch):
     import copy
 
-    from frozen_bench.models import frozen_cnn, trained_cnn
+    from frozen_bench.models import blocks
     from frozen_bench.models.trained_cnn import TrainedCNN
 
     torch.manual_seed(0)
@@ -261,11 +269,82 @@ def test_cnn_training_step_with_the_fused_norm_and_pact_is_the_plain_one(family,
     monkeypatch.setattr(fast, "batchnorm_bislope", lambda *a: calls.append(1) or real(*a))
     fused = step(model)
     assert len(calls) == 2  # both stages took the fused op
-    for mod in (frozen_cnn, trained_cnn):  # the two modules, as before the fusion
-        monkeypatch.setattr(mod, "norm_act", lambda norm, act, h: act(norm(h)))
+    monkeypatch.setattr(blocks, "norm_act", lambda norm, act, h: act(norm(h)))  # the two modules, as before the fusion
     unfused = step(plain)
     torch.testing.assert_close(fused[0], unfused[0], rtol=1e-4, atol=1e-5)
     for a, b in zip(fused[1:], unfused[1:]):
         assert a.keys() == b.keys()
         for k in a:
             torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-5, msg=k)
+
+
+def _tail_reference(z, scale, shift, abc, U, V):
+    h = z if scale is None else z * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+    h = h if abc is None else fast.bislope_torch(h, *abc)
+    h = h if U is None else h + torch.einsum("bchw,cr,ro->bohw", h, U, V)
+    return torch.nn.functional.max_pool2d(h, 2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape,rank", [((2, 32, 32, 32), 8), ((3, 64, 16, 16), 8), ((2, 128, 8, 8), 8),
+                                        ((1, 5, 7, 9), 3), ((2, 40, 14, 14), 0), ((1, 11, 28, 28), 13), ((2, 16, 3, 2), 16)])
+@pytest.mark.parametrize("steps", ["affine+pact", "pact", "none"])
+def test_stage_tail_kernel_is_the_separate_ops(shape, rank, steps, dtype):
+    g = torch.Generator().manual_seed(rank + shape[1])
+    B, C, H, W = shape
+    z = torch.randn(*shape, generator=g, dtype=dtype)
+    z.view(-1)[::97] = 0  # ties in a window: the first maximum wins on both paths
+    scale, shift = torch.rand(C, generator=g, dtype=dtype) + 0.5, torch.randn(C, generator=g, dtype=dtype)
+    abc = (torch.rand(C, generator=g, dtype=dtype), 0.3 * torch.rand(C, generator=g, dtype=dtype),
+           0.1 * torch.randn(C, generator=g, dtype=dtype))
+    U = torch.randn(C, rank, generator=g, dtype=dtype) / C**0.5 if rank else None
+    V = torch.randn(rank, C, generator=g, dtype=dtype) if rank else None
+    if steps != "affine+pact":
+        scale = shift = None
+    if steps == "none":
+        abc = None
+    want = _tail_reference(z, scale, shift, abc, U, V)
+    args = (scale, shift, *(abc or (None,) * 3), U, None if V is None else V.T.contiguous())
+    assert fast.stage_tail_applies(z, *args)
+    got = fast.stage_tail(z, *args)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got, want, **tol)
+
+
+def test_stage_tail_kernel_pools_nan_as_torch_does():
+    z = torch.randn(2, 8, 6, 6, generator=torch.Generator().manual_seed(3))
+    z[0, 1, 0, 1] = z[1, 7, 5, 5] = float("nan")
+    got = fast.stage_tail(z)
+    torch.testing.assert_close(got, torch.nn.functional.max_pool2d(z, 2), rtol=0, atol=0, equal_nan=True)
+    assert got[0, 1, 0, 0].isnan() and got[1, 7, 2, 2].isnan()
+
+
+def test_stage_tail_needs_no_graph_and_plain_inputs():
+    z = torch.randn(2, 4, 6, 6, requires_grad=True)
+    assert not fast.stage_tail_applies(z)  # a graph is wanted: the modules run
+    with torch.no_grad():
+        assert fast.stage_tail_applies(z)
+        assert not fast.stage_tail_applies(z.transpose(2, 3))  # not contiguous
+        assert not fast.stage_tail_applies(z[:, :, :1])  # under 2x2
+        assert not fast.stage_tail_applies(z, torch.ones(4, dtype=torch.float64))  # a parameter of another dtype
+
+
+@pytest.mark.parametrize("norm", ["batch", "light"])
+def test_trained_cnn_evaluation_tail_is_the_modules_one_by_one(norm, monkeypatch):
+    from frozen_bench.models.trained_cnn import TrainedCNN
+
+    torch.manual_seed(0)
+    model = TrainedCNN((3, 16, 16), 10, widths=[8, 12], norm=norm)
+    x = torch.randn(32, 3, 16, 16)
+    model.train()
+    model(x)  # running statistics away from their initial values
+    model.eval()
+    tails = []
+    real = fast.stage_tail
+    monkeypatch.setattr(fast, "stage_tail", lambda *a: tails.append(1) or real(*a))
+    with torch.no_grad():
+        fused = model(x)
+    assert len(tails) == (2 if norm == "batch" else 0)  # an evaluation BatchNorm folds into the pass
+    monkeypatch.setattr(fast, "stage_tail_applies", lambda *a: False)
+    with torch.no_grad():
+        torch.testing.assert_close(fused, model(x), rtol=1e-5, atol=1e-5)

@@ -1,7 +1,8 @@
 // CPU kernels for frozen_bench.nn.fast: in-cache Walsh-Hadamard butterflies and the O(n) passes
 // that turn an rfft into an orthonormal DCT-II / packed real FFT (and back); and the per-channel
 // bi-slope PAct f(x) = a x+ - b x- + c (one pass forward, one pass backward with its parameter sums);
-// the 2x2 max pool (no index tensor); training-mode BatchNorm fused with the bi-slope PAct.
+// the 2x2 max pool (no index tensor); training-mode BatchNorm fused with the bi-slope PAct; a CNN
+// stage's evaluation tail (norm, PAct, LoRA, max pool) in one pass.
 //
 // Plain C ABI, loaded with ctypes: no PyTorch headers, so the build takes about a second and needs
 // only a C++17 compiler. Built at first use by frozen_bench/nn/_native.py with -O3 -march=native;
@@ -23,7 +24,7 @@
 #define FB_VBYTES 16
 #endif
 
-#define FB_ABI_VERSION 4
+#define FB_ABI_VERSION 5
 
 // Below this many elements a call runs on one thread: fork/join would cost more than it saves.
 static const int64_t kParallelMin = 1 << 15;
@@ -763,6 +764,135 @@ template <typename T> struct BNAct {
   }
 };
 
+// ---- the tail of a CNN stage at evaluation, in one pass: y = maxpool2x2(h + (h U) V), h = f(s z + t)
+// per pixel, on (B, C, H, W) contiguous z; f is the bi-slope PAct (a, b, c; null a: identity), the
+// per-channel affine (s, t) an evaluation-mode BatchNorm or its shift alone (null: 1 and 0), U (C, r) and V (r, C) a LoRA
+// (r = 0: none; V passed transposed, Vt (C, r)). Unfused these are four passes that each write a
+// full-resolution map and read it back; here a task is one output row of one image: its two input
+// rows of every channel are activated into a buffer that stays in cache, mixed there (D = Uᵀh, then
+// h += Vt D in place, the low-rank form: 4Cr FLOPs a pixel against 2C² for the merged C×C matrix),
+// and pooled as the 2x2 max pool above (the same winners, NaN included). The same numbers as the
+// separate ops up to float rounding (the products' order of summation).
+template <typename T> struct StageTail {
+  typedef typename Vec<T>::type V;
+  static constexpr int L = Vec<T>::W;
+  static constexpr int QB = 8;  // rank block: QB x PB accumulators stay in registers
+
+  // D[q, p0 .. p0 + PB L) for q in [q0, q0 + QB) = sum_k Up[k, q] A[k, p0 ..]
+  template <int PB>
+  static inline void lowrank_block(const T* A, int64_t np, const T* Up, int64_t rp, int64_t C, int64_t q0,
+                                   int64_t p0, T* D) {
+    V acc[QB][PB];
+    for (int q = 0; q < QB; ++q)
+      for (int j = 0; j < PB; ++j) acc[q][j] = V{};
+    for (int64_t k = 0; k < C; ++k) {
+      V a[PB];
+      for (int j = 0; j < PB; ++j) a[j] = vload<V>(A + k * np + p0 + j * L);
+      const T* u = Up + k * rp + q0;
+#pragma GCC unroll 8
+      for (int q = 0; q < QB; ++q) {
+        const T uq = u[q];
+        for (int j = 0; j < PB; ++j) acc[q][j] += a[j] * uq;
+      }
+    }
+    for (int q = 0; q < QB; ++q)
+      for (int j = 0; j < PB; ++j) vstore(D + (q0 + q) * np + p0 + j * L, acc[q][j]);
+  }
+
+  template <int PB>
+  static void lowrank(T* A, int64_t np, const T* Up, const T* Vt, int64_t C, int64_t r, int64_t rp, T* D) {
+    for (int64_t q0 = 0; q0 < rp; q0 += QB)
+      for (int64_t p0 = 0; p0 < np; p0 += PB * L) lowrank_block<PB>(A, np, Up, rp, C, q0, p0, D);
+    // h[o] += sum_q Vt[o, q] D[q], in place (D is complete): a register of D per rank held across
+    // every o, so each FMA reads only its broadcast weight
+    for (int64_t q0 = 0; q0 < r; q0 += QB) {
+      const int64_t nq = r - q0 < QB ? r - q0 : QB;
+      for (int64_t p0 = 0; p0 < np; p0 += L) {
+        V d[QB];
+        for (int q = 0; q < QB; ++q) d[q] = q < nq ? vload<V>(D + (q0 + q) * np + p0) : V{};
+        if (nq == QB) {
+          for (int64_t o = 0; o < C; ++o) {
+            const T* v = Vt + o * r + q0;
+            V acc = vload<V>(A + o * np + p0);
+#pragma GCC unroll 8
+            for (int q = 0; q < QB; ++q) acc += d[q] * v[q];
+            vstore(A + o * np + p0, acc);
+          }
+        } else {
+          for (int64_t o = 0; o < C; ++o) {
+            const T* v = Vt + o * r + q0;
+            V acc = vload<V>(A + o * np + p0);
+            for (int64_t q = 0; q < nq; ++q) acc += d[q] * v[q];
+            vstore(A + o * np + p0, acc);
+          }
+        }
+      }
+    }
+  }
+
+  static void fwd(const T* z, T* y, const T* s, const T* t, const T* a, const T* b, const T* c, const T* U,
+                  const T* Vt, int64_t B, int64_t C, int64_t H, int64_t W, int64_t r, int nthreads) {
+    const int64_t Ho = H / 2, Wo = W / 2, n = 2 * W;
+    if (Ho == 0 || Wo == 0) return;
+    // PB = 2 registers of pixels per accumulator row unless that pads a short row by over a quarter
+    const int pb = (n + 2 * L - 1) / (2 * L) * (2 * L) * 3 <= 4 * n ? 2 : 1;
+    const int64_t np = (n + pb * L - 1) / (pb * L) * (pb * L);
+    const int64_t rp = (r + QB - 1) / QB * QB;
+    T* Up = nullptr;  // U with its rank padded to a multiple of QB by zero columns
+    if (r > 0) {
+      Up = new T[C * rp]();
+      for (int64_t k = 0; k < C; ++k) std::memcpy(Up + k * rp, U + k * r, sizeof(T) * r);
+    }
+    const int64_t tasks = B * Ho;
+    const bool par = nthreads > 1 && tasks > 1 && B * C * H * W >= kParallelMin;
+#pragma omp parallel num_threads(nthreads) if (par)
+    {
+      // the two rows of every channel, plus 2L of slack: the pool's last block reads past a row
+      T* A = new T[C * np + 2 * L]();
+      T* D = r > 0 ? new T[rp * np]() : nullptr;
+#pragma omp for schedule(static)
+      for (int64_t task = 0; task < tasks; ++task) {
+        const int64_t bi = task / Ho, i = task % Ho;
+        for (int64_t k = 0; k < C; ++k) {
+          const T* zk = z + ((bi * C + k) * H + 2 * i) * W;  // rows 2i and 2i + 1 are adjacent
+          T* ak = A + k * np;
+          const T sk = s ? s[k] : (T)1, tk = t ? t[k] : (T)0;  // z * 1 + 0 is z exactly
+          if (a) {
+            const T pa = a[k], pb_ = b[k], pc = c[k];
+#pragma omp simd
+            for (int64_t p = 0; p < n; ++p) {
+              const T v = zk[p] * sk + tk;
+              ak[p] = (v > 0 ? pa : pb_) * v + pc;
+            }
+          } else {
+#pragma omp simd
+            for (int64_t p = 0; p < n; ++p) ak[p] = zk[p] * sk + tk;
+          }
+        }
+        if (r > 0) {
+          if (pb == 2) lowrank<2>(A, np, Up, Vt, C, r, rp, D);
+          else lowrank<1>(A, np, Up, Vt, C, r, rp, D);
+        }
+        for (int64_t o = 0; o < C; ++o) {
+          const T* r0 = A + o * np;
+          const T* r1 = r0 + W;
+          T* yo = y + ((bi * C + o) * Ho + i) * Wo;
+          int64_t j = 0;
+          for (; j + L <= Wo; j += L) vstore(yo + j, Pool<T>::fwd_block(r0 + 2 * j, r1 + 2 * j));
+          if (j < Wo) {  // reads past the row into the next one or the slack; the extra lanes are dropped
+            const V out = Pool<T>::fwd_block(r0 + 2 * j, r1 + 2 * j);
+            std::memcpy(yo + j, &out, sizeof(T) * (Wo - j));
+          }
+        }
+      }
+      delete[] A;
+      delete[] D;
+    }
+    delete[] Up;
+  }
+};
+
+
 }  // namespace
 
 #define FB_EXPORT extern "C" __attribute__((visibility("default")))
@@ -840,6 +970,11 @@ FB_EXPORT int fb_vector_bytes() { return FB_VBYTES; }
                                     const T* b, double* sums, int64_t B, int64_t C, int64_t S,     \
                                     int nt) {                                                      \
     BNAct<T>::bwd(x, gr, gx, mean, inv, g, be, a, b, sums, B, C, S, nt);                           \
+  }                                                                                                \
+  FB_EXPORT void fb_stage_tail_##SUF(const T* z, T* y, const T* s, const T* t, const T* a,         \
+                                     const T* b, const T* c, const T* U, const T* Vt, int64_t B,   \
+                                     int64_t C, int64_t H, int64_t W, int64_t r, int nt) {         \
+    StageTail<T>::fwd(z, y, s, t, a, b, c, U, Vt, B, C, H, W, r, nt);                              \
   }
 
 FB_DEFINE(f32, float)
