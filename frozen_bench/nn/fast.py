@@ -726,3 +726,53 @@ def stage_tail(z: torch.Tensor, scale=None, shift=None, a=None, b=None, c=None, 
     _k("stage_tail", z.dtype)(z.data_ptr(), y.data_ptr(), ptr(scale), ptr(shift), ptr(a), ptr(b), ptr(c), ptr(U),
                               ptr(Vt), B, C, H, W, 0 if U is None else U.shape[1], torch.get_num_threads())
     return y
+
+
+# ---------------------------------------------------------------- LoRA on feature maps, training
+#
+# x + Vᵀ(Uᵀx) at every pixel of (B, C, ...) in the low-rank form, one image's (C, S) block at a time
+# in cache (LoRAMap in csrc/fastmix.cpp): forward and backward read and write each map about once,
+# with 12Cr FLOPs a pixel, where the merged (C, C) product makes 6C² and copies the map to and from
+# a channels-first (C, B·S) layout. The same numbers as the expression up to float rounding.
+
+
+def lora_map_applies(x: torch.Tensor, U: torch.Tensor, V: torch.Tensor) -> bool:
+    """A contiguous (B, C, ...) map whose pixel count per image is a multiple of the vector width,
+    with plain contiguous (C, r), (r, C) factors of its dtype."""
+    if not (x.ndim > 2 and x.is_contiguous() and x.numel() > 0 and _use_native(x)):
+        return False
+    S = x.numel() // (x.shape[0] * x.shape[1])
+    lanes = _native.lib().fb_vector_bytes() // x.element_size()
+    return (S % lanes == 0 and all(p.dtype == x.dtype and p.is_cpu and p.is_contiguous() and type(p) in _PLAIN
+                                   and not _is_wrapped(p) for p in (U, V)))
+
+
+class _LoRAMapFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, U, V):
+        B, C = x.shape[0], x.shape[1]
+        S, r = x.numel() // (B * C), U.shape[1]
+        Vt = V.T.contiguous()
+        y, D = torch.empty_like(x), torch.empty(B, r, S, dtype=x.dtype)
+        _k("lora_fwd", x.dtype)(x.data_ptr(), y.data_ptr(), D.data_ptr(), U.data_ptr(), Vt.data_ptr(), B, C, S, r,
+                                torch.get_num_threads())
+        ctx.save_for_backward(x, U, Vt, D)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, U, Vt, D = ctx.saved_tensors
+        g = _c(g)
+        B, C = x.shape[0], x.shape[1]
+        S, r = x.numel() // (B * C), U.shape[1]
+        gx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        gU, gV = torch.empty(C, r, dtype=torch.float64), torch.empty(r, C, dtype=torch.float64)
+        _k("lora_bwd", x.dtype)(x.data_ptr(), g.data_ptr(), D.data_ptr(), 0 if gx is None else gx.data_ptr(),
+                                gU.data_ptr(), gV.data_ptr(), U.data_ptr(), Vt.data_ptr(), B, C, S, r,
+                                torch.get_num_threads())
+        return gx, gU.to(U.dtype), gV.to(U.dtype)
+
+
+def lora_map(x: torch.Tensor, U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """``x + Vᵀ Uᵀ x`` over dim 1 of (B, C, ...) with autograd (callers check ``lora_map_applies``)."""
+    return _LoRAMapFn.apply(x, U, V)

@@ -2,7 +2,7 @@
 // that turn an rfft into an orthonormal DCT-II / packed real FFT (and back); and the per-channel
 // bi-slope PAct f(x) = a x+ - b x- + c (one pass forward, one pass backward with its parameter sums);
 // the 2x2 max pool (no index tensor); training-mode BatchNorm fused with the bi-slope PAct; a CNN
-// stage's evaluation tail (norm, PAct, LoRA, max pool) in one pass.
+// stage's evaluation tail (norm, PAct, LoRA, max pool) in one pass; LoRA on feature maps in training.
 //
 // Plain C ABI, loaded with ctypes: no PyTorch headers, so the build takes about a second and needs
 // only a C++17 compiler. Built at first use by frozen_bench/nn/_native.py with -O3 -march=native;
@@ -24,7 +24,7 @@
 #define FB_VBYTES 16
 #endif
 
-#define FB_ABI_VERSION 5
+#define FB_ABI_VERSION 6
 
 // Below this many elements a call runs on one thread: fork/join would cost more than it saves.
 static const int64_t kParallelMin = 1 << 15;
@@ -893,6 +893,112 @@ template <typename T> struct StageTail {
 };
 
 
+// ---- LoRA on (B, C, S) feature maps in training: y = h + Vᵀ(Uᵀh) at every pixel, low rank ----------
+// One image at a time, its (C, S) block in cache: y is h copied, then updated in place by
+// StageTail's low-rank step (D = Uᵀh saved for backward). Backward, with g the incoming gradient:
+// E = V g, gh = g + U E (the same step with V and U in each other's places), gV += D gᵀ, gU += h Eᵀ
+// (row dot products, summed per thread in double, then across threads). 12Cr FLOPs a pixel in all,
+// five passes over a map, where the merged C×C form makes 6C² FLOPs and copies the map to and from a
+// (C, B·S) layout. S must be a multiple of the vector width (the caller checks).
+template <typename T> struct LoRAMap {
+  typedef typename Vec<T>::type V;
+  static constexpr int L = Vec<T>::W;
+  static constexpr int QB = StageTail<T>::QB;
+
+  static T* padded(const T* W, int64_t C, int64_t r, int64_t rp) {  // (C, r) -> (C, rp), zero columns
+    T* P = new T[C * rp]();
+    for (int64_t k = 0; k < C; ++k) std::memcpy(P + k * rp, W + k * r, sizeof(T) * r);
+    return P;
+  }
+
+  static void mix(T* A, int64_t S, const T* Wp, const T* W2, int64_t C, int64_t r, int64_t rp, T* D) {
+    if (S % (2 * L) == 0) StageTail<T>::template lowrank<2>(A, S, Wp, W2, C, r, rp, D);
+    else StageTail<T>::template lowrank<1>(A, S, Wp, W2, C, r, rp, D);
+  }
+
+  // out[i, q] += sum_p X[i, p] Y[q, p] for i < n, q < r (rows of length S)
+  static void rowdots(const T* X, int64_t n, const T* Y, int64_t r, int64_t S, double* out) {
+    for (int64_t i = 0; i < n; ++i) {
+      const T* x = X + i * S;
+      for (int64_t q0 = 0; q0 < r; q0 += QB) {
+        const int64_t nq = r - q0 < QB ? r - q0 : QB;
+        V acc[QB];
+        for (int q = 0; q < QB; ++q) acc[q] = V{};
+        for (int64_t p = 0; p < S; p += L) {
+          const V xv = vload<V>(x + p);
+          for (int64_t q = 0; q < nq; ++q) acc[q] += xv * vload<V>(Y + (q0 + q) * S + p);
+        }
+        for (int64_t q = 0; q < nq; ++q) {
+          T lanes[L];
+          std::memcpy(lanes, &acc[q], sizeof(V));
+          double t = 0;
+          for (int l = 0; l < L; ++l) t += lanes[l];
+          out[i * r + q0 + q] += t;
+        }
+      }
+    }
+  }
+
+  // U (C, r), Vt = Vᵀ (C, r); y (B, C, S), D (B, r, S)
+  static void fwd(const T* h, T* y, T* D, const T* U, const T* Vt, int64_t B, int64_t C, int64_t S, int64_t r,
+                  int nthreads) {
+    const int64_t rp = (r + QB - 1) / QB * QB;
+    T* Up = padded(U, C, r, rp);
+    const bool par = nthreads > 1 && B > 1 && B * C * S >= kParallelMin;
+#pragma omp parallel num_threads(nthreads) if (par)
+    {
+      T* Dl = new T[rp * S]();
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < B; ++b) {
+        T* yb = y + b * C * S;
+        std::memcpy(yb, h + b * C * S, sizeof(T) * C * S);
+        mix(yb, S, Up, Vt, C, r, rp, Dl);
+        std::memcpy(D + b * r * S, Dl, sizeof(T) * r * S);
+      }
+      delete[] Dl;
+    }
+    delete[] Up;
+  }
+
+  // gh may be null (no input gradient); gU (C, r) and gV (r, C) are written (double)
+  static void bwd(const T* h, const T* g, const T* D, T* gh, double* gU, double* gV, const T* U, const T* Vt,
+                  int64_t B, int64_t C, int64_t S, int64_t r, int nthreads) {
+    const int64_t rp = (r + QB - 1) / QB * QB;
+    T* Vp = padded(Vt, C, r, rp);  // E = V g: the down-projection of the backward is Vᵀ's columns
+    std::memset(gU, 0, sizeof(double) * C * r);
+    std::memset(gV, 0, sizeof(double) * r * C);
+    const bool par = nthreads > 1 && B > 1 && B * C * S >= kParallelMin;
+#pragma omp parallel num_threads(nthreads) if (par)
+    {
+      T* El = new T[rp * S]();
+      T* Gl = gh ? nullptr : new T[C * S];  // without gh, the update runs on a scratch copy
+      double* tU = new double[C * r]();
+      double* gVt = new double[C * r]();  // gVᵀ (C, r): rows of g against rows of D
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < B; ++b) {
+        const T* gb = g + b * C * S;
+        rowdots(gb, C, D + b * r * S, r, S, gVt);
+        T* ghb = gh ? gh + b * C * S : Gl;
+        std::memcpy(ghb, gb, sizeof(T) * C * S);
+        mix(ghb, S, Vp, U, C, r, rp, El);  // El = V g; ghb = g + U El
+        rowdots(h + b * C * S, C, El, r, S, tU);
+      }
+#pragma omp critical
+      {
+        for (int64_t i = 0; i < C * r; ++i) gU[i] += tU[i];
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t q = 0; q < r; ++q) gV[q * C + c] += gVt[c * r + q];
+      }
+      delete[] El;
+      delete[] Gl;
+      delete[] tU;
+      delete[] gVt;
+    }
+    delete[] Vp;
+  }
+};
+
+
 }  // namespace
 
 #define FB_EXPORT extern "C" __attribute__((visibility("default")))
@@ -975,6 +1081,15 @@ FB_EXPORT int fb_vector_bytes() { return FB_VBYTES; }
                                      const T* b, const T* c, const T* U, const T* Vt, int64_t B,   \
                                      int64_t C, int64_t H, int64_t W, int64_t r, int nt) {         \
     StageTail<T>::fwd(z, y, s, t, a, b, c, U, Vt, B, C, H, W, r, nt);                              \
+  }                                                                                                \
+  FB_EXPORT void fb_lora_fwd_##SUF(const T* h, T* y, T* D, const T* U, const T* Vt, int64_t B,     \
+                                   int64_t C, int64_t S, int64_t r, int nt) {                      \
+    LoRAMap<T>::fwd(h, y, D, U, Vt, B, C, S, r, nt);                                               \
+  }                                                                                                \
+  FB_EXPORT void fb_lora_bwd_##SUF(const T* h, const T* g, const T* D, T* gh, double* gU,          \
+                                   double* gV, const T* U, const T* Vt, int64_t B, int64_t C,      \
+                                   int64_t S, int64_t r, int nt) {                                 \
+    LoRAMap<T>::bwd(h, g, D, gh, gU, gV, U, Vt, B, C, S, r, nt);                                   \
   }
 
 FB_DEFINE(f32, float)
