@@ -916,25 +916,60 @@ template <typename T> struct LoRAMap {
     else StageTail<T>::template lowrank<1>(A, S, Wp, W2, C, r, rp, D);
   }
 
-  // out[i, q] += sum_p X[i, p] Y[q, p] for i < n, q < r (rows of length S)
+  static inline double hsum(V v) {
+    T lanes[L];
+    std::memcpy(lanes, &v, sizeof(V));
+    double t = 0;
+    for (int l = 0; l < L; ++l) t += lanes[l];
+    return t;
+  }
+
+  // out[i, q] += sum_p X[i, p] Y[q, p] for i < n, q < r (rows of length S). Rows of X go two at a
+  // time, so each load of a Y register feeds two FMAs (2 x QB accumulators stay in registers).
   static void rowdots(const T* X, int64_t n, const T* Y, int64_t r, int64_t S, double* out) {
-    for (int64_t i = 0; i < n; ++i) {
-      const T* x = X + i * S;
-      for (int64_t q0 = 0; q0 < r; q0 += QB) {
-        const int64_t nq = r - q0 < QB ? r - q0 : QB;
+    for (int64_t q0 = 0; q0 < r; q0 += QB) {
+      const int64_t nq = r - q0 < QB ? r - q0 : QB;
+      const T* Yq = Y + q0 * S;
+      int64_t i = 0;
+      for (; i + 2 <= n; i += 2) {
+        const T* x0 = X + i * S;
+        const T* x1 = x0 + S;
+        V a0[QB], a1[QB];
+        for (int q = 0; q < QB; ++q) a0[q] = a1[q] = V{};
+        if (nq == QB) {
+          for (int64_t p = 0; p < S; p += L) {
+            const V u0 = vload<V>(x0 + p), u1 = vload<V>(x1 + p);
+#pragma GCC unroll 8
+            for (int q = 0; q < QB; ++q) {
+              const V y = vload<V>(Yq + q * S + p);
+              a0[q] += u0 * y;
+              a1[q] += u1 * y;
+            }
+          }
+        } else {
+          for (int64_t p = 0; p < S; p += L) {
+            const V u0 = vload<V>(x0 + p), u1 = vload<V>(x1 + p);
+            for (int64_t q = 0; q < nq; ++q) {
+              const V y = vload<V>(Yq + q * S + p);
+              a0[q] += u0 * y;
+              a1[q] += u1 * y;
+            }
+          }
+        }
+        for (int64_t q = 0; q < nq; ++q) {
+          out[i * r + q0 + q] += hsum(a0[q]);
+          out[(i + 1) * r + q0 + q] += hsum(a1[q]);
+        }
+      }
+      for (; i < n; ++i) {
+        const T* x = X + i * S;
         V acc[QB];
         for (int q = 0; q < QB; ++q) acc[q] = V{};
         for (int64_t p = 0; p < S; p += L) {
-          const V xv = vload<V>(x + p);
-          for (int64_t q = 0; q < nq; ++q) acc[q] += xv * vload<V>(Y + (q0 + q) * S + p);
+          const V u = vload<V>(x + p);
+          for (int64_t q = 0; q < nq; ++q) acc[q] += u * vload<V>(Yq + q * S + p);
         }
-        for (int64_t q = 0; q < nq; ++q) {
-          T lanes[L];
-          std::memcpy(lanes, &acc[q], sizeof(V));
-          double t = 0;
-          for (int l = 0; l < L; ++l) t += lanes[l];
-          out[i * r + q0 + q] += t;
-        }
+        for (int64_t q = 0; q < nq; ++q) out[i * r + q0 + q] += hsum(acc[q]);
       }
     }
   }
