@@ -50,6 +50,7 @@ def test_bislope_kernel_matches_the_expression_values_and_gradients(shape, dtype
         torch.testing.assert_close(fast.bislope(x, *params), y_old.detach(), **tol)
 
 
+@needs_kernels
 def test_bislope_module_runs_the_kernel_on_its_parameters():
     act = activations.make_activation("bislope", 4)
     x = torch.randn(3, 4, 5, 5, requires_grad=True)
@@ -66,6 +67,7 @@ def test_bislope_kernel_passes_gradcheck_and_falls_back_off_its_path():
     torch.testing.assert_close(fast.bislope(xt, *ps32), fast.bislope_torch(xt, *ps32))
 
 
+@needs_kernels
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("shape", [(2, 3, 6, 6), (2, 3, 7, 5), (16, 8, 28, 28), (1, 1, 2, 2), (2, 3, 4, 70), (3, 2, 9, 33), (1, 1, 3, 65)])
 def test_max_pool_kernel_matches_torch_bit_for_bit(shape, dtype):
@@ -142,7 +144,8 @@ def test_frozen_cnn_fast_paths_compute_the_old_map(preset, monkeypatch):
     torch.testing.assert_close(n_ev1, o_ev1, **tol)
     assert o_grads.keys() == n_grads.keys()
     for k in o_grads:
-        torch.testing.assert_close(n_grads[k], o_grads[k], rtol=1e-3, atol=1e-5, msg=k)
+        # parameter gradients sum over B·H·W pixels in float32: rounding reaches a few 1e-5
+        torch.testing.assert_close(n_grads[k], o_grads[k], rtol=1e-3, atol=5e-5, msg=k)
     # the BatchNorm running statistics moved alike in the two training steps
     news = dict(new.named_modules())
     for name, a in old.named_modules():
@@ -215,6 +218,7 @@ def test_folded_kernel_follows_parameter_updates_and_grad_mode():
     assert new.stages[0].norm.weight.grad is not None and new.stages[1].adapter.U.grad is not None
 
 
+@needs_kernels
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("shape", [(64, 16, 14, 14), (7, 5, 3, 4), (3, 2, 1, 2)])
 @pytest.mark.parametrize("input_grad", [True, False])  # a frozen CNN's first stage needs none
@@ -247,6 +251,7 @@ def test_fused_batchnorm_bislope_matches_the_two_modules(shape, dtype, input_gra
         torch.testing.assert_close(getattr(bn, name), getattr(bn2, name), **tol)
 
 
+@needs_kernels
 @pytest.mark.parametrize("family", ["frozen", "trained"])
 def test_cnn_training_step_with_the_fused_norm_and_pact_is_the_plain_one(family, monkeypatch):
     import copy
