@@ -60,16 +60,26 @@ def _eval_batchnorm(norm) -> bool:
             and norm.running_var is not None)
 
 
+def bn_eval_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s, t), float64, with ``bn(x) = s·x + t`` per channel in evaluation: s = γ/√(σ²+ε), t = β − μ·s."""
+    s = torch.rsqrt(bn.running_var.double() + bn.eps)
+    if bn.weight is not None:
+        s = s * bn.weight.double()
+    t = -bn.running_mean.double() * s + (bn.bias.double() if bn.bias is not None else 0)
+    return s, t
+
+
+def bn_eval_parts(bn: nn.BatchNorm2d) -> list[torch.Tensor]:
+    """The tensors ``bn_eval_affine`` reads: what a value derived from it must follow."""
+    return [t for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var) if t is not None]
+
+
 def _bn_affine(bn: nn.BatchNorm2d, like):
-    """Evaluation BatchNorm as ``scale·x + shift`` per channel, rebuilt when a statistic or parameter changed."""
+    """``bn_eval_affine`` in like's dtype, rebuilt when a statistic or parameter changed."""
     def build():
-        s = torch.rsqrt(bn.running_var.double() + bn.eps)
-        if bn.weight is not None:
-            s = s * bn.weight.double()
-        t = -bn.running_mean.double() * s + (bn.bias.double() if bn.bias is not None else 0)
+        s, t = bn_eval_affine(bn)
         return s.to(like.dtype).contiguous(), t.to(like.dtype).contiguous()
-    parts = [t for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var) if t is not None]
-    return derived(bn, "eval_affine", parts, like, build)
+    return derived(bn, "eval_affine", bn_eval_parts(bn), like, build)
 
 
 def _transposed(lora, like):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, adapter_args, make_head, make_norm2d,
-                                       num_classes, stage_shapes, stage_tail, transform_args)
+                                       bn_eval_affine, bn_eval_parts, num_classes, stage_shapes, stage_tail, transform_args)
 from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
@@ -105,19 +105,14 @@ class FrozenStage(nn.Module):
                                                         and n.weight.requires_grad))
 
     def _folded(self, x):
-        """(kernel·s, β − μ·s) with s = γ/√(σ²+ε): BatchNorm's eval affine map after the fixed conv,
-        as one conv with a bias (the same map); rebuilt when a statistic or parameter changed."""
-        n = self.norm
-
+        """(kernel·s, t) with BatchNorm's eval map s·h + t (``bn_eval_affine``): the scale folded into
+        the fixed conv, the shift left to the stage's tail (the same map); rebuilt when a statistic or
+        parameter changed."""
         def build():
-            s = torch.rsqrt(n.running_var.double() + n.eps)
-            if n.weight is not None:
-                s = s * n.weight.double()
-            t = -n.running_mean.double() * s + (n.bias.double() if n.bias is not None else 0)
+            s, t = bn_eval_affine(self.norm)
             k = self.filters.kernel.double() * s.view(-1, 1, 1, 1)
             return k.to(x.dtype).contiguous(), t.to(x.dtype)
-        parts = [t for t in (n.weight, n.bias, n.running_mean, n.running_var) if t is not None]
-        return derived(self, "fold", parts, x, build)
+        return derived(self, "fold", bn_eval_parts(self.norm), x, build)
 
 
 class FrozenCNN(nn.Module):

@@ -547,11 +547,15 @@ def bislope_torch(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Te
 
 def _bislope_ok(x, a, b, c) -> bool:
     return (x.ndim >= 2 and x.is_contiguous() and _use_native(x) and x.numel() > 0
-            and all(p.dtype == x.dtype and p.is_cpu and p.is_contiguous() and type(p) in _PLAIN
-                    and not _is_wrapped(p) for p in (a, b, c)))
+            and all(_plain_like(p, x) for p in (a, b, c)))
 
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)  # the parameters are Parameters; fake/functorch ones are not
+
+
+def _plain_like(p: torch.Tensor, x: torch.Tensor) -> bool:
+    """A parameter the kernels can read beside x: a plain contiguous CPU tensor of x's dtype."""
+    return p.dtype == x.dtype and p.is_cpu and p.is_contiguous() and type(p) in _PLAIN and not _is_wrapped(p)
 
 
 def _bislope_native(x, a, b, c):
@@ -712,8 +716,7 @@ def stage_tail_applies(z: torch.Tensor, *params) -> bool:
     (None: that step is skipped) a plain contiguous tensor of z's dtype."""
     return (z.ndim == 4 and z.shape[2] >= 2 and z.shape[3] >= 2 and z.numel() > 0 and z.is_contiguous()
             and _use_native(z) and not (torch.is_grad_enabled() and z.requires_grad)
-            and all(p is None or (p.dtype == z.dtype and p.is_cpu and p.is_contiguous() and type(p) in _PLAIN
-                                  and not _is_wrapped(p)) for p in params))
+            and all(p is None or _plain_like(p, z) for p in params))
 
 
 def stage_tail(z: torch.Tensor, scale=None, shift=None, a=None, b=None, c=None, U=None, Vt=None) -> torch.Tensor:
@@ -742,9 +745,18 @@ def lora_map_applies(x: torch.Tensor, U: torch.Tensor, V: torch.Tensor) -> bool:
     if not (x.ndim > 2 and x.is_contiguous() and x.numel() > 0 and _use_native(x)):
         return False
     S = x.numel() // (x.shape[0] * x.shape[1])
-    lanes = _native.lib().fb_vector_bytes() // x.element_size()
-    return (S % lanes == 0 and all(p.dtype == x.dtype and p.is_cpu and p.is_contiguous() and type(p) in _PLAIN
-                                   and not _is_wrapped(p) for p in (U, V)))
+    return S % _lanes(x) == 0 and _plain_like(U, x) and _plain_like(V, x)
+
+
+_LANES: dict = {}
+
+
+def _lanes(x: torch.Tensor) -> int:
+    """Elements of x's dtype in one of the kernels' vector registers (asked of the library once)."""
+    n = _LANES.get(x.dtype)
+    if n is None:
+        n = _LANES[x.dtype] = _native.lib().fb_vector_bytes() // x.element_size()
+    return n
 
 
 class _LoRAMapFn(torch.autograd.Function):

@@ -778,6 +778,13 @@ template <typename T> struct StageTail {
   static constexpr int L = Vec<T>::W;
   static constexpr int QB = 8;  // rank block: QB x PB accumulators stay in registers
 
+  // (C, r) -> (C, rp), the rank padded to a multiple of QB by zero columns (new[]: the caller frees)
+  static T* padded(const T* W, int64_t C, int64_t r, int64_t rp) {
+    T* P = new T[C * rp]();
+    for (int64_t k = 0; k < C; ++k) std::memcpy(P + k * rp, W + k * r, sizeof(T) * r);
+    return P;
+  }
+
   // D[q, p0 .. p0 + PB L) for q in [q0, q0 + QB) = sum_k Up[k, q] A[k, p0 ..]
   template <int PB>
   static inline void lowrank_block(const T* A, int64_t np, const T* Up, int64_t rp, int64_t C, int64_t q0,
@@ -838,11 +845,7 @@ template <typename T> struct StageTail {
     const int pb = (n + 2 * L - 1) / (2 * L) * (2 * L) * 3 <= 4 * n ? 2 : 1;
     const int64_t np = (n + pb * L - 1) / (pb * L) * (pb * L);
     const int64_t rp = (r + QB - 1) / QB * QB;
-    T* Up = nullptr;  // U with its rank padded to a multiple of QB by zero columns
-    if (r > 0) {
-      Up = new T[C * rp]();
-      for (int64_t k = 0; k < C; ++k) std::memcpy(Up + k * rp, U + k * r, sizeof(T) * r);
-    }
+    T* Up = r > 0 ? padded(U, C, r, rp) : nullptr;
     const int64_t tasks = B * Ho;
     const bool par = nthreads > 1 && tasks > 1 && B * C * H * W >= kParallelMin;
 #pragma omp parallel num_threads(nthreads) if (par)
@@ -904,12 +907,6 @@ template <typename T> struct LoRAMap {
   typedef typename Vec<T>::type V;
   static constexpr int L = Vec<T>::W;
   static constexpr int QB = StageTail<T>::QB;
-
-  static T* padded(const T* W, int64_t C, int64_t r, int64_t rp) {  // (C, r) -> (C, rp), zero columns
-    T* P = new T[C * rp]();
-    for (int64_t k = 0; k < C; ++k) std::memcpy(P + k * rp, W + k * r, sizeof(T) * r);
-    return P;
-  }
 
   static void mix(T* A, int64_t S, const T* Wp, const T* W2, int64_t C, int64_t r, int64_t rp, T* D) {
     if (S % (2 * L) == 0) StageTail<T>::template lowrank<2>(A, S, Wp, W2, C, r, rp, D);
@@ -978,7 +975,7 @@ template <typename T> struct LoRAMap {
   static void fwd(const T* h, T* y, T* D, const T* U, const T* Vt, int64_t B, int64_t C, int64_t S, int64_t r,
                   int nthreads) {
     const int64_t rp = (r + QB - 1) / QB * QB;
-    T* Up = padded(U, C, r, rp);
+    T* Up = StageTail<T>::padded(U, C, r, rp);
     const bool par = nthreads > 1 && B > 1 && B * C * S >= kParallelMin;
 #pragma omp parallel num_threads(nthreads) if (par)
     {
@@ -999,7 +996,7 @@ template <typename T> struct LoRAMap {
   static void bwd(const T* h, const T* g, const T* D, T* gh, double* gU, double* gV, const T* U, const T* Vt,
                   int64_t B, int64_t C, int64_t S, int64_t r, int nthreads) {
     const int64_t rp = (r + QB - 1) / QB * QB;
-    T* Vp = padded(Vt, C, r, rp);  // E = V g: the down-projection of the backward is Vᵀ's columns
+    T* Vp = StageTail<T>::padded(Vt, C, r, rp);  // E = V g: the down-projection of the backward is Vᵀ's columns
     std::memset(gU, 0, sizeof(double) * C * r);
     std::memset(gV, 0, sizeof(double) * r * C);
     const bool par = nthreads > 1 && B > 1 && B * C * S >= kParallelMin;
