@@ -174,7 +174,13 @@ def cost(mod: nn.Module, inp: torch.Tensor, out: torch.Tensor, train: bool, need
     T_in, T_out = inp.numel() * 4, out.numel() * 4
     trains = any(p.requires_grad for p in mod.parameters())
     flops = bytes_ = 0.0
-    if isinstance(mod, nn.Conv2d) or hasattr(mod, "kernel") or hasattr(mod, "bank"):
+    if getattr(mod, "structured", None) and mod.uses_structure(inp):  # the bank, the fold, the width-n2 WHT
+        n2, taps = mod.structured["n2"], mod.structured["taps"][inp.dtype][0]
+        pixels = out.numel() / out.shape[1]
+        f = 2.0 * pixels * inp.shape[1] * taps.numel() + pixels * n2 * math.log2(max(n2, 2))
+        flops += f * (1 + (train and needs_in_grad))
+        bytes_ += (T_in + T_out) * (1 + (train and needs_in_grad))
+    elif isinstance(mod, nn.Conv2d) or hasattr(mod, "kernel") or hasattr(mod, "bank"):
         w = mod.weight if isinstance(mod, nn.Conv2d) else (mod.kernel if hasattr(mod, "kernel") else None)
         if w is None:  # depthwise filter bank: K filters per input channel
             kk = mod.bank.shape[-1] * mod.bank.shape[-2]

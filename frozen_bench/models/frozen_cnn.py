@@ -10,6 +10,8 @@ input is zero-padded first. Only norms, PActs, adapters and the head train.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,8 +22,10 @@ from frozen_bench.models.budget import built, size_stages
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
 from frozen_bench.nn.derived import derived
+from frozen_bench.nn import fast
 from frozen_bench.nn.filters import FixedFilterBank, make_filter_bank
-from frozen_bench.nn.transforms import make_transform
+from frozen_bench.nn.matrices import sylvester_hadamard
+from frozen_bench.nn.transforms import WHT, make_transform
 
 
 class ChannelMix(nn.Module):
@@ -49,6 +53,11 @@ class FusedFilterMix(nn.Module):
     a parameter), applied as one dense conv instead of a depthwise conv, a channels-last transform
     and a truncation (several times faster on CPU). Stored size: that of its recipe (the bank's and
     the transform's seeds, 0 for dct/hadamard/wht); in-memory size: the kernel (``fixed_numel``).
+
+    With WHT mixing and 3×3 filters, the CPU kernels compute the map in its own structure instead
+    (``fast.bank_wht``: the bank, then the width-n2 WHT of its fold, n2 = next_pow2(width)): the same
+    map in 18CK + n2·log2(n2) FLOPs a pixel against the dense kernel's 18·width·C, in training and at
+    evaluation. ``structured`` holds its (K, 9) taps, scaled by the WHT's 1/√N, or None.
     """
 
     def __init__(self, filters: FixedFilterBank, mix: ChannelMix, in_channels: int):
@@ -61,15 +70,42 @@ class FusedFilterMix(nn.Module):
             kernel = torch.einsum("cjo,jxy->ocxy", m, bank)  # (width, C, k, k)
         self.register_buffer("kernel", kernel.contiguous(), persistent=False)
         self._bytes = filters.frozen_bytes() + mix.mix.frozen_bytes()
+        self.structured = _wht_structure(filters, mix, in_channels, kernel)
 
     def forward(self, x):  # (B, C, H, W) -> (B, width, H, W)
+        if self.uses_structure(x):
+            taps, flipped = self.structured["taps"][x.dtype]
+            return fast.bank_wht(x, taps, flipped, self.structured["n2"], self.kernel.shape[0])
         return F.conv2d(x, self.kernel.to(x.dtype), padding="same")
+
+    def uses_structure(self, x) -> bool:
+        return (self.structured is not None and x.dtype in self.structured["taps"]
+                and fast.bank_wht_applies(x, self.structured["taps"][x.dtype][0]))
 
     def fixed_numel(self) -> int:
         return self.kernel.numel()
 
     def frozen_bytes(self) -> int:
         return self._bytes
+
+
+def _wht_structure(filters: FixedFilterBank, mix: ChannelMix, in_channels: int, kernel: torch.Tensor) -> dict | None:
+    """The structured form of a WHT stage's fixed conv (see ``FusedFilterMix``), or None where there is
+    none (another transform or kernel size). Built from the bank and checked against the dense kernel:
+    the first n2 outputs of a Sylvester WHT of width N are the width-n2 WHT of the input folded to n2."""
+    if not isinstance(mix.mix, WHT) or filters.kernel_size != 3:
+        return None
+    K, w, N = filters.n_filters, mix.width, mix.mix.out_dim
+    n2 = fast.next_power_of_two(w)
+    taps = filters.bank[:, 0].double().reshape(K, 9) / math.sqrt(N)  # (K, 9), the WHT's scale folded in
+    fold = torch.zeros(in_channels, K, n2, dtype=torch.float64)  # bank output (c, j) -> its folded channel
+    idx = torch.arange(in_channels * K)
+    fold.view(-1, n2)[idx, idx % n2] = 1
+    dense = torch.einsum("cjp,po,jt->oct", fold, sylvester_hadamard(n2)[:, :w], taps).reshape(kernel.shape)
+    if not torch.allclose(dense, kernel.double(), atol=1e-5):
+        raise AssertionError(f"the structured WHT stage ({in_channels} -> {w}) does not compute its dense kernel")
+    return {"n2": n2, "taps": {dt: (taps.to(dt).contiguous(), taps.flip(1).to(dt).contiguous())
+                               for dt in (torch.float32, torch.float64)}}
 
 
 class FrozenStage(nn.Module):
@@ -90,7 +126,7 @@ class FrozenStage(nn.Module):
         self.pool = {"max": MaxPool2x2, "avg": lambda: nn.AvgPool2d(2), "none": nn.Identity}[pool]()
 
     def forward(self, x):  # (B, C, H, W)
-        if self._folds_norm():  # evaluation, no graph: BatchNorm folded into the fixed kernel
+        if self._folds_norm(x):  # evaluation, no graph: BatchNorm folded into the fixed kernel
             kernel, shift = self._folded(x)
             h = F.conv2d(x, kernel, padding="same")  # (B, w, H, W) = norm(fixed conv(x)) - shift
             # the shift rides in the tail's pass (a conv bias would cost one more pass over the map)
@@ -98,9 +134,11 @@ class FrozenStage(nn.Module):
         # (B, w, H, W) fixed, then normalized, activated, adapted and pooled
         return stage_tail(self.norm, self.act, self.adapter, self.pool, self.mix(self.filters(x)))
 
-    def _folds_norm(self) -> bool:
+    def _folds_norm(self, x) -> bool:
+        # not where the structured conv runs: its WHT comes after the bank, so the scale goes to the tail
         n = self.norm
-        return (not self.training and isinstance(self.filters, FusedFilterMix) and isinstance(n, nn.BatchNorm2d)
+        return (not self.training and isinstance(self.filters, FusedFilterMix) and not self.filters.uses_structure(x)
+                and isinstance(n, nn.BatchNorm2d)
                 and n.running_mean is not None and not (torch.is_grad_enabled() and n.weight is not None
                                                         and n.weight.requires_grad))
 

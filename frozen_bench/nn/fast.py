@@ -788,3 +788,45 @@ class _LoRAMapFn(torch.autograd.Function):
 def lora_map(x: torch.Tensor, U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
     """``x + Vᵀ Uᵀ x`` over dim 1 of (B, C, ...) with autograd (callers check ``lora_map_applies``)."""
     return _LoRAMapFn.apply(x, U, V)
+
+
+# ---------------------------------------------------------------- a frozen stage's fixed conv, structured
+#
+# The depthwise 3x3 filter bank then the WHT over channels (truncated to w outputs), computed as what it
+# is (BankWHT in csrc/fastmix.cpp): 18CK + n2 log2 n2 FLOPs a pixel, where its dense (w, C, 3, 3) form
+# makes 18wC (~10x more at C = 64, w = 128). Forward and the input gradient (the map has no parameter).
+
+
+def bank_wht_applies(x: torch.Tensor, taps: torch.Tensor) -> bool:
+    """A contiguous (B, C, H, W) CPU map and (K, 9) taps of its dtype."""
+    return x.ndim == 4 and x.is_contiguous() and x.numel() > 0 and _use_native(x) and _plain_like(taps, x)
+
+
+def _bank_wht_call(kind, src, taps, C, K, n2, w):
+    B, _, H, W = src.shape
+    out = torch.empty(B, w if kind == "fwd" else C, H, W, dtype=src.dtype)
+    _k(f"bankwht_{kind}", src.dtype)(src.data_ptr(), out.data_ptr(), taps.data_ptr(), B, C, H, W, K, n2, w,
+                                     torch.get_num_threads())
+    return out
+
+
+class _BankWHTFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, taps, flipped, n2, w):
+        ctx.meta = (taps, flipped, x.shape[1], n2, w)
+        return _bank_wht_call("fwd", x, taps, x.shape[1], taps.shape[0], n2, w)
+
+    @staticmethod
+    def backward(ctx, g):
+        taps, flipped, C, n2, w = ctx.meta
+        return _bank_wht_call("bwd", _c(g), flipped, C, taps.shape[0], n2, w), None, None, None, None
+
+
+def bank_wht(x: torch.Tensor, taps: torch.Tensor, flipped: torch.Tensor, n2: int, w: int) -> torch.Tensor:
+    """The first ``w`` channels of ``H_{n2}`` applied over the channels of the fold to ``n2`` of the
+    depthwise bank output: bank output c·K + j (filter j, (K, 9) ``taps``, on channel c) adds into
+    channel (c·K + j) mod n2. ``flipped``: the taps reversed (the input gradient's correlation).
+    Callers check ``bank_wht_applies``."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _BankWHTFn.apply(x, taps, flipped, n2, w)
+    return _bank_wht_call("fwd", x, taps, x.shape[1], taps.shape[0], n2, w)

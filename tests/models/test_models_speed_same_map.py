@@ -201,12 +201,16 @@ def test_conv1x1_adapter_matches_the_old_expression(shape):
         torch.testing.assert_close(ad(x), _old_conv1x1(ad, x), rtol=1e-5, atol=1e-5)
 
 
-def test_folded_kernel_follows_parameter_updates_and_grad_mode():
-    old, new = _pair([8, 12], (1, 12, 12), "lora", 2)
+# dct: BatchNorm folded into the dense fixed kernel; wht: the structured conv, BatchNorm in the tail
+@pytest.mark.parametrize("transform", ["dct", "wht"])
+def test_folded_kernel_follows_parameter_updates_and_grad_mode(transform):
+    old, new = _pair([8, 12], (1, 12, 12), "lora", 2, transform=transform)
     x = torch.randn(4, 1, 12, 12)
     new.eval()
     old.eval()
     with torch.no_grad():
+        folds = new.stages[0]._folds_norm(x)
+        assert folds == (transform == "dct" or not KERNELS)
         first = new(x)
         for m in (old, new):  # an optimizer-like in-place update: the folds must be rebuilt
             m.stages[0].norm.weight.mul_(1.5)
@@ -401,3 +405,55 @@ def test_lora_training_kernel_passes_gradcheck_and_the_module_takes_it():
     odd = torch.randn(2, 16, 5, 5, requires_grad=True)  # 25 pixels: not a whole number of vectors
     assert not fast.lora_map_applies(odd, lora.U, lora.V)
     assert type(lora(odd).grad_fn).__name__ != "_LoRAMapFnBackward"
+
+
+def _stage_conv(in_channels, width, n_filters=None, transform="wht"):
+    from frozen_bench.models.frozen_cnn import ChannelMix, FusedFilterMix
+    from frozen_bench.nn.filters import make_filter_bank
+
+    bank = make_filter_bank("dct", 3, n_filters, seed=0)
+    return FusedFilterMix(bank, ChannelMix(transform, bank.out_channels(in_channels), width), in_channels)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+# (C, width, K, B, H, W): the presets' stages (fold to n2 < N; CK < n2 zero-padded; width 40 of n2 = 64),
+# fewer filters than 9, odd and non-square maps, batch 1 (tasks split by rows)
+@pytest.mark.parametrize("C,width,K,B,H,W", [(1, 16, None, 3, 28, 28), (16, 40, None, 2, 14, 14), (3, 32, None, 2, 32, 32),
+                                             (32, 64, None, 2, 16, 16), (64, 128, None, 2, 8, 8), (5, 24, 4, 3, 7, 11),
+                                             (8, 8, 2, 1, 9, 5), (32, 64, None, 1, 16, 16), (2, 4, 3, 2, 1, 1)])
+def test_structured_wht_conv_is_the_dense_kernel_values_and_input_gradient(C, width, K, B, H, W, dtype):
+    conv = _stage_conv(C, width, K)
+    g = torch.Generator().manual_seed(C * width)
+    x = torch.randn(B, C, H, W, generator=g, dtype=dtype)
+    assert conv.uses_structure(x)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = conv(a), torch.nn.functional.conv2d(b, conv.kernel.to(dtype), padding="same")
+    assert type(ya.grad_fn).__name__ == "_BankWHTFnBackward"
+    w = torch.randn(yb.shape, generator=g, dtype=dtype)
+    (ya * w).sum().backward()
+    (yb * w).sum().backward()
+    # the dense kernel is built in float32 (its rounding, ~1e-7, bounds the float64 agreement)
+    tol = dict(rtol=1e-5, atol=2e-5) if dtype == torch.float32 else dict(rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(ya, yb, **tol)
+    torch.testing.assert_close(a.grad, b.grad, **tol)
+    with torch.no_grad():  # no graph: the forward kernel alone
+        torch.testing.assert_close(conv(x), yb.detach(), **tol)
+
+
+@needs_kernels
+def test_structured_wht_conv_passes_gradcheck_and_only_serves_wht():
+    conv = _stage_conv(3, 12, 5)
+    x = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(conv, (x,))
+    assert conv.structured["n2"] == 16
+    assert _stage_conv(3, 12, 5, transform="dct").structured is None  # no such structure: the dense kernel
+    assert not conv.uses_structure(x.detach().transpose(2, 3))  # not contiguous: the dense conv runs
+
+
+def test_structured_wht_conv_falls_back_to_the_dense_kernel_off_its_path():
+    conv = _stage_conv(4, 8)
+    x = torch.randn(2, 4, 6, 6)
+    with fast.torch_only():
+        assert not conv.uses_structure(x)
+        torch.testing.assert_close(conv(x), torch.nn.functional.conv2d(x, conv.kernel, padding="same"))

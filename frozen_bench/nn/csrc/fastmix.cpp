@@ -24,7 +24,7 @@
 #define FB_VBYTES 16
 #endif
 
-#define FB_ABI_VERSION 6
+#define FB_ABI_VERSION 7
 
 // Below this many elements a call runs on one thread: fork/join would cost more than it saves.
 static const int64_t kParallelMin = 1 << 15;
@@ -1031,6 +1031,165 @@ template <typename T> struct LoRAMap {
 };
 
 
+// ---- A frozen stage's fixed 3x3 conv in its own structure: a depthwise filter bank, then a WHT ---------
+// over the channels, of which the first w outputs are kept. The dense (w, C, 3, 3) form of that map
+// makes 18wC FLOPs a pixel; the structure makes 18CK + n2 log2 n2 (K filters a channel, n2 the WHT's
+// width after folding): the first n2 = next_pow2(w) outputs of a Sylvester WHT of width N are the
+// width-n2 WHT of the input folded to n2 (x[p] + x[p + n2] + ...), so bank output c K + j adds into
+// s[(c K + j) mod n2] and only the width-n2 butterflies follow. Vectors run over pixels: a task is a
+// block of output rows of one image, its input rows copied into a zero-bordered buffer, so the 9 taps
+// of every lane are constant offsets (each row carries 2 border lanes that are computed and dropped).
+// Taps f (K, 9) come pre-scaled (1/sqrt N) and, for the input gradient, pre-flipped: the gradient is
+// the same correlation over the WHT of the padded incoming gradient, gathered back to the channels.
+template <typename T> struct BankWHT {
+  typedef typename Vec<T>::type V;
+  static constexpr int L = Vec<T>::W;
+
+  static inline void butterflies(V* s, int64_t n) {
+    for (int64_t h = 1; h < n; h <<= 1)
+      for (int64_t i = 0; i < n; i += 2 * h)
+        for (int64_t j = i; j < i + h; ++j) {
+          const V a = s[j], b = s[j + h];
+          s[j] = a + b;
+          s[j + h] = a - b;
+        }
+  }
+
+  // s[p] += the 9-tap correlation of plane P (row stride Wp) at lanes q0.., with filter j of every
+  // channel c, for p = (c K + j) mod n2 (gather: false) -- or, gather: true, out = sum over j of
+  // the correlation of plane (c K + j) mod n2 with filter j (the input gradient of channel c).
+  static inline void taps9(const T* P, int64_t Wp, int64_t q0, V X[9]) {
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) X[t] = vload<V>(P + q0 + (t / 3) * Wp + t % 3);
+  }
+  static inline V dot9(const T* f, const V X[9]) {
+    V a = X[0] * f[0], b = X[1] * f[1], c = X[2] * f[2];
+    a += X[3] * f[3]; b += X[4] * f[4]; c += X[5] * f[5];
+    a += X[6] * f[6]; b += X[7] * f[7]; c += X[8] * f[8];
+    return a + b + c;
+  }
+
+  // Rows a task covers: its output staging (w x R rows) about 64 KB, and at least 2 tasks a thread.
+  static int64_t rows_per_task(int64_t B, int64_t H, int64_t Wp, int64_t w, int nthreads) {
+    int64_t R = (16384 / (w * Wp > 0 ? w * Wp : 1));
+    R = R < 1 ? 1 : (R > H ? H : R);
+    while (R > 1 && B * ((H + R - 1) / R) < 2 * nthreads) R = (R + 1) / 2;
+    return R;
+  }
+
+  // x (B, C, H, W) -> y (B, w, H, W)
+  static void fwd(const T* x, T* y, const T* f, int64_t B, int64_t C, int64_t H, int64_t W, int64_t K,
+                  int64_t n2, int64_t w, int nthreads) {
+    if (B == 0 || H == 0 || W == 0) return;
+    const int64_t Wp = W + 2;
+    const int64_t R = rows_per_task(B, H, Wp, w, nthreads);
+    const int64_t nblk = (H + R - 1) / R, tasks = B * nblk;
+    const int64_t plane = (R + 2) * Wp;
+    const int64_t nq = (R * Wp + L - 1) / L * L;
+    const bool par = nthreads > 1 && tasks > 1 && B * C * H * W >= kParallelMin / 4;
+#pragma omp parallel num_threads(nthreads) if (par)
+    {
+      T* P = new T[C * plane + 2 * L]();
+      T* O = new T[w * nq];
+      V* s = new V[n2];
+#pragma omp for schedule(static)
+      for (int64_t task = 0; task < tasks; ++task) {
+        const int64_t b = task / nblk, y0 = (task % nblk) * R;
+        const int64_t rn = H - y0 < R ? H - y0 : R;
+        for (int64_t c = 0; c < C; ++c) {
+          const T* xc = x + (b * C + c) * H * W;
+          for (int64_t rr = 0; rr < rn + 2; ++rr) {
+            T* d = P + c * plane + rr * Wp;
+            const int64_t yy = y0 - 1 + rr;
+            d[0] = d[W + 1] = 0;
+            if (yy >= 0 && yy < H) std::memcpy(d + 1, xc + yy * W, sizeof(T) * W);
+            else std::memset(d + 1, 0, sizeof(T) * W);
+          }
+        }
+        for (int64_t q0 = 0; q0 < rn * Wp; q0 += L) {
+          for (int64_t p = 0; p < n2; ++p) s[p] = V{};
+          for (int64_t c = 0; c < C; ++c) {
+            V X[9];
+            taps9(P + c * plane, Wp, q0, X);
+            int64_t p = (c * K) & (n2 - 1);
+            for (int64_t j = 0; j < K; ++j) {
+              s[p] += dot9(f + 9 * j, X);
+              p = (p + 1) & (n2 - 1);
+            }
+          }
+          butterflies(s, n2);
+          for (int64_t o = 0; o < w; ++o) vstore(O + o * nq + q0, s[o]);
+        }
+        for (int64_t o = 0; o < w; ++o)
+          for (int64_t rr = 0; rr < rn; ++rr)
+            std::memcpy(y + ((b * w + o) * H + y0 + rr) * W, O + o * nq + rr * Wp, sizeof(T) * W);
+      }
+      delete[] P;
+      delete[] O;
+      delete[] s;
+    }
+  }
+
+  // g (B, w, H, W) -> gx (B, C, H, W); f: the taps flipped (f[j][8 - t])
+  static void bwd(const T* g, T* gx, const T* f, int64_t B, int64_t C, int64_t H, int64_t W, int64_t K,
+                  int64_t n2, int64_t w, int nthreads) {
+    if (B == 0 || H == 0 || W == 0) return;
+    const int64_t Wp = W + 2, S = H * W;
+    const int64_t Sp = (S + L - 1) / L * L;
+    const int64_t plane = (H + 2) * Wp;
+    const int64_t nq = (H * Wp + L - 1) / L * L;
+    const bool par = nthreads > 1 && B > 1 && B * C * H * W >= kParallelMin / 4;
+#pragma omp parallel num_threads(nthreads) if (par)
+    {
+      T* G = new T[n2 * Sp];  // the WHT of the zero-padded gradient, (n2, S)
+      T* P = new T[n2 * plane + 2 * L]();  // the same, zero-bordered rows; borders stay 0
+      T* O = new T[nq];
+      V* s = new V[n2];
+      T tail[L];
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < B; ++b) {
+        const T* gb = g + b * w * S;
+        for (int64_t q0 = 0; q0 < S; q0 += L) {
+          if (q0 + L <= S) {
+            for (int64_t o = 0; o < w; ++o) s[o] = vload<V>(gb + o * S + q0);
+          } else {
+            for (int64_t o = 0; o < w; ++o) {
+              std::memset(tail, 0, sizeof(tail));
+              std::memcpy(tail, gb + o * S + q0, sizeof(T) * (S - q0));
+              s[o] = vload<V>(tail);
+            }
+          }
+          for (int64_t o = w; o < n2; ++o) s[o] = V{};
+          butterflies(s, n2);
+          for (int64_t p = 0; p < n2; ++p) vstore(G + p * Sp + q0, s[p]);
+        }
+        for (int64_t p = 0; p < n2; ++p)
+          for (int64_t r = 0; r < H; ++r) std::memcpy(P + p * plane + (r + 1) * Wp + 1, G + p * Sp + r * W, sizeof(T) * W);
+        for (int64_t c = 0; c < C; ++c) {
+          for (int64_t q0 = 0; q0 < H * Wp; q0 += L) {
+            V acc = V{};
+            int64_t p = (c * K) & (n2 - 1);
+            for (int64_t j = 0; j < K; ++j) {
+              V X[9];
+              taps9(P + p * plane, Wp, q0, X);
+              acc += dot9(f + 9 * j, X);
+              p = (p + 1) & (n2 - 1);
+            }
+            vstore(O + q0, acc);
+          }
+          T* gc = gx + (b * C + c) * S;
+          for (int64_t r = 0; r < H; ++r) std::memcpy(gc + r * W, O + r * Wp, sizeof(T) * W);
+        }
+      }
+      delete[] G;
+      delete[] P;
+      delete[] O;
+      delete[] s;
+    }
+  }
+};
+
+
 }  // namespace
 
 #define FB_EXPORT extern "C" __attribute__((visibility("default")))
@@ -1117,6 +1276,14 @@ FB_EXPORT int fb_vector_bytes() { return FB_VBYTES; }
   FB_EXPORT void fb_lora_fwd_##SUF(const T* h, T* y, T* D, const T* U, const T* Vt, int64_t B,     \
                                    int64_t C, int64_t S, int64_t r, int nt) {                      \
     LoRAMap<T>::fwd(h, y, D, U, Vt, B, C, S, r, nt);                                               \
+  }                                                                                                \
+  FB_EXPORT void fb_bankwht_fwd_##SUF(const T* x, T* y, const T* f, int64_t B, int64_t C, int64_t H, \
+                                     int64_t W, int64_t K, int64_t n2, int64_t w, int nt) {        \
+    BankWHT<T>::fwd(x, y, f, B, C, H, W, K, n2, w, nt);                                            \
+  }                                                                                                \
+  FB_EXPORT void fb_bankwht_bwd_##SUF(const T* g, T* gx, const T* f, int64_t B, int64_t C, int64_t H, \
+                                     int64_t W, int64_t K, int64_t n2, int64_t w, int nt) {        \
+    BankWHT<T>::bwd(g, gx, f, B, C, H, W, K, n2, w, nt);                                           \
   }                                                                                                \
   FB_EXPORT void fb_lora_bwd_##SUF(const T* h, const T* g, const T* D, T* gh, double* gU,          \
                                    double* gV, const T* U, const T* Vt, int64_t B, int64_t C,      \
