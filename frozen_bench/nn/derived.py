@@ -17,7 +17,7 @@ def derived(module: nn.Module, name: str, tensors, like: torch.Tensor, build):
     ``tensors`` changes or ``like``'s dtype or device does."""
     key = (*[(t._version, t.data_ptr()) for t in tensors], like.dtype, like.device)
     if getattr(module, f"_{name}_key", None) != key:
-        with torch.no_grad():
+        with torch.no_grad(), torch.inference_mode(False):  # built in inference mode, still usable outside it
             setattr(module, f"_{name}", build())
         setattr(module, f"_{name}_key", key)
     return getattr(module, f"_{name}")

@@ -162,7 +162,8 @@ def _hadamard(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     key = (n, dtype, device)
     h = _factor_cache.get(key)
     if h is None:
-        h = _factor_cache[key] = sylvester_hadamard(n, dtype).to(device)
+        with torch.inference_mode(False):  # a cache first filled in inference mode must still serve autograd
+            h = _factor_cache[key] = sylvester_hadamard(n, dtype).to(device)
     return h
 
 
@@ -232,20 +233,24 @@ def _dct_tables(n: int, dtype: torch.dtype, device: torch.device):
     key = (n, dtype, device)
     t = _dct_cache.get(key)
     if t is None:
-        m = torch.arange(n // 2 + 1, dtype=torch.float64)
-        theta = math.pi * m / (2 * n)
-        c = math.sqrt(2.0 / n)
-        C, S = c * torch.cos(theta), c * torch.sin(theta)
-        C[0], S[0] = 1.0 / math.sqrt(n), 0.0
-        # Inverse, for irfft(norm="forward") (no 1/n inside): Re V_m = (cos y_m + sin y_{n-m})/(c n),
-        # Im V_m = (sin y_m - cos y_{n-m})/(c n); the real-only bins m=0 and m=n/2 get 1/sqrt(n).
-        IC, IS = torch.cos(theta) / (c * n), torch.sin(theta) / (c * n)
-        IC[0], IS[0] = 1.0 / math.sqrt(n), 0.0
-        if n % 2 == 0:
-            IC[n // 2], IS[n // 2] = 1.0 / math.sqrt(n), 0.0
-        t = tuple(a.to(dtype).to(device).contiguous() for a in (C, S, IC, IS))
-        _dct_cache[key] = t
+        with torch.inference_mode(False):  # as _hadamard's: the tables serve autograd later
+            return _dct_cache.setdefault(key, _dct_tables_built(n, dtype, device))
     return t
+
+
+def _dct_tables_built(n: int, dtype: torch.dtype, device: torch.device):
+    m = torch.arange(n // 2 + 1, dtype=torch.float64)
+    theta = math.pi * m / (2 * n)
+    c = math.sqrt(2.0 / n)
+    C, S = c * torch.cos(theta), c * torch.sin(theta)
+    C[0], S[0] = 1.0 / math.sqrt(n), 0.0
+    # Inverse, for irfft(norm="forward") (no 1/n inside): Re V_m = (cos y_m + sin y_{n-m})/(c n),
+    # Im V_m = (sin y_m - cos y_{n-m})/(c n); the real-only bins m=0 and m=n/2 get 1/sqrt(n).
+    IC, IS = torch.cos(theta) / (c * n), torch.sin(theta) / (c * n)
+    IC[0], IS[0] = 1.0 / math.sqrt(n), 0.0
+    if n % 2 == 0:
+        IC[n // 2], IS[n // 2] = 1.0 / math.sqrt(n), 0.0
+    return tuple(a.to(dtype).to(device).contiguous() for a in (C, S, IC, IS))
 
 
 def _dct2_torch(x: torch.Tensor) -> torch.Tensor:
@@ -830,3 +835,4 @@ def bank_wht(x: torch.Tensor, taps: torch.Tensor, flipped: torch.Tensor, n2: int
     if torch.is_grad_enabled() and x.requires_grad:
         return _BankWHTFn.apply(x, taps, flipped, n2, w)
     return _bank_wht_call("fwd", x, taps, x.shape[1], taps.shape[0], n2, w)
+

@@ -219,3 +219,17 @@ def test_row_chunking_matches_whole_batch(monkeypatch, n):
     for f, w in want.items():
         torch.testing.assert_close(getattr(fast, f)(x), w, rtol=0, atol=1e-13)
     check(fast.dct2(x), scipy.fft.dct(x.numpy(), norm="ortho"), torch.float64)
+
+
+@pytest.mark.parametrize("fn", [fast.wht, fast.dct2])
+def test_tables_first_built_in_inference_mode_still_serve_autograd(fn, monkeypatch):
+    # the pure-torch path caches its Hadamard factors and DCT tables: an evaluation under
+    # torch.inference_mode() that fills the cache first must not break a later training step
+    monkeypatch.setattr(fast, "_factor_cache", {})
+    monkeypatch.setattr(fast, "_dct_cache", {})
+    with fast.torch_only():
+        with torch.inference_mode():
+            fn(torch.randn(2, 64, dtype=torch.float64))
+        x = torch.randn(2, 64, dtype=torch.float64, requires_grad=True)
+        fn(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
