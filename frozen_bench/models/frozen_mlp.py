@@ -21,10 +21,11 @@ from torch import nn
 
 from frozen_bench.models.blocks import activation_args, adapter_args, make_head, num_classes, transform_args
 from frozen_bench.models.budget import Layout, built, fit_budget
-from frozen_bench.nn.activations import make_activation
-from frozen_bench.nn.adapters import make_adapter
-from frozen_bench.nn.norms import Gate, make_norm
-from frozen_bench.nn.transforms import make_transform, transform_out_dim
+from frozen_bench.nn import fast
+from frozen_bench.nn.activations import BiSlope, make_activation
+from frozen_bench.nn.adapters import NoAdapter, make_adapter
+from frozen_bench.nn.norms import Gate, LightNorm, make_norm
+from frozen_bench.nn.transforms import WHT, make_transform, transform_out_dim
 
 
 class FixedPermutation(nn.Module):
@@ -107,9 +108,25 @@ class FrozenBlock(nn.Module):
         self.gate = Gate() if gate else None
 
     def forward(self, x):  # (B, W)
+        params = self._one_call(x)
+        if params:  # evaluation: the WHT, light norm and bi-slope PAct in one kernel call
+            return fast.wht_block(x, *params)
         h = self.mix(x)  # (B, W) fixed
         h = self.adapter(self.act(self.norm(h)))
         return self.gate(x, h) if self.gate is not None else h
+
+    def _one_call(self, x) -> tuple | None:
+        """The kernel's parameters where it computes this block (a WHT at x's width, light norm,
+        bi-slope, no adapter, no gate, no graph), else None. Read each call: a module may be swapped
+        (an export view replaces the transform)."""
+        m = self._modules  # not nn.Module.__getattr__: at batch 1 every microsecond shows
+        mix, norm, act = m["mix"], m["norm"], m["act"]
+        if (torch.is_grad_enabled() or type(mix) is not WHT or not x.shape[-1] == mix.dim == mix.out_dim
+                or type(norm) is not LightNorm or type(act) is not BiSlope or type(m["adapter"]) is not NoAdapter
+                or m.get("gate") is not None):
+            return None
+        params = (norm.scale, norm.bias, act.a, act.b, act.c)
+        return params if fast.wht_block_applies(x, *params) else None
 
 
 class FrozenMLP(nn.Module):

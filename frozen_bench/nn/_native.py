@@ -28,7 +28,7 @@ from pathlib import Path
 
 from frozen_bench.atomic import atomic_path
 
-ABI_VERSION = 7  # must match FB_ABI_VERSION in csrc/fastmix.cpp
+ABI_VERSION = 8  # must match FB_ABI_VERSION in csrc/fastmix.cpp
 SOURCE = Path(__file__).with_name("csrc") / "fastmix.cpp"
 
 # Tried in order: the first that compiles wins. -march=native is safe because the library is
@@ -184,7 +184,8 @@ def _declare(lb: ctypes.CDLL) -> None:
         getattr(lb, f"fb_lora_bwd_{s}").argtypes = [P, P, P, P, P, P, P, P, I64, I64, I64, I64, INT]
         getattr(lb, f"fb_bankwht_fwd_{s}").argtypes = [P, P, P, I64, I64, I64, I64, I64, I64, I64, INT]
         getattr(lb, f"fb_bankwht_bwd_{s}").argtypes = [P, P, P, I64, I64, I64, I64, I64, I64, I64, INT]
-        for name in ("bankwht_fwd", "bankwht_bwd", "lora_fwd", "lora_bwd", "stage_tail", "bnact_stats", "bnact_fwd", "bnact_bwd", "bislope_fwd", "bislope_bwd", "maxpool2_fwd", "maxpool2_bwd", "wht", "dct_pre", "dct_post", "dct3_pre", "dct3_post", "fft_pack", "fft_unpack",
+        getattr(lb, f"fb_wht_block_{s}").argtypes = [P, P, P, P, P, P, P, I64, I64, D, INT]
+        for name in ("wht_block", "bankwht_fwd", "bankwht_bwd", "lora_fwd", "lora_bwd", "stage_tail", "bnact_stats", "bnact_fwd", "bnact_bwd", "bislope_fwd", "bislope_bwd", "maxpool2_fwd", "maxpool2_bwd", "wht", "dct_pre", "dct_post", "dct3_pre", "dct3_post", "fft_pack", "fft_unpack",
                      "fft_split_pack", "fft_unsplit_unpack", "dct_split_post", "dct3_unsplit_pre"):
             getattr(lb, f"fb_{name}_{s}").restype = None
 

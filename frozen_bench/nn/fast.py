@@ -836,3 +836,23 @@ def bank_wht(x: torch.Tensor, taps: torch.Tensor, flipped: torch.Tensor, n2: int
         return _BankWHTFn.apply(x, taps, flipped, n2, w)
     return _bank_wht_call("fwd", x, taps, x.shape[1], taps.shape[0], n2, w)
 
+
+# ---------------------------------------------------------------- a frozen MLP block at evaluation
+#
+# bislope(scale·wht(x) + shift) on (B, n) rows in one call (WHTBlock in csrc/fastmix.cpp): at batch 1
+# the three separate calls' fixed costs were most of a block's time. Evaluation only (no graph).
+
+
+def wht_block_applies(x: torch.Tensor, *params) -> bool:
+    """A contiguous (B, n) CPU batch, n a power of two, no graph wanted, (n,) plain parameters."""
+    return (x.ndim == 2 and x.is_contiguous() and x.numel() > 0 and is_power_of_two(x.shape[1]) and _use_native(x)
+            and not torch.is_grad_enabled() and all(_plain_like(p, x) for p in params))
+
+
+def wht_block(x: torch.Tensor, scale, shift, a, b, c) -> torch.Tensor:
+    """``bislope(wht(x)·scale + shift)`` with (n,) per-channel parameters; callers check ``wht_block_applies``."""
+    rows, n = x.shape
+    y = torch.empty_like(x)
+    _k("wht_block", x.dtype)(x.data_ptr(), y.data_ptr(), scale.data_ptr(), shift.data_ptr(), a.data_ptr(), b.data_ptr(),
+                             c.data_ptr(), rows, n, 1.0 / math.sqrt(n), torch.get_num_threads())
+    return y

@@ -457,3 +457,39 @@ def test_structured_wht_conv_falls_back_to_the_dense_kernel_off_its_path():
     with fast.torch_only():
         assert not conv.uses_structure(x)
         torch.testing.assert_close(conv(x), torch.nn.functional.conv2d(x, conv.kernel, padding="same"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("width,batch", [(1024, 1), (1024, 37), (16, 5)])
+def test_frozen_mlp_block_in_one_call_is_the_modules_one_by_one(width, batch, dtype, monkeypatch):
+    from frozen_bench.models.frozen_mlp import FrozenMLP
+
+    torch.manual_seed(0)
+    model = FrozenMLP(width, 10, width=width, depth=2).to(dtype).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # trained-looking values: slopes of both signs, nonzero shifts
+            p.add_(0.5 * torch.randn(p.shape, dtype=dtype))
+    x = torch.randn(batch, width, dtype=dtype)
+    calls = []
+    real = fast.wht_block
+    monkeypatch.setattr(fast, "wht_block", lambda *a: calls.append(1) or real(*a))
+    with torch.inference_mode():
+        fused = model(x)
+    assert len(calls) == (2 if KERNELS else 0)  # each block one call where the kernels are built
+    with torch.no_grad(), fast.torch_only():
+        plain = model(x)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fused, plain, **tol)
+    out = model(x)  # with a graph: the modules, so gradients reach the norm and PAct
+    out.sum().backward()
+    assert len(calls) == (2 if KERNELS else 0) and model.blocks[0].norm.scale.grad is not None
+
+
+def test_frozen_mlp_block_with_an_adapter_or_gate_runs_its_modules(monkeypatch):
+    from frozen_bench.models.frozen_mlp import FrozenMLP
+
+    monkeypatch.setattr(fast, "wht_block", lambda *a: pytest.fail("the one-call block ran"))
+    for kw in (dict(adapter="lora", rank=2), dict(gate=True), dict(transform="dct")):
+        model = FrozenMLP(64, 10, width=64, **kw).eval()
+        with torch.no_grad():
+            model(torch.randn(3, 64))

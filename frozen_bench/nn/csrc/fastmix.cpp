@@ -24,7 +24,7 @@
 #define FB_VBYTES 16
 #endif
 
-#define FB_ABI_VERSION 7
+#define FB_ABI_VERSION 8
 
 // Below this many elements a call runs on one thread: fork/join would cost more than it saves.
 static const int64_t kParallelMin = 1 << 15;
@@ -1190,6 +1190,27 @@ template <typename T> struct BankWHT {
 };
 
 
+// ---- A frozen MLP block at evaluation: y = PAct(s * WHT(x) + t) per row, one call -----------------
+// The WHT row by row (Kern::row, in cache), then the per-channel affine and bi-slope in place while
+// the row is still in cache. At batch 1 a block was three calls (transform, norm, PAct) whose fixed
+// costs are most of its time; here it is one.
+template <typename T> struct WHTBlock {
+  static void fwd(const T* x, T* y, const T* s, const T* t, const T* a, const T* b, const T* c, int64_t rows,
+                  int64_t n, T scale, int nthreads) {
+    const bool par = nthreads > 1 && rows > 1 && rows * n >= kParallelMin;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      T* yr = y + r * n;
+      Kern<T>::row(x + r * n, yr, n, scale);
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const T v = yr[i] * s[i] + t[i];
+        yr[i] = (v > 0 ? a[i] : b[i]) * v + c[i];
+      }
+    }
+  }
+};
+
 }  // namespace
 
 #define FB_EXPORT extern "C" __attribute__((visibility("default")))
@@ -1284,6 +1305,10 @@ FB_EXPORT int fb_vector_bytes() { return FB_VBYTES; }
   FB_EXPORT void fb_bankwht_bwd_##SUF(const T* g, T* gx, const T* f, int64_t B, int64_t C, int64_t H, \
                                      int64_t W, int64_t K, int64_t n2, int64_t w, int nt) {        \
     BankWHT<T>::bwd(g, gx, f, B, C, H, W, K, n2, w, nt);                                           \
+  }                                                                                                \
+  FB_EXPORT void fb_wht_block_##SUF(const T* x, T* y, const T* s, const T* t, const T* a, const T* b, \
+                                   const T* c, int64_t rows, int64_t n, double scale, int nt) {    \
+    WHTBlock<T>::fwd(x, y, s, t, a, b, c, rows, n, (T)scale, nt);                                  \
   }                                                                                                \
   FB_EXPORT void fb_lora_bwd_##SUF(const T* h, const T* g, const T* D, T* gh, double* gU,          \
                                    double* gV, const T* U, const T* Vt, int64_t B, int64_t C,      \
