@@ -116,13 +116,13 @@ class FrozenBlock(nn.Module):
         return self.gate(x, h) if self.gate is not None else h
 
     def _one_call(self, x) -> tuple | None:
-        """The kernel's parameters where it computes this block (a WHT at x's width, light norm,
-        bi-slope, no adapter, no gate, no graph), else None. Read each call: a module may be swapped
-        (an export view replaces the transform)."""
+        """The kernel's parameters where it computes this block (evaluation mode, no graph, a WHT at
+        x's width, light norm, bi-slope, no adapter, no gate), else None. Read each call: a module
+        may be swapped (an export view replaces the transform)."""
         m = self._modules  # not nn.Module.__getattr__: at batch 1 every microsecond shows
         mix, norm, act = m["mix"], m["norm"], m["act"]
-        if (torch.is_grad_enabled() or type(mix) is not WHT or not x.shape[-1] == mix.dim == mix.out_dim
-                or type(norm) is not LightNorm or type(act) is not BiSlope or type(m["adapter"]) is not NoAdapter
+        if (self.training or torch.is_grad_enabled() or type(mix) is not WHT
+                or not x.shape[-1] == mix.dim == mix.out_dim or type(norm) is not LightNorm or type(act) is not BiSlope or type(m["adapter"]) is not NoAdapter
                 or m.get("gate") is not None):
             return None
         params = (norm.scale, norm.bias, act.a, act.b, act.c)
