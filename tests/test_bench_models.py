@@ -23,3 +23,13 @@ def test_every_part_gets_its_input_in_the_training_step_split(model, shape):
     assert sorted(inputs) == list(range(len(groups)))
     for i, (_, mods) in enumerate(groups):
         bench_models.replay(mods, inputs[i], needs_grad=i > 0)()  # forward + backward of the part alone
+
+
+def test_the_conv_bench_runs_each_case_on_both_paths():
+    bench_bank_wht = pytest.importorskip("bench_bank_wht")
+    conv = bench_bank_wht.stage_conv(4, 8)
+    for first in (True, False):
+        cases = bench_bank_wht.candidates(conv, 4, 6, first)
+        assert [c for c, _, _ in cases][-1] == ("training b128: forward" if first else "training b128: fwd + input grad")
+        for _, structured, dense in cases:
+            structured(), dense()

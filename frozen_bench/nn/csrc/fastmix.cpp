@@ -1045,14 +1045,45 @@ template <typename T> struct BankWHT {
   typedef typename Vec<T>::type V;
   static constexpr int L = Vec<T>::W;
 
+  // The unnormalized WHT over n vectors, R = 8, 4 or 2 butterfly levels a pass (registers between
+  // levels: 3 levels cost one load and one store a vector, not three). The levels are Kronecker
+  // factors on different index bits, so any grouping gives the same transform.
+  template <int R>
+  static inline void radix_pass(V* s, int64_t n, int64_t h) {
+    for (int64_t i = 0; i < n; i += R * h)
+      for (int64_t j = i; j < i + h; ++j) {
+        V a[R];
+#pragma GCC unroll 8
+        for (int k = 0; k < R; ++k) a[k] = s[j + k * h];
+#pragma GCC unroll 8
+        for (int d = 1; d < R; d <<= 1)
+#pragma GCC unroll 8
+          for (int k = 0; k < R; ++k)
+            if (!(k & d)) {
+              const V u = a[k], v = a[k + d];
+              a[k] = u + v;
+              a[k + d] = u - v;
+            }
+#pragma GCC unroll 8
+        for (int k = 0; k < R; ++k) s[j + k * h] = a[k];
+      }
+  }
   static inline void butterflies(V* s, int64_t n) {
-    for (int64_t h = 1; h < n; h <<= 1)
-      for (int64_t i = 0; i < n; i += 2 * h)
-        for (int64_t j = i; j < i + h; ++j) {
-          const V a = s[j], b = s[j + h];
-          s[j] = a + b;
-          s[j + h] = a - b;
-        }
+    int64_t h = 1;
+    while (h < n) {
+      const int64_t rest = n / h;
+      if (rest >= 8) radix_pass<8>(s, n, h), h *= 8;
+      else if (rest >= 4) radix_pass<4>(s, n, h), h *= 4;
+      else radix_pass<2>(s, n, h), h *= 2;
+    }
+  }
+
+  // A short row copied inline (rows here are 7-32 numbers: a libc memcpy call per row cost as
+  // much as the row's arithmetic)
+  static inline void copy_row(T* dst, const T* src, int64_t n) {
+    int64_t i = 0;
+    for (; i + L <= n; i += L) vstore(dst + i, vload<V>(src + i));
+    for (; i < n; ++i) dst[i] = src[i];
   }
 
   // s[p] += the 9-tap correlation of plane P (row stride Wp) at lanes q0.., with filter j of every
@@ -1102,7 +1133,7 @@ template <typename T> struct BankWHT {
             T* d = P + c * plane + rr * Wp;
             const int64_t yy = y0 - 1 + rr;
             d[0] = d[W + 1] = 0;
-            if (yy >= 0 && yy < H) std::memcpy(d + 1, xc + yy * W, sizeof(T) * W);
+            if (yy >= 0 && yy < H) copy_row(d + 1, xc + yy * W, W);
             else std::memset(d + 1, 0, sizeof(T) * W);
           }
         }
@@ -1122,7 +1153,7 @@ template <typename T> struct BankWHT {
         }
         for (int64_t o = 0; o < w; ++o)
           for (int64_t rr = 0; rr < rn; ++rr)
-            std::memcpy(y + ((b * w + o) * H + y0 + rr) * W, O + o * nq + rr * Wp, sizeof(T) * W);
+            copy_row(y + ((b * w + o) * H + y0 + rr) * W, O + o * nq + rr * Wp, W);
       }
       delete[] P;
       delete[] O;
@@ -1164,7 +1195,7 @@ template <typename T> struct BankWHT {
           for (int64_t p = 0; p < n2; ++p) vstore(G + p * Sp + q0, s[p]);
         }
         for (int64_t p = 0; p < n2; ++p)
-          for (int64_t r = 0; r < H; ++r) std::memcpy(P + p * plane + (r + 1) * Wp + 1, G + p * Sp + r * W, sizeof(T) * W);
+          for (int64_t r = 0; r < H; ++r) copy_row(P + p * plane + (r + 1) * Wp + 1, G + p * Sp + r * W, W);
         for (int64_t c = 0; c < C; ++c) {
           for (int64_t q0 = 0; q0 < H * Wp; q0 += L) {
             V acc = V{};
@@ -1178,7 +1209,7 @@ template <typename T> struct BankWHT {
             vstore(O + q0, acc);
           }
           T* gc = gx + (b * C + c) * S;
-          for (int64_t r = 0; r < H; ++r) std::memcpy(gc + r * W, O + r * Wp, sizeof(T) * W);
+          for (int64_t r = 0; r < H; ++r) copy_row(gc + r * W, O + r * Wp, W);
         }
       }
       delete[] G;
