@@ -47,7 +47,7 @@ def candidates(conv: FusedFilterMix, c: int, side: int, first: bool):
 
         def structured(x=x):
             with torch.no_grad():
-                conv(x)
+                conv.structured_map(x)
 
         def dense(x=x):
             with torch.no_grad():
@@ -55,10 +55,10 @@ def candidates(conv: FusedFilterMix, c: int, side: int, first: bool):
         out.append((case, structured, dense))
     x = torch.randn(128, c, side, side, generator=g, requires_grad=not first)
     if first:
-        out.append(("training b128: forward", lambda: conv(x), lambda: F.conv2d(x, conv.kernel, padding=1)))
+        out.append(("training b128: forward", lambda: conv.structured_map(x), lambda: F.conv2d(x, conv.kernel, padding=1)))
         return out
     gy = torch.randn(128, conv.kernel.shape[0], side, side, generator=g)
-    out.append(("training b128: fwd + input grad", lambda: conv(x).backward(gy),
+    out.append(("training b128: fwd + input grad", lambda: conv.structured_map(x).backward(gy),
                 lambda: F.conv2d(x, conv.kernel, padding=1).backward(gy)))
     return out
 
@@ -73,19 +73,22 @@ def main():
     configure_malloc()  # as every run does: freed maps are reused, not page-faulted in again
     info = machine_info()
     print(f"# {info['cpu']} | {info['cores']} cores | {info['threads']} threads | CPU kernels: {info['backend']}")
-    print(f"  {'stage':26} {'C -> w':>10} {'case':>32} {'structured ms':>14} {'dense ms':>9} {'ratio':>6}")
+    print(f"  {'stage':26} {'C -> w':>10} {'case':>32} {'structured ms':>14} {'dense ms':>9} {'ratio':>6}  model uses")
     rows = []
     for preset, i, c, w, side in STAGES:
         conv = stage_conv(c, w)
         probe = torch.zeros(1, c, side, side)
-        if not conv.uses_structure(probe):
+        if not conv.structure_applies(probe):
             raise SystemExit(f"the structured conv does not apply here ({info['backend']}); nothing to compare")
         for case, a, b in candidates(conv, c, side, first=i == 1):
             t = timed_rounds({"structured": a, "dense": b}, args.rounds, 0.05)
             ratio = paired_ratio(t["structured"], t["dense"])
             sa, sb = min(t["structured"]) * 1e3, min(t["dense"]) * 1e3
-            print(f"  {preset + ' stage ' + str(i):26} {f'{c} -> {w}':>10} {case:>32} {sa:14.3f} {sb:9.3f} {ratio:6.2f}")
+            used = "structured" if conv.prefers_structure else "dense"
+            print(f"  {preset + ' stage ' + str(i):26} {f'{c} -> {w}':>10} {case:>32} {sa:14.3f} {sb:9.3f} {ratio:6.2f}"
+                  f"  {used}")
             rows.append({"preset": preset, "stage": i, "in_channels": c, "width": w, "side": side, "case": case,
+                         "model_uses": used,
                          "structured_ms": round(sa, 4), "dense_ms": round(sb, 4), "ratio": round(ratio, 3), **info})
     write_csv(Path(args.out), rows)
 

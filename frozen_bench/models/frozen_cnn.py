@@ -57,7 +57,10 @@ class FusedFilterMix(nn.Module):
     With WHT mixing and 3×3 filters, the CPU kernels compute the map in its own structure instead
     (``fast.bank_wht``: the bank, then the width-n2 WHT of its fold, n2 = next_pow2(width)): the same
     map in 18CK + n2·log2(n2) FLOPs a pixel against the dense kernel's 18·width·C, in training and at
-    evaluation. ``structured`` holds its (K, 9) taps, scaled by the WHT's 1/√N, or None.
+    evaluation, where it pays: where it makes under half the dense FLOPs (the dense conv runs at
+    about twice the kernel's FLOP rate here, ``scripts/bench_bank_wht.py``; a one-channel first
+    stage, 9 filters into 16-32 channels, saves too little and stays dense). ``structured`` holds
+    its (K, 9) taps, scaled by the WHT's 1/√N, or None.
     """
 
     def __init__(self, filters: FixedFilterBank, mix: ChannelMix, in_channels: int):
@@ -71,16 +74,31 @@ class FusedFilterMix(nn.Module):
         self.register_buffer("kernel", kernel.contiguous(), persistent=False)
         self._bytes = filters.frozen_bytes() + mix.mix.frozen_bytes()
         self.structured = _wht_structure(filters, mix, in_channels, kernel)
+        if self.structured is None:
+            self.prefers_structure = False
+        else:  # FLOPs a pixel: the structured map's against half the dense conv's 18·w·C
+            n2, w = self.structured["n2"], kernel.shape[0]
+            flops = 18 * in_channels * filters.n_filters + n2 * math.log2(max(n2, 2))
+            self.prefers_structure = flops < 9 * w * in_channels
 
     def forward(self, x):  # (B, C, H, W) -> (B, width, H, W)
         if self.uses_structure(x):
-            taps, flipped = self.structured["taps"][x.dtype]
-            return fast.bank_wht(x, taps, flipped, self.structured["n2"], self.kernel.shape[0])
+            return self.structured_map(x)
         return F.conv2d(x, self.kernel.to(x.dtype), padding="same")
 
     def uses_structure(self, x) -> bool:
+        """Whether ``forward`` runs the structured kernel on x."""
+        return self.prefers_structure and self.structure_applies(x)
+
+    def structure_applies(self, x) -> bool:
+        """Whether the structured kernel can run on x (built, CPU kernels, a plain float tensor)."""
         return (self.structured is not None and x.dtype in self.structured["taps"]
                 and fast.bank_wht_applies(x, self.structured["taps"][x.dtype][0]))
+
+    def structured_map(self, x):
+        """The map by the structured kernel (callers check ``structure_applies``)."""
+        taps, flipped = self.structured["taps"][x.dtype]
+        return fast.bank_wht(x, taps, flipped, self.structured["n2"], self.kernel.shape[0])
 
     def fixed_numel(self) -> int:
         return self.kernel.numel()

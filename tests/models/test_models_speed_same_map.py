@@ -201,16 +201,17 @@ def test_conv1x1_adapter_matches_the_old_expression(shape):
         torch.testing.assert_close(ad(x), _old_conv1x1(ad, x), rtol=1e-5, atol=1e-5)
 
 
-# dct: BatchNorm folded into the dense fixed kernel; wht: the structured conv, BatchNorm in the tail
+# dct: BatchNorm folded into the dense fixed kernel; wht: the first stage (1 -> 8) is dense and folds,
+# the second (8 -> 32) runs the structured conv with BatchNorm in the tail
 @pytest.mark.parametrize("transform", ["dct", "wht"])
 def test_folded_kernel_follows_parameter_updates_and_grad_mode(transform):
-    old, new = _pair([8, 12], (1, 12, 12), "lora", 2, transform=transform)
+    old, new = _pair([8, 32], (1, 12, 12), "lora", 2, transform=transform)
     x = torch.randn(4, 1, 12, 12)
     new.eval()
     old.eval()
     with torch.no_grad():
-        folds = new.stages[0]._folds_norm(x)
-        assert folds == (transform == "dct" or not KERNELS)
+        assert new.stages[0]._folds_norm(x)
+        assert new.stages[1]._folds_norm(new.stages[0](x)) == (transform == "dct" or not KERNELS)
         first = new(x)
         for m in (old, new):  # an optimizer-like in-place update: the folds must be rebuilt
             m.stages[0].norm.weight.mul_(1.5)
@@ -426,9 +427,9 @@ def test_structured_wht_conv_is_the_dense_kernel_values_and_input_gradient(C, wi
     conv = _stage_conv(C, width, K)
     g = torch.Generator().manual_seed(C * width)
     x = torch.randn(B, C, H, W, generator=g, dtype=dtype)
-    assert conv.uses_structure(x)
+    assert conv.structure_applies(x)  # the kernel itself, also where the model keeps the dense conv
     a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
-    ya, yb = conv(a), torch.nn.functional.conv2d(b, conv.kernel.to(dtype), padding="same")
+    ya, yb = conv.structured_map(a), torch.nn.functional.conv2d(b, conv.kernel.to(dtype), padding="same")
     assert type(ya.grad_fn).__name__ == "_BankWHTFnBackward"
     w = torch.randn(yb.shape, generator=g, dtype=dtype)
     (ya * w).sum().backward()
@@ -438,17 +439,34 @@ def test_structured_wht_conv_is_the_dense_kernel_values_and_input_gradient(C, wi
     torch.testing.assert_close(ya, yb, **tol)
     torch.testing.assert_close(a.grad, b.grad, **tol)
     with torch.no_grad():  # no graph: the forward kernel alone
-        torch.testing.assert_close(conv(x), yb.detach(), **tol)
+        torch.testing.assert_close(conv.structured_map(x), yb.detach(), **tol)
 
 
 @needs_kernels
 def test_structured_wht_conv_passes_gradcheck_and_only_serves_wht():
     conv = _stage_conv(3, 12, 5)
     x = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(conv, (x,))
+    assert torch.autograd.gradcheck(conv.structured_map, (x,))
     assert conv.structured["n2"] == 16
     assert _stage_conv(3, 12, 5, transform="dct").structured is None  # no such structure: the dense kernel
-    assert not conv.uses_structure(x.detach().transpose(2, 3))  # not contiguous: the dense conv runs
+    assert not conv.structure_applies(x.detach().transpose(2, 3))  # not contiguous: the dense conv runs
+
+
+@needs_kernels
+def test_the_model_runs_the_structured_conv_where_it_makes_under_half_the_dense_flops(monkeypatch):
+    # one-channel first stages (9 filters into 16 or 32 channels) save too little: dense, BatchNorm
+    # folded at evaluation; every other preset stage (and CIFAR's 3-channel first one) structured
+    assert [_stage_conv(c, w).prefers_structure for c, w in [(1, 16), (1, 32), (3, 32), (16, 40), (32, 64), (64, 128)]] \
+        == [False, False, True, True, True, True]
+    model = FrozenCNN((1, 28, 28), 10, widths=[16, 40], fused=True).eval()
+    calls = []
+    real = fast.bank_wht
+    monkeypatch.setattr(fast, "bank_wht", lambda *a: calls.append(a[0].shape[1]) or real(*a))
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        assert model.stages[0]._folds_norm(x) and not model.stages[1]._folds_norm(model.stages[0](x))
+        model(x)
+    assert calls == [16]  # the second stage only
 
 
 def test_structured_wht_conv_falls_back_to_the_dense_kernel_off_its_path():
