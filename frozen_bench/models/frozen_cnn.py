@@ -19,10 +19,10 @@ from torch import nn
 from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, adapter_args, make_head, make_norm2d,
                                        bn_eval_affine, bn_eval_parts, num_classes, stage_shapes, stage_tail, transform_args)
 from frozen_bench.models.budget import built, size_stages
+from frozen_bench.nn import fast
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
 from frozen_bench.nn.derived import derived
-from frozen_bench.nn import fast
 from frozen_bench.nn.filters import FixedFilterBank, make_filter_bank
 from frozen_bench.nn.matrices import sylvester_hadamard
 from frozen_bench.nn.transforms import WHT, make_transform

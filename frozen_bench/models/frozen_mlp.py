@@ -122,8 +122,8 @@ class FrozenBlock(nn.Module):
         m = self._modules  # not nn.Module.__getattr__: at batch 1 every microsecond shows
         mix, norm, act = m["mix"], m["norm"], m["act"]
         if (self.training or torch.is_grad_enabled() or type(mix) is not WHT
-                or not x.shape[-1] == mix.dim == mix.out_dim or type(norm) is not LightNorm or type(act) is not BiSlope or type(m["adapter"]) is not NoAdapter
-                or m.get("gate") is not None):
+                or not x.shape[-1] == mix.dim == mix.out_dim or type(norm) is not LightNorm
+                or type(act) is not BiSlope or type(m["adapter"]) is not NoAdapter or m.get("gate") is not None):
             return None
         params = (norm.scale, norm.bias, act.a, act.b, act.c)
         return params if fast.wht_block_applies(x, *params) else None
