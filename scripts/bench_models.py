@@ -56,7 +56,7 @@ from frozen_bench.config import conf_dir, prune
 from frozen_bench.data.bundle import DataBundle
 from frozen_bench.models import build_model
 from frozen_bench.models.blocks import norm_act
-from frozen_bench.models.frozen_cnn import FrozenCNN
+from frozen_bench.models.frozen_cnn import FrozenCNN, FusedFilterMix
 from frozen_bench.models.frozen_mlp import FrozenMLP
 from frozen_bench.models.trained_cnn import TrainedCNN
 from frozen_bench.train.loop import param_groups
@@ -174,10 +174,8 @@ def cost(mod: nn.Module, inp: torch.Tensor, out: torch.Tensor, train: bool, need
     T_in, T_out = inp.numel() * 4, out.numel() * 4
     trains = any(p.requires_grad for p in mod.parameters())
     flops = bytes_ = 0.0
-    if getattr(mod, "structured", None) and mod.uses_structure(inp):  # the bank, the fold, the width-n2 WHT
-        n2, taps = mod.structured["n2"], mod.structured["taps"][inp.dtype][0]
-        pixels = out.numel() / out.shape[1]
-        f = 2.0 * pixels * inp.shape[1] * taps.numel() + pixels * n2 * math.log2(max(n2, 2))
+    if isinstance(mod, FusedFilterMix) and mod.uses_structure(inp):  # the bank, the fold, the width-n2 WHT
+        f = out.numel() / out.shape[1] * mod.structured["flops"]
         flops += f * (1 + (train and needs_in_grad))
         bytes_ += (T_in + T_out) * (1 + (train and needs_in_grad))
     elif isinstance(mod, nn.Conv2d) or hasattr(mod, "kernel") or hasattr(mod, "bank"):

@@ -60,7 +60,7 @@ class FusedFilterMix(nn.Module):
     evaluation, where it pays: where it makes under half the dense FLOPs (the dense conv runs at
     about twice the kernel's FLOP rate here, ``scripts/bench_bank_wht.py``; a one-channel first
     stage, 9 filters into 16-32 channels, saves too little and stays dense). ``structured`` holds
-    its (K, 9) taps, scaled by the WHT's 1/√N, or None.
+    its (K, 9) taps, scaled by the WHT's 1/√N, and its FLOPs a pixel, or None.
     """
 
     def __init__(self, filters: FixedFilterBank, mix: ChannelMix, in_channels: int):
@@ -74,12 +74,9 @@ class FusedFilterMix(nn.Module):
         self.register_buffer("kernel", kernel.contiguous(), persistent=False)
         self._bytes = filters.frozen_bytes() + mix.mix.frozen_bytes()
         self.structured = _wht_structure(filters, mix, in_channels, kernel)
-        if self.structured is None:
-            self.prefers_structure = False
-        else:  # FLOPs a pixel: the structured map's against half the dense conv's 18·w·C
-            n2, w = self.structured["n2"], kernel.shape[0]
-            flops = 18 * in_channels * filters.n_filters + n2 * math.log2(max(n2, 2))
-            self.prefers_structure = flops < 9 * w * in_channels
+        # FLOPs a pixel: the structured map's against half the dense conv's 18·w·C
+        self.prefers_structure = (self.structured is not None
+                                  and self.structured["flops"] < 9 * kernel.shape[0] * in_channels)
 
     def forward(self, x):  # (B, C, H, W) -> (B, width, H, W)
         if self.uses_structure(x):
@@ -122,8 +119,9 @@ def _wht_structure(filters: FixedFilterBank, mix: ChannelMix, in_channels: int, 
     dense = torch.einsum("cjp,po,jt->oct", fold, sylvester_hadamard(n2)[:, :w], taps).reshape(kernel.shape)
     if not torch.allclose(dense, kernel.double(), atol=1e-5):
         raise AssertionError(f"the structured WHT stage ({in_channels} -> {w}) does not compute its dense kernel")
-    return {"n2": n2, "taps": {dt: (taps.to(dt).contiguous(), taps.flip(1).to(dt).contiguous())
-                               for dt in (torch.float32, torch.float64)}}
+    return {"n2": n2, "flops": 18 * in_channels * K + n2 * math.log2(max(n2, 2)),  # bank, then butterflies
+            "taps": {dt: (taps.to(dt).contiguous(), taps.flip(1).to(dt).contiguous())
+                     for dt in (torch.float32, torch.float64)}}
 
 
 class FrozenStage(nn.Module):

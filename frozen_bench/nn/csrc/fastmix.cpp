@@ -1086,9 +1086,9 @@ template <typename T> struct BankWHT {
     for (; i < n; ++i) dst[i] = src[i];
   }
 
-  // s[p] += the 9-tap correlation of plane P (row stride Wp) at lanes q0.., with filter j of every
-  // channel c, for p = (c K + j) mod n2 (gather: false) -- or, gather: true, out = sum over j of
-  // the correlation of plane (c K + j) mod n2 with filter j (the input gradient of channel c).
+  // The 9 taps of plane P (row stride Wp) at lanes q0.., and one filter's correlation with them:
+  // forward, every filter j of channel c adds into s[(c K + j) mod n2]; backward, channel c's
+  // gradient sums filter j's correlation with plane (c K + j) mod n2 over j.
   static inline void taps9(const T* P, int64_t Wp, int64_t q0, V X[9]) {
 #pragma GCC unroll 9
     for (int t = 0; t < 9; ++t) X[t] = vload<V>(P + q0 + (t / 3) * Wp + t % 3);
