@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import nn
 
 from frozen_bench.models import (audio, cnn, dense, frozen_cnn, frozen_layer, frozen_mlp, function_net, linear,
-                                 masked, trained_cnn, transformer, weightnet)
+                                 masked, resnet, trained_cnn, transformer, weightnet)
 from frozen_bench.registry import Registry
 
 PACT_MIXING = ("transform", "activation", "adapter")
@@ -24,6 +24,11 @@ MODELS.add("frozen_mlp", frozen_mlp.build, reads=PACT_MIXING)
 MODELS.add("frozen_cnn", frozen_cnn.build, reads=PACT_MIXING)
 MODELS.add("frozen_audio", audio.build_frozen_audio, reads=PACT_MIXING)
 MODELS.add("frozen_transformer", transformer.build_frozen, reads=PACT_MIXING)
+MODELS.add("frozen_resnet", resnet.build_frozen,
+           # the structured conv's channel mixing is the transform group; random convs read no transform
+           reads=lambda m: PACT_MIXING if m.get("conv", "structured") == "structured" else ("activation", "adapter"))
+MODELS.add("bn_only_resnet", resnet.build_bn_only, reads=())
+MODELS.add("trained_resnet", resnet.build_trained, reads=("activation",))
 MODELS.add("dense_mlp", dense.build, reads=())
 MODELS.add("linear", linear.build, reads=())
 MODELS.add("trained_cnn", trained_cnn.build, reads=("activation",))

@@ -70,6 +70,10 @@ class MaskedLinear(nn.Module):
         b = lin.bias.detach() if lin.bias is not None else None
         return F.linear(x, w, b)
 
+    def macs_per_output(self) -> int:
+        """Multiply-adds per output value (``train.compute``): a masked dense row, in_features of them."""
+        return self.frozen.module.in_features
+
 
 def mask_linears(module: nn.Module, init: float = 2.0, tau: float = 1.0) -> list[str]:
     """Replace every ``nn.Linear`` inside ``module`` with a ``MaskedLinear`` in place, freeze all other

@@ -10,6 +10,8 @@ build is a full QR).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -53,6 +55,10 @@ class FixedTransform(nn.Module):
         """Numbers this operator holds in memory (0 for computed transforms)."""
         return 0
 
+    def ops_per_row(self) -> float:
+        """Multiply-adds to mix one row of ``out_dim`` values (``train.compute``); the identity: 0."""
+        return 0.0
+
     def extra_repr(self) -> str:
         return f"dim={self.dim}, out_dim={self.out_dim}"
 
@@ -70,6 +76,9 @@ class WHT(FixedTransform):
     def mix(self, x):
         return fast.wht(x)
 
+    def ops_per_row(self) -> float:
+        return float(self.out_dim * math.log2(max(self.out_dim, 2)))  # log2(n) butterfly levels, n adds each
+
 
 class DCT(FixedTransform):
     name = "dct"
@@ -80,6 +89,9 @@ class DCT(FixedTransform):
     def mix(self, x):
         return fast.dct2(x)
 
+    def ops_per_row(self) -> float:
+        return float(2 * self.out_dim * math.log2(max(self.out_dim, 2)))  # one real FFT and O(n) twiddles
+
 
 class FFT(FixedTransform):
     name = "fft"
@@ -89,6 +101,9 @@ class FFT(FixedTransform):
 
     def mix(self, x):
         return fast.fft_real(x)
+
+    def ops_per_row(self) -> float:
+        return float(2 * self.out_dim * math.log2(max(self.out_dim, 2)))  # one real FFT
 
 
 class RandomOrth(FixedTransform):
@@ -115,6 +130,9 @@ class RandomOrth(FixedTransform):
 
     def frozen_bytes(self) -> int:
         return 8  # the seed
+
+    def ops_per_row(self) -> float:
+        return float(self.dim * self.dim)  # a dense matrix
 
     def fixed_numel(self) -> int:
         return self.matrix.numel()

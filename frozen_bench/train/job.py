@@ -7,6 +7,8 @@ for a distribution shift; each phase is an ordinary ``fit()`` of the same model.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from frozen_bench.data import load_dataset
@@ -15,6 +17,7 @@ from frozen_bench.models import build_model
 from frozen_bench.progress import say
 from frozen_bench.train import act_delta as AD
 from frozen_bench.train import act_init as AI
+from frozen_bench.train import compute as C
 from frozen_bench.train import measure as M
 from frozen_bench.train import phases as P
 from frozen_bench.train.checkpoint import make_checkpointer
@@ -63,7 +66,9 @@ def train(cfg: dict, out_dir=None, log=say) -> dict:
         from frozen_bench.models.saved import save_model
 
         save_model(model, out_dir)
-    m = run_record(model, data, history, rows, status, diverged_step, steps, seconds)
+    batch = int(cfg["trainer"].get("batch_size", 64))
+    m = run_record(model, data, history, rows, status, diverged_step, steps, seconds,
+                   steps_per_epoch=math.ceil(len(data.x_train) / batch) if len(data.x_train) else None)
     m.update(measures.fields())
     moved = AD.moved_channels(model, act_init, tol=act_delta_tol(cfg))
     if moved:  # the fraction of PAct channels that moved from their initial shape, and which ones
@@ -84,7 +89,7 @@ def act_delta_tol(cfg: dict) -> float:
 
 
 def run_record(model, data, history: list[dict], last_rows: list[dict], status: str, diverged_step, steps: int,
-               seconds: float) -> dict:
+               seconds: float, steps_per_epoch: int | None = None) -> dict:
     """The fields every run records after its fits: outcome, sizes, model-specific numbers, and
     the final validation metric and convergence step of the last phase (``last_rows``)."""
     m: dict = {
@@ -99,6 +104,10 @@ def run_record(model, data, history: list[dict], last_rows: list[dict], status: 
         "model_bytes": M.model_bytes(model),
         "steps": steps,
         "train_seconds": seconds,
+        # compute beside the budget: multiply-adds of one example, numbers in the fixed maps, time an epoch
+        "macs_per_example": _macs(model, data),
+        "fixed_params": C.fixed_params(model),
+        "train_seconds_per_epoch": seconds / (steps / steps_per_epoch) if steps and steps_per_epoch else None,
     }
     if isinstance(getattr(model, "width", None), int):  # the width built (padded, or sized to a budget)
         m["width"] = model.width
@@ -112,6 +121,17 @@ def run_record(model, data, history: list[dict], last_rows: list[dict], status: 
     finals = [r[key] for r in last_rows if r.get(key) is not None]
     m[key] = finals[-1] if finals else None  # final validation metric (the objective of searches)
     return m
+
+
+def _macs(model, data) -> int | None:
+    """``compute.macs_per_example``; a model the counter cannot run on one example records None
+    rather than losing the finished run (the model-table test checks every family counts)."""
+    p = next(model.parameters(), None)
+    try:
+        return C.macs_per_example(model, data.input_shape, device=p.device if p is not None else "cpu")
+    except Exception as e:  # noqa: BLE001 - a measurement, never the run's outcome
+        say(f"[frozen-bench] multiply-adds not counted: {type(e).__name__}: {e}")
+        return None
 
 
 def final_phase(data, cfg: dict) -> str:

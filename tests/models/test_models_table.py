@@ -15,6 +15,7 @@ from frozen_bench.errors import UserError
 from frozen_bench.models import MODELS, build_model, reads
 from frozen_bench.record.identity import record_fields
 from frozen_bench.record.signature import signature
+from frozen_bench.train import compute as C
 from frozen_bench.train import measure as M
 
 # the shapes each model is meant for: (input shape, classes, task)
@@ -23,7 +24,8 @@ SHAPES = {"image": ((1, 28, 28), 10, "classification"), "flat": ((64,), 10, "cla
 ON = {"frozen_mlp": "flat", "dense_mlp": "flat", "frozen_layer": "flat", "masked": "flat", "linear": "image",
       "frozen_cnn": "image", "trained_cnn": "image", "separable_cnn": "image", "cnn": "image", "weightnet": "image",
       "frozen_audio": "audio", "audio_cnn": "audio", "function_net": "fn",
-      "frozen_transformer": "image", "transformer": "image"}
+      "frozen_transformer": "image", "transformer": "image",
+      "frozen_resnet": "image", "bn_only_resnet": "image", "trained_resnet": "image"}
 
 
 def bundle(kind: str, n: int = 6) -> DataBundle:
@@ -61,6 +63,8 @@ def test_model_builds_runs_and_freezes_what_it_says(name):
     assert M.trainable_params(model) == sum(p.numel() for p in trainable) > 0
     assert all(p.grad is None for p in fixed), "a fixed part received a gradient"
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable)
+    # compute is recorded for every family: a positive multiply-add count of one example
+    assert C.macs_per_example(model, data.input_shape) > 0
 
 
 def test_groups_a_model_does_not_read_are_pruned_from_signature_and_record():

@@ -1,0 +1,112 @@
+"""The ResNet families: what trains and what stays fixed, the structured conv is the map it claims,
+the budget goes into per-channel parameters, and compute is counted in the structure that runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from frozen_bench.data.bundle import DataBundle
+from frozen_bench.models import build_model
+from frozen_bench.models.resnet import RandomConv, ResNet, Shortcut, StructuredConv
+from frozen_bench.train import compute as C
+from frozen_bench.train import measure as M
+
+CIFAR = ((3, 32, 32), 10)
+
+
+def cfg(name: str, **model) -> dict:
+    return {"seed": 0, "model": {"name": name, **model}, "transform": {"name": "wht", "seed": 0},
+            "activation": {"name": "bislope"}, "adapter": {"name": "none"}}
+
+
+def data(shape=CIFAR[0], classes=10) -> DataBundle:
+    x, y = torch.randn(4, *shape), torch.arange(4) % classes
+    return DataBundle("t", x, y, x, y, x, y, num_classes=classes)
+
+
+def test_bn_only_resnet110_trains_only_batchnorm_and_head():
+    m = build_model(cfg("bn_only_resnet", depth=110, width=16), data())
+    bn = sum(p.numel() for mod in m.modules() if isinstance(mod, nn.BatchNorm2d) for p in mod.parameters())
+    assert bn == 2 * (16 + 2 * 18 * (16 + 32 + 64))  # 8,096: the paper's "about 8.3k" BatchNorm parameters
+    assert M.trainable_params(m) == bn + 64 * 10 + 10  # and the linear head, nothing else
+    assert not any(isinstance(mod, nn.Conv2d) for mod in m.modules())  # the convs are fixed buffers
+    assert m.record_metrics()["trainable_per_channel_share"] == pytest.approx(bn / (bn + 650))
+
+
+def test_random_convs_follow_the_run_seed_and_are_never_saved():
+    a = build_model(cfg("bn_only_resnet", depth=8), data())
+    b = build_model({**cfg("bn_only_resnet", depth=8), "seed": 1}, data())
+    assert not torch.equal(a.stem.kernel, b.stem.kernel)
+    assert "stem.kernel" not in a.state_dict()  # regenerated from the seed: stored size is the seed
+    assert a.stem.kernel.std().item() == pytest.approx((2 / 27) ** 0.5, rel=0.15)  # He init, fan_in 3·9
+
+
+@pytest.mark.parametrize("cin,cout,stride", [(3, 16, 1), (16, 16, 1), (16, 32, 2), (32, 64, 2), (64, 64, 1)])
+def test_structured_conv_is_its_dense_kernel(cin, cout, stride):
+    conv = StructuredConv(cin, cout, stride, seed=0, filters="dct", n_filters=None, transform="wht")
+    x = torch.randn(2, cin, 8, 8, dtype=torch.float64, requires_grad=True)
+    y = conv(x)
+    ref = F.conv2d(x, conv.conv.kernel.double(), stride=stride, padding=1)  # a stride-2 conv with padding 1
+    assert torch.allclose(y, ref, atol=1e-6)  # the kernel is held in float32
+    g = torch.randn_like(y)
+    (gx,) = torch.autograd.grad(y, x, g)
+    (rx,) = torch.autograd.grad(ref, x, g)
+    assert torch.allclose(gx, rx, atol=1e-6)
+
+
+def test_option_a_shortcut_subsamples_and_pads_with_zeros():
+    x = torch.randn(2, 4, 6, 6)
+    y = Shortcut(4, 8, 2)(x)
+    assert y.shape == (2, 8, 3, 3) and torch.equal(y[:, :4], x[:, :, ::2, ::2]) and y[:, 4:].abs().sum() == 0
+
+
+@pytest.mark.parametrize("name,budget", [("frozen_resnet", 8000), ("bn_only_resnet", 8000), ("trained_resnet", 8000),
+                                         ("frozen_resnet", 20000), ("trained_resnet", 20000)])
+def test_budget_lands_in_the_window_and_frozen_budgets_go_to_channels(name, budget):
+    m = build_model(cfg(name, budget=budget), data())
+    n = M.trainable_params(m)
+    assert 0.9 * budget <= n <= budget
+    shares = m.record_metrics()
+    assert shares["trainable_head_share"] + shares["trainable_conv_share"] + shares["trainable_per_channel_share"] \
+        == pytest.approx(1)
+    if name == "trained_resnet":
+        assert shares["trainable_conv_share"] > 0.8
+    else:  # the frozen nets grow deeper, not their head
+        assert shares["trainable_per_channel_share"] > 0.85 and shares["trainable_conv_share"] == 0
+    assert m.built.startswith("depth=")
+
+
+def test_macs_count_every_conv_and_the_head():
+    m = ResNet(*CIFAR, depth=8, width=4, conv="random")
+    # stem 3->4 at 32², block 4->4 (2 convs) at 32², 4->8 at 16², 8->16 at 8², head 16->10
+    want = (3 * 4 * 9 * 1024 + 2 * 4 * 4 * 9 * 1024 + (4 * 8 + 8 * 8) * 9 * 256 + (8 * 16 + 16 * 16) * 9 * 64
+            + 16 * 10)
+    assert C.macs_per_example(m, CIFAR[0]) == want
+    trained = ResNet(*CIFAR, depth=8, width=4, conv="trained")
+    assert C.macs_per_example(trained, CIFAR[0]) == want  # the same map, the same count
+    assert C.fixed_params(m) == sum(c.kernel.numel() for c in m.modules() if isinstance(c, RandomConv))
+    assert C.fixed_params(trained) == 0
+
+
+def test_structured_convs_cost_fewer_multiply_adds_where_wide():
+    dense = C.macs_per_example(ResNet(*CIFAR, depth=8, width=64, conv="random"), CIFAR[0])
+    structured = C.macs_per_example(ResNet(*CIFAR, depth=8, width=64, conv="structured"), CIFAR[0])
+    assert structured < 0.5 * dense
+
+
+def test_frozen_resnet_rejects_trained_convs_and_bad_depths():
+    with pytest.raises(ValueError, match="model=trained_resnet"):
+        build_model(cfg("frozen_resnet", conv="trained"), data())
+    with pytest.raises(ValueError, match="6n\\+2"):
+        build_model(cfg("frozen_resnet", depth=21), data())
+
+
+def test_one_training_step_moves_only_per_channel_parts():
+    m = build_model(cfg("frozen_resnet", depth=8, width=8), data())
+    d = data()
+    F.cross_entropy(m(d.x_train), d.y_train).backward()
+    names = [n for n, p in m.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    assert names and all(n.startswith("head") or ".norm" in n or ".act" in n or n.startswith("stem_") for n in names)
