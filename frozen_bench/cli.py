@@ -168,7 +168,7 @@ def cmd_pending(argv: list[str]) -> int:
                                 description="Read `frozen-bench run` override lines (one run per line) on stdin and print "
                                             "those that have no finished record, in order; the count goes to stderr.")
     p.parse_args(argv)
-    from frozen_bench.record.pending import pending
+    from frozen_bench.launch.pending import pending
 
     out, n = pending(sys.stdin)
     try:
@@ -184,7 +184,7 @@ def cmd_pending(argv: list[str]) -> int:
 
 
 def cmd_run_lines(argv: list[str]) -> int:
-    from frozen_bench.run_lines import main
+    from frozen_bench.launch.run_lines import main
 
     return main(argv)
 
@@ -361,12 +361,15 @@ def main(argv: list[str] | None = None) -> int:
         print(HELP)
         return 0
     cmd, rest = argv[0], argv[1:]
-    if cmd in ("-sc", "--shell-completion") or cmd.startswith("--shell-completion="):
-        from frozen_bench.run import shell_completion  # the installed script asks `frozen-bench -sc query=bash`
+    from frozen_bench.launch.completion import is_completion
 
-        return shell_completion(argv)
+    if is_completion([cmd]) or (cmd == "run" and is_completion(rest)):
+        from frozen_bench.launch.completion import shell_completion
+
+        # `run -sc install=bash` prints the script; the installed script asks `frozen-bench -sc query=bash`
+        return shell_completion(argv if cmd != "run" else rest, ["run", *COMMANDS])
     if cmd == "run":
-        from frozen_bench.run import main as run_main
+        from frozen_bench.launch.command import main as run_main
 
         return run_main(rest)  # one-line errors, a sweep summary, non-zero exit on any failure
     if cmd in COMMANDS:

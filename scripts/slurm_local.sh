@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A single-node SLURM cluster on this machine, for tests/test_slurm.py (needs root and the Debian
+# A single-node SLURM cluster on this machine, for tests/launch/test_slurm.py (needs root and the Debian
 # packages slurm-wlm and munge): this host is controller and only node (2 CPUs, partition `debug`),
 # no accounting, state and spool in DIR. Prints the `export SLURM_CONF=...` line to use it.
 #

@@ -12,7 +12,7 @@ import pytest
 
 from frozen_bench.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def query(monkeypatch, capsys, line, *argv):

@@ -8,9 +8,9 @@ start-up was a third of their time. A worker here imports once and trains line a
 is refreshed once, after the last run. Each run is composed with Hydra's compose API exactly as
 ``frozen-bench run`` composes it, so its signature and record are the same as that command's
 (``command`` and ``overrides`` name the line), and it is seeded from its own config alone: a run
-computes the same numbers whichever worker ran what before it (tests/test_run_lines.py).
+computes the same numbers whichever worker ran what before it (tests/launch/test_run_lines.py).
 
-Lines with a finished record are skipped first, in one pass (``record.pending``). A line that
+Lines with a finished record are skipped first, in one pass (``launch.pending``). A line that
 fails (bad input, a crash) is reported with its number and the others go on; the exit code is 1 if
 any failed, 2 if every failure was bad input, 130 on Ctrl-C (finished records stay; run again to
 resume).
@@ -60,11 +60,11 @@ def _run(num: int, line: str) -> dict:
     status, signature and results folder."""
     from frozen_bench import progress
     from frozen_bench.errors import is_user_error, one_line
-    from frozen_bench.record.pending import _words
+    from frozen_bench.launch.pending import line_words
     from frozen_bench.run import run_job
 
     progress.set_prefix(f"[line {num}]")
-    words = _words(line)
+    words = line_words(line)
     try:
         cfg = _compose(words)
     except Exception as e:  # noqa: BLE001
@@ -86,7 +86,7 @@ def main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     if a.jobs < 1:
         p.error(f"--jobs must be at least 1 (got {a.jobs})")
-    from frozen_bench.record.pending import pending
+    from frozen_bench.launch.pending import pending
     from frozen_bench.train.threads import available_cores
 
     lines = [line.strip() for line in sys.stdin]

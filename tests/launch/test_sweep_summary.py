@@ -6,7 +6,7 @@ import sys
 
 from frozen_bench import progress
 from frozen_bench.cli import main
-from frozen_bench.run import jobs_table, summarize
+from frozen_bench.launch.sweep import jobs_table, summarize
 
 TINY = ["trainer.epochs=1", "trainer.latency_reps=0"]
 
@@ -68,7 +68,8 @@ def test_the_summary_comes_from_the_jobs_notes_in_the_sweep_folder(tmp_path, cap
     a previous sweep's notes in the same folder are cleared when a sweep starts."""
     from omegaconf import OmegaConf
 
-    from frozen_bench.run import JOB_NOTE, SweepSummary, read_notes
+    from frozen_bench.launch.sweep import SweepSummary, read_notes
+    from frozen_bench.run import JOB_NOTE
 
     sweep = tmp_path / ".multirun"
     for job in range(3):

@@ -48,7 +48,7 @@ def test_parallel_workers_name_their_job_on_every_line(tmp_path):
     import subprocess
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     res = tmp_path / "results"
     args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", "transform=dct",
             f"results_dir={res}", "trainer.threads=1", *TINY]

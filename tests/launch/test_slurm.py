@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "slurm_local.sh"
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel")
 
@@ -106,7 +106,7 @@ def test_a_slurm_sweep_survives_a_cancelled_job_and_resumes(slurm_conf, tmp_path
 def test_the_watcher_reads_squeue_when_sacct_fails(monkeypatch):
     """No cluster needed: sacct failing (no accounting) switches the watcher to squeue, quietly."""
     pytest.importorskip("submitit")
-    from frozen_bench import slurm
+    from frozen_bench.launch import slurm
 
     calls = []
 
@@ -133,8 +133,9 @@ def test_a_job_lost_without_a_result_becomes_a_failed_note_not_a_traceback(tmp_p
 
     from submitit.core import core, utils
 
-    from frozen_bench import slurm
-    from frozen_bench.run import JOB_NOTE, read_notes, summarize
+    from frozen_bench.launch import slurm
+    from frozen_bench.launch.sweep import read_notes, summarize
+    from frozen_bench.run import JOB_NOTE
 
     launcher = SimpleNamespace(config=SimpleNamespace(hydra=SimpleNamespace(sweep=SimpleNamespace(dir=str(tmp_path)))))
     job = SimpleNamespace(job_id="42_1", state="CANCELLED",

@@ -18,7 +18,7 @@ from frozen_bench.record.signature import legacy_signature, signature
 from frozen_bench.record.store import is_done, run_dir
 
 
-def _words(line: str) -> list[str]:
+def line_words(line: str) -> list[str]:
     """The config words of one line (``frozen-bench run``, flags and Hydra's own overrides dropped)."""
     from frozen_bench.config import config_words
 
@@ -47,7 +47,7 @@ def pending(lines: Iterable[str]) -> tuple[list[str], int]:
                 continue
             n += 1
             try:
-                words = _words(line)
+                words = line_words(line)
                 if any(w.split("=")[0].lstrip("+") == "force" for w in words):
                     raise ValueError("force")  # force=true re-runs a finished record: the run decides
                 cfg = prune(OmegaConf.to_container(compose("config", overrides=words), resolve=True))

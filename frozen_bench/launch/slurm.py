@@ -78,13 +78,11 @@ def _quiet(command):
 def lost_job(job, error: Exception):
     """The outcome of a job that ended without a result: a failed note in its sweep job folder
     (what the summary reads) and a Hydra job return with no value, so the sweep goes on."""
-    import json
     import math
 
     from hydra.core.utils import JobReturn, JobStatus
 
-    from frozen_bench.atomic import atomic_write_text
-    from frozen_bench.run import JOB_NOTE
+    from frozen_bench.run import JOB_NOTE, write_note
 
     overrides, idx, folder = [], None, None
     try:
@@ -97,12 +95,8 @@ def lost_job(job, error: Exception):
     reason = (f"SLURM job {job.job_id} ended {state} without a result (scancel, time limit or a lost node); "
               "re-run the sweep to resume it")
     if folder is not None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(folder / JOB_NOTE, json.dumps({"signature": None, "status": "failed", "error": reason,
-                                                           "label": " ".join(overrides), "job": idx}) + "\n")
-        except OSError:
-            pass
+        write_note(folder / JOB_NOTE, {"signature": None, "status": "failed", "error": reason,
+                                       "label": " ".join(overrides), "job": idx})
     return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=math.nan)
 
 

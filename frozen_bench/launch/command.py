@@ -1,0 +1,132 @@
+"""``frozen-bench run``: the checks before the Hydra app starts, the app, and the exit code.
+
+Before any job starts, the command line is checked (``config.check_overrides``: unknown options
+and keys as one line) and every point of a sweep is composed, pruned and validated, so a bad value
+in job 7 fails now, not after six jobs trained; words the chosen model ignores are a warning. Then
+``run.app`` runs under Hydra with the sweep's keys in the environment (each parallel job's line
+prefix), and ``launch.sweep`` gives the exit code and, for a sweep, the table of its jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+from omegaconf import OmegaConf
+
+from frozen_bench.config import (check_overrides, component_words, conf_dir, config_words, is_multirun, no_effect, prune,
+                                 sweep_keys, sweep_points)
+from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UserError, is_user_error, one_line
+from frozen_bench.launch import sweep
+from frozen_bench.run import SWEEP_KEYS_ENV, app
+from frozen_bench.validate import validate
+
+
+def main(argv: list[str]) -> int:
+    """``frozen-bench run ARGS``: the Hydra app with one-line errors and, for a sweep, a summary
+    of every job at the end (exit 1 if any failed, 2 for bad input, 130 on Ctrl-C). ``-sc``
+    (shell completion) is ``launch.completion``'s, not this."""
+    try:
+        check_overrides(argv)
+        watched = component_words(argv)  # transform=, adapter.rank=, ...: may the model ignore them?
+        configs = validate_sweep(argv, keep=bool(watched)) if is_multirun(argv) else _composed(argv) if watched else []
+    except UserError as e:
+        print(f"frozen-bench run: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for line in no_effect(watched, configs) if watched else ():
+        print(f"frozen-bench run: warning: {line}", file=sys.stderr)
+    saved = os.environ.get(SWEEP_KEYS_ENV)
+    os.environ.pop(SWEEP_KEYS_ENV, None)
+    if is_multirun(argv):
+        if any("submitit_slurm" in a for a in argv):
+            from frozen_bench.launch import slurm
+
+            slurm.install()  # job states without sacct where the cluster keeps no accounting
+        keys = _sweep_keys(argv)
+        if keys is not None:
+            os.environ[SWEEP_KEYS_ENV] = json.dumps(keys)  # the workers inherit it
+    sweep.begin()
+    old_argv = sys.argv
+    sys.argv = ["frozen-bench run", *argv]
+    code = 0
+    try:
+        app()
+    except SystemExit as e:  # our own codes, or Hydra's (1) for a config it cannot compose
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except KeyboardInterrupt:
+        print("frozen-bench run: interrupted; finished records are intact, re-run to resume", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except Exception as e:  # raised by Hydra itself outside any job, e.g. `-m` with `--cfg`
+        if not is_user_error(e):
+            traceback.print_exc()
+        print(f"frozen-bench run: error: {one_line(e)}", file=sys.stderr)
+        code = EXIT_BAD_INPUT if is_user_error(e) else EXIT_FAILED
+    finally:
+        sys.argv = old_argv
+        if saved is None:
+            os.environ.pop(SWEEP_KEYS_ENV, None)
+        else:
+            os.environ[SWEEP_KEYS_ENV] = saved
+    return sweep.finish(code)
+
+
+def _sweep_keys(argv: list[str]) -> list[str] | None:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return sweep_keys(argv)
+    except (HydraException, OmegaConfBaseException):
+        return None  # the line prefix is then the job number alone
+
+
+def _composed(argv: list[str]) -> list[tuple[dict, dict]]:
+    """The (resolved, pruned) config of a single run's command line; [] where it cannot be
+    composed here (another config source: Hydra reports it)."""
+    from hydra import compose, initialize_config_dir
+
+    if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in argv):
+        return []
+    try:
+        words = config_words(argv)
+        with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
+            full = OmegaConf.to_container(compose("config", overrides=words), resolve=True)
+        return [(full, prune(full))]
+    except Exception:  # a warning is never worth a failure; check_overrides said what was wrong
+        return []
+
+
+def validate_sweep(argv: list[str], keep: bool = False) -> list[tuple[dict, dict]]:
+    """Every point of a ``-m`` sweep, composed, pruned and validated before the first job starts:
+    a bad value in job 7 is one line now, not a failure after six jobs trained. A sweep whose
+    points cannot be listed here (optuna, ranges) is left to each job's own check. With ``keep``,
+    returns each point's (resolved, pruned) config (for ``config.no_effect``)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    configs: list[tuple[dict, dict]] = []
+    try:
+        points = sweep_points(argv)
+    except (HydraException, OmegaConfBaseException):
+        return configs  # check_overrides has composed these overrides; anything left is Hydra's to report
+    if not points:
+        return configs
+    with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
+        for point in points:
+            try:
+                cfg = OmegaConf.to_container(compose("config", overrides=point), resolve=True)
+            except (HydraException, OmegaConfBaseException):
+                continue  # composing is check_overrides' part; the job reports what is left
+            try:
+                pruned = prune(cfg)
+                validate(pruned)
+            except UserError as e:
+                raise UserError(f"{e} [{' '.join(point)}]; no job of this sweep was started") from None
+            except Exception:  # not bad input: the job itself will say what it is
+                continue
+            if keep:
+                configs.append((cfg, pruned))
+    return configs
