@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from frozen_bench.atomic import atomic_open
+from frozen_bench.data import preprocess as P
 from frozen_bench.data.bundle import DataBundle, DatasetError, split_train_val
 from frozen_bench.data.paths import cache_dir, data_root, first_existing, shared_data_dir
 
@@ -84,6 +85,7 @@ def _load_from_imagefolder(cfg: dict, name: str, path: Path | None, log=print) -
     bname = f"{name}_jpeg" if fmt == ["jpeg"] else f"{name}_imagefolder"
     info = {"source": "imagefolder", "path": blob["path"], "cache": blob["cache"], "formats": fmt,
             "classes": blob["classes"]}
+    info["preprocess"] = P.image(bname, (3, 32, 32), 3, (32, 32), mean, std, blob["classes"])
     if fmt == ["jpeg"]:
         info["note"] = (f"{name} re-encoded as JPEG: pixels differ slightly from the official batches, "
                         f"accuracies are not bit-comparable with published numbers")
@@ -149,5 +151,19 @@ def load_cifar_bundle(cfg: dict) -> DataBundle:
     x_tr, y_tr = prep(blob["x_train"]), blob["y_train"]
     x_te, y_te = prep(blob["x_test"]), blob["y_test"]
     x_tr, y_tr, x_va, y_va = split_train_val(x_tr, y_tr, float(cfg.get("val_fraction", 0.1)), seed=1)
+    spec = P.image(name, (3, 32, 32), 3, (32, 32), mean, std, _class_names(name, folder, classes))
     return DataBundle(name, x_tr, y_tr, x_va, y_va, x_te, y_te, num_classes=classes,
-                      info={"source": "official", "root": str(root), "folder": str(folder)})
+                      info={"source": "official", "root": str(root), "folder": str(folder), "preprocess": spec})
+
+
+def _class_names(name: str, folder: Path, classes: int) -> list[str]:
+    """The class names of the official batches (their meta file), else CIFAR-10's known ones or numbers."""
+    meta, key = (folder / "batches.meta", b"label_names") if name == "cifar10" else (folder / "meta", b"fine_label_names")
+    try:
+        with open(meta, "rb") as fh:
+            names = [n.decode() for n in pickle.load(fh, encoding="bytes")[key]]
+        if len(names) == classes:
+            return names
+    except (OSError, EOFError, KeyError, ValueError, AttributeError, pickle.UnpicklingError):
+        pass
+    return list(P.CIFAR10_CLASSES) if name == "cifar10" else [str(i) for i in range(classes)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from frozen_bench.data import preprocess as P
 from frozen_bench.data.bundle import DataBundle, split_train_val
 
 
@@ -22,5 +23,7 @@ def load_digits_bundle(cfg: dict) -> DataBundle:
     n_test = int(0.2 * len(x))
     te, tr = perm[:n_test], perm[n_test:]
     x_tr, y_tr, x_va, y_va = split_train_val(x[tr], y[tr], float(cfg.get("val_fraction", 0.1)), seed=1)
+    # a user's image: 8x8 grayscale, pixel/255 standing for sklearn's value/16 (16 = ink, drawn white)
+    spec = P.image("digits", x.shape[1:], 1, (8, 8), 0.5, 0.5, [str(i) for i in range(10)])
     return DataBundle("digits", x_tr, y_tr, x_va, y_va, x[te], y[te], num_classes=10,
-                      info={"source": "sklearn.datasets.load_digits"})
+                      info={"source": "sklearn.datasets.load_digits", "preprocess": spec})

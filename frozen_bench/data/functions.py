@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from frozen_bench.data import preprocess as P
 from frozen_bench.data.bundle import DataBundle, DatasetError
 from frozen_bench.targets import TARGETS, grid  # the definitions, torch-free (the report draws them too)
 
@@ -46,4 +47,5 @@ def load_functions_bundle(cfg: dict) -> DataBundle:
     va, te, tr = perm[:n_val], perm[n_val:n_val + n_test], perm[n_val + n_test:]
     x, y = x.float().unsqueeze(1), y.float().unsqueeze(1)  # (N, 1)
     return DataBundle(f"synthetic_fn_{name}", x[tr], y[tr], x[va], y[va], x[te], y[te], num_classes=0,
-                      task="regression", synthetic=True, info={"function": name, "lo": lo, "hi": hi, "samples": samples})
+                      task="regression", synthetic=True, info={"function": name, "lo": lo, "hi": hi, "samples": samples,
+                                                             "preprocess": P.values(f"synthetic_fn_{name}", (1,), f"x in [{lo}, {hi})")})

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frozen_bench.data import preprocess as P
 from frozen_bench.data.bundle import DataBundle, DatasetError, split_train_val
 from frozen_bench.data.paths import cache_dir, cached, data_root
 
@@ -260,6 +261,7 @@ def load_imagefolder_bundle(cfg: dict, log=print) -> DataBundle:
         raise ValueError(f"dataset.mean/std need {x_tr.shape[1]} values (one per channel), got {mean} / {std}")
     info = {"path": blob["path"], "cache": blob["cache"], "classes": blob["classes"], "formats": blob["formats"],
             "mean": mean, "std": std,
-            "val_from": "val split" if "val" in blob["x"] else f"train (val_fraction={val_fraction}, split_seed={split_seed})"}
+            "val_from": "val split" if "val" in blob["x"] else f"train (val_fraction={val_fraction}, split_seed={split_seed})",
+            "preprocess": P.image(name, x_tr.shape[1:], x_tr.shape[1], x_tr.shape[2:], mean, std, blob["classes"])}
     return DataBundle(name, normalize(x_tr, mean, std), y_tr, normalize(x_va, mean, std), y_va,
                       normalize(x_te, mean, std), y_te, num_classes=len(blob["classes"]), info=info)

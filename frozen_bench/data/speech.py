@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from frozen_bench.atomic import atomic_open
+from frozen_bench.data import preprocess as P
 from frozen_bench.data.bundle import DataBundle, DatasetError
 from frozen_bench.data.paths import cache_dir, data_root
 
@@ -227,8 +228,9 @@ def load_speech_bundle(cfg: dict, log=print) -> DataBundle:
     mean = x_tr.mean((0, 2), keepdim=True)
     std = x_tr.std((0, 2), keepdim=True).clamp(min=1e-3)
     norm = lambda x: (x.float() - mean) / std  # noqa: E731  per-frequency-row standardization, train stats
+    spec = P.audio(name, x_tr.shape[1:], cfg, mean, std, labels)  # what a user's clip goes through (predict)
     return DataBundle(name, norm(blob["x_train"]), blob["y_train"], norm(blob["x_val"]), blob["y_val"],
                       norm(blob["x_test"]), blob["y_test"], num_classes=len(labels),
                       synthetic=name == "speech_commands_synth",
                       info={"root": str(root), "folder": str(folder), "labels": labels,
-                            "frontend": cfg.get("frontend", "logmel"), "cache": str(cache)})
+                            "frontend": cfg.get("frontend", "logmel"), "cache": str(cache), "preprocess": spec})

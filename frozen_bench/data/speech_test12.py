@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from frozen_bench.data import speech
+from frozen_bench.data import preprocess as P
 from frozen_bench.data.bundle import DataBundle, DatasetError
 from frozen_bench.data.paths import cache_dir, cached, data_root, first_existing, shared_data_dir
 
@@ -162,6 +163,7 @@ def load_test12_bundle(cfg: dict, log=print) -> DataBundle:
                       "not comparable with published numbers (trained on ~85k clips)",
             "split": "speaker-disjoint", "split_seed": seed, "val_fraction": val_fraction,
             "test_fraction": test_fraction, "clips": {p: len(v) for p, v in parts.items()}, "speakers": speakers,
-            "labels": labels, "frontend": frontend_name, "source": str(src), "cache": str(cache)}
+            "labels": labels, "frontend": frontend_name, "source": str(src), "cache": str(cache),
+            "preprocess": P.audio(NAME, x_tr.shape[1:], cfg, mean, std, labels)}  # what a user's clip goes through
     return DataBundle(NAME, xs["train"], y[idx["train"]], xs["val"], y[idx["val"]], xs["test"], y[idx["test"]],
                       num_classes=len(labels), info=info)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from frozen_bench.atomic import atomic_open
+from frozen_bench.data import preprocess as P
 from frozen_bench.data.bundle import DataBundle, DatasetError, split_train_val
 from frozen_bench.data.paths import data_root
 from frozen_bench.progress import say
@@ -95,7 +96,9 @@ def load_vision_bundle(cfg: dict) -> DataBundle:
     x_tr, y_tr = prep(train)
     x_te, y_te = prep(test)
     x_tr, y_tr, x_va, y_va = split_train_val(x_tr, y_tr, float(cfg.get("val_fraction", 1 / 12)), seed=1)
-    return DataBundle(name, x_tr, y_tr, x_va, y_va, x_te, y_te, num_classes=10, info={"root": str(root)})
+    classes = P.FASHION_CLASSES if name == "fashion_mnist" else [str(i) for i in range(10)]
+    info = {"root": str(root), "preprocess": P.image(name, x_tr.shape[1:], 1, (28, 28), mean, std, classes)}
+    return DataBundle(name, x_tr, y_tr, x_va, y_va, x_te, y_te, num_classes=10, info=info)
 
 
 def _download(name: str, cls_name: str, root: Path, raw: Path, download: bool):

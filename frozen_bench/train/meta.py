@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
-from frozen_bench.data import load_dataset
+from frozen_bench.data import keep_loaded, load_dataset
 from frozen_bench.models import build_model
 from frozen_bench.train.act_delta import _pact_params
 from frozen_bench.train.loop import fit, resolve_device
@@ -122,6 +122,7 @@ def sample_tasks(suite: Suite, n: int, seed: int) -> list[tuple[int, ...]]:
     return [tuple(rng.sample(suite.source_classes, suite.ways)) for _ in range(n)]
 
 
+@keep_loaded()  # every task's classes come from one dataset: decoded once
 def meta_train(base: dict, suite: Suite, outer: int, inner_steps: int, meta_lr: float, meta_batch: int = 1,
                share: str = "channel", decay: bool = True, log=print) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Reptile over the suite's source tasks; returns (the default init φ₀, the learned φ)."""
@@ -165,6 +166,7 @@ def heldout_cfg(base: dict, suite: Suite, seed: int, prior: str | None) -> dict:
     return cfg
 
 
+@keep_loaded()
 def evaluate_prior(base: dict, suite: Suite, prior: str, seeds, log=print) -> list[dict]:
     """Train the held-out task from the default init and from ``prior``, for each seed (paired:
     the same model, head and data order; only the PAct start differs). Rows of the record's fields."""
