@@ -2,7 +2,9 @@
 
 Written to a temporary file in the same folder and renamed, so a killed run never leaves a
 half-written checkpoint; ``train()`` writes it before the record's ``metrics.json``, so a finished
-record with ``save_model`` always has its ``model.pt``. ``model=masked model.init=<run dir>`` reads it.
+record with ``save_model`` always has its ``model.pt``, and its ``preprocess.json`` (the data's
+normalisation and front end). ``model=masked model.init=<run dir>``, ``predict``, ``evaluate`` and
+``export`` read them.
 """
 
 from __future__ import annotations
@@ -17,9 +19,16 @@ from frozen_bench.atomic import atomic_open
 CHECKPOINT = "model.pt"
 
 
-def save_model(model: nn.Module, run_dir: str | Path) -> Path:
+def save_model(model: nn.Module, run_dir: str | Path, preprocess: dict | None = None) -> Path:
+    """``model.pt`` (the state dict) and, with ``preprocess`` (the data loader's description of its
+    inputs, ``bundle.info["preprocess"]``), ``preprocess.json`` beside it: what an input must go
+    through before this model sees it (``frozen-bench predict``, ``export``)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if preprocess:
+        from frozen_bench.data.preprocess import write
+
+        write(preprocess, run_dir)
     out = run_dir / CHECKPOINT
     with atomic_open(out, "wb") as f:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, f)

@@ -62,10 +62,10 @@ def train(cfg: dict, out_dir=None, log=say) -> dict:
         seconds += res["train_seconds"]
         if status != "ok":
             break
-    if cfg["trainer"].get("save_model") and out_dir is not None:  # opt-in, for model=masked model.init=<run dir>
+    if cfg["trainer"].get("save_model") and out_dir is not None:  # opt-in: predict, evaluate, export, model.init=<run dir>
         from frozen_bench.models.saved import save_model
 
-        save_model(model, out_dir)
+        save_model(model, out_dir, preprocess=datas[0].info.get("preprocess"))  # the data's preprocessing travels with it
     batch = int(cfg["trainer"].get("batch_size", 64))
     m = run_record(model, data, history, rows, status, diverged_step, steps, seconds,
                    steps_per_epoch=math.ceil(len(data.x_train) / batch) if len(data.x_train) else None)
