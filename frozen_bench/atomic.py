@@ -1,9 +1,13 @@
-"""The one atomic write: a file appears under its name complete, or not at all.
+"""The one atomic write, and the one file lock.
 
-Everything that must survive a kill mid-write (run records, checkpoints, saved models, dataset
-caches, the compiled kernels) is written to a temporary file in the destination's folder, fsynced
-and renamed over the destination. The temporary name is ``.<name>.<random>.tmp`` so a folder's
-half-written leftovers are easy to recognize (and ``run.py`` sweeps ``.*.tmp`` away).
+A file appears under its name complete, or not at all: everything that must survive a kill
+mid-write (run records, checkpoints, saved models, dataset caches, the compiled kernels) is
+written to a temporary file in the destination's folder, fsynced and renamed over the
+destination. The temporary name is ``.<name>.<random>.tmp`` so a folder's half-written leftovers
+are easy to recognize (and ``run.execute`` sweeps a run folder's ``.*.tmp`` away).
+
+``locked`` makes processes take turns on one thing (all.csv, a run folder, a dataset cache): an
+exclusive flock, released when the block ends or the process dies.
 """
 
 from __future__ import annotations
@@ -67,6 +71,31 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         f.write(text)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_open(path, "wb") as f:
-        f.write(data)
+@contextlib.contextmanager
+def locked(lock_path: str | Path, wait: bool = True, optional: bool = False) -> Iterator[bool]:
+    """Hold an exclusive advisory lock (an flock on ``lock_path``, made if missing) for the block;
+    it ends with the block, or with the process even on SIGKILL. Yields True once it is held.
+    ``wait=False``: yields False at once where another process holds it. ``optional``: where the
+    lock file cannot be made (a read-only folder), the block runs unlocked (yields False) instead
+    of raising OSError."""
+    import fcntl
+
+    lock_path = Path(lock_path)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(lock_path, "a")
+    except OSError:
+        if not optional:
+            raise
+        yield False
+        return
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

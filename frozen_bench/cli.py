@@ -87,10 +87,10 @@ def cmd_collect(argv: list[str]) -> int:
         return 2
     try:
         if a.rekey:
+            from frozen_bench.atomic import locked
             from frozen_bench.record.rekey import rekey_all
-            from frozen_bench.record.store import _locked
 
-            with _locked(Path(a.results_dir) / ".all.csv.lock"):
+            with locked(Path(a.results_dir) / ".all.csv.lock"):
                 rekey_all(a.results_dir)
         collect(a.results_dir, a.out)
     except OSError as e:  # e.g. an unwritable --out: one line, not a traceback

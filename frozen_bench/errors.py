@@ -1,7 +1,8 @@
 """User-facing errors: one line that names the problem and the fix, never a traceback.
 
-``UserError`` is raised for bad input found by ``validate`` (bad values, an unwritable output
-folder, a malformed CSV). ``user_errors()`` are the exception types that mean "the input is wrong"
+``UserError`` is raised wherever bad input is found (a bad config value, an unwritable output
+folder, a malformed CSV, a model that cannot meet its budget, ...); ``DatasetError`` where a
+dataset cannot be loaded. ``user_errors()`` are the exception types that mean "the input is wrong"
 rather than "frozen-bench has a bug": the CLI prints them as one line and exits non-zero; anything
 else also gets its traceback, since that one is ours to fix.
 """
@@ -18,18 +19,14 @@ class UserError(ValueError):
     """Bad input; the message is one line naming the problem and the fix."""
 
 
-def _dataset_error() -> type[Exception]:
-    # imported on use: frozen_bench.data pulls in torch, which the CLI's main process of a
-    # parallel sweep (it only launches workers) never needs
-    from frozen_bench.data.bundle import DatasetError
-
-    return DatasetError
+class DatasetError(RuntimeError):
+    """A dataset could not be loaded; the message is one line naming the problem and the fix."""
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """ValueError covers bad config values (validate, make_adapter, registries); OSError covers
     unwritable folders and unreadable files; the rest are what a corrupt data file raises."""
-    return (ValueError, _dataset_error(), OSError, EOFError, pickle.UnpicklingError, gzip.BadGzipFile, zlib.error)
+    return (ValueError, DatasetError, OSError, EOFError, pickle.UnpicklingError, gzip.BadGzipFile, zlib.error)
 
 
 # exit codes of `frozen-bench run`: 2 = bad input, 1 = a run failed unexpectedly, 130 = Ctrl-C
@@ -42,7 +39,7 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     msg = " ".join(str(exc).split())
-    if msg and (type(exc) in (ValueError, UserError) or isinstance(exc, _dataset_error())):
+    if msg and (type(exc) in (ValueError, UserError) or isinstance(exc, DatasetError)):
         return msg
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
@@ -55,7 +52,6 @@ def is_user_error(exc: BaseException) -> bool:
 def explain_dataset_errors(name: str | None):
     """Turn what a truncated .gz, a bad pickle or an unreadable wav raises while a dataset loads
     into one ``DatasetError`` line that names the dataset and the fix."""
-    DatasetError = _dataset_error()
     try:
         yield
     except DatasetError:

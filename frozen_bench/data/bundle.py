@@ -6,9 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-
-class DatasetError(RuntimeError):
-    """A dataset could not be loaded; the message is one line naming the problem and the fix."""
+from frozen_bench.errors import DatasetError
 
 
 @dataclass

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import os
 from pathlib import Path
 
 import torch
+
+from frozen_bench.atomic import locked
 
 
 def data_root(root: str | None = None) -> Path:
@@ -25,27 +25,6 @@ def cache_dir(root: Path) -> Path:
     return root / "frozen_bench_cache"
 
 
-@contextlib.contextmanager
-def cache_lock(cache: Path):
-    """Held while a cache is built: parallel jobs of a sweep that miss the same cache take turns
-    (an flock on ``<cache>.lock``), so one decodes and the others load what it wrote. Without a
-    writable cache folder there is nothing to share, and no lock."""
-    import fcntl
-
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        f = open(cache.with_name(cache.name + ".lock"), "a")
-    except OSError:
-        yield
-        return
-    with f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def load_cache(cache: Path, stamp) -> dict | None:
     """A decoded-tensor cache written with ``stamp`` (what its sources looked like), or None when
     it is absent, stale or unreadable: a corrupt cache is rebuilt, never fatal."""
@@ -60,13 +39,16 @@ def load_cache(cache: Path, stamp) -> dict | None:
 
 def cached(cache: Path, stamp, build, what: str, log=print) -> dict:
     """The decoded tensors of ``cache`` if written with ``stamp``, else ``build()``'s (a dict) saved
-    there with the stamp. Built under ``cache_lock``, so parallel jobs decode once; written to a temp
-    file then renamed, so a reader never loads half a cache. A cache folder that cannot be written
+    there with the stamp. Built under a lock on ``<cache>.lock`` (``atomic.locked``), so parallel jobs
+    that miss the same cache take turns: one decodes, the others load what it wrote (without a
+    writable cache folder there is nothing to share, and no lock). Written to a temp file then
+    renamed, so a reader never loads half a cache. A cache folder that cannot be written
     costs a re-decode next time, nothing else."""
     blob = load_cache(cache, stamp)
     if blob is not None:
         return blob
-    with cache_lock(cache):  # a parallel job may be building it: wait, then use its cache
+    # a parallel job may be building it: wait, then use its cache
+    with locked(cache.with_name(cache.name + ".lock"), optional=True):
         blob = load_cache(cache, stamp)
         if blob is not None:
             return blob

@@ -15,7 +15,7 @@ import math
 import sys
 from pathlib import Path
 
-from frozen_bench.atomic import atomic_write_text
+from frozen_bench.atomic import atomic_write_text, locked
 from frozen_bench.record.curve import plot_curve
 
 FINISHED = ("ok", "diverged")
@@ -85,40 +85,17 @@ def write_failed_record(path: Path, config_yaml: str, fields: dict, error: str, 
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path):
-    """An exclusive advisory lock (flock) so parallel workers take turns on one file."""
-    import fcntl
-
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
 def claim(path: Path):
     """Yield True if this process may run the record at ``path`` now, False if another process
     (an overlapping sweep on the same results folder) holds it; the claim ends with the process,
-    even on SIGKILL, because it is an flock on ``<run>/.lock``."""
-    import fcntl
-
+    even on SIGKILL, because it is a lock on ``<run>/.lock`` (``atomic.locked``)."""
     path.mkdir(parents=True, exist_ok=True)
-    with open(path / ".lock", "a") as f:
+    with locked(path / ".lock", wait=False) as mine:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
+            yield mine
         finally:
             # a run that failed before writing anything leaves no empty folder behind
-            if [p.name for p in path.iterdir()] == [".lock"]:
+            if mine and [p.name for p in path.iterdir()] == [".lock"]:
                 (path / ".lock").unlink(missing_ok=True)
                 with contextlib.suppress(OSError):
                     path.rmdir()
-            fcntl.flock(f, fcntl.LOCK_UN)
-

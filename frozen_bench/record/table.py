@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from frozen_bench.errors import UserError
-from frozen_bench.atomic import atomic_write_text
-from frozen_bench.record.store import STATUSES, _locked
+from frozen_bench.atomic import atomic_write_text, locked
+from frozen_bench.record.store import STATUSES
 from frozen_bench.record.rekey import SUPERSEDED
 
 # the columns of all.csv that lead; any other metric follows in alphabetical order
@@ -144,7 +144,7 @@ def update_all_csv(results_dir: str | Path, log=print):
     previous write, and every worker collects after writing its own record, so the last all.csv
     written holds every record (and each one is whole: written by rename)."""
     results_dir = Path(results_dir)
-    with _locked(results_dir / ".all.csv.lock"):
+    with locked(results_dir / ".all.csv.lock"):
         return collect(results_dir, log=log)
 
 

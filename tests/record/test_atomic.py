@@ -1,4 +1,4 @@
-"""The one atomic write (frozen_bench.atomic): complete or absent, never half-written."""
+"""The one atomic write (frozen_bench.atomic): complete or absent, never half-written; and the one lock."""
 
 import os
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from frozen_bench.atomic import atomic_open, atomic_path, atomic_write_bytes, atomic_write_text
+from frozen_bench.atomic import atomic_open, atomic_path, atomic_write_text, locked
 
 
 def test_write_creates_folders_and_a_plain_file(tmp_path):
@@ -16,7 +16,8 @@ def test_write_creates_folders_and_a_plain_file(tmp_path):
     mask = os.umask(0o022)
     os.umask(mask)
     assert p.stat().st_mode & 0o777 == 0o666 & ~mask  # like open(), not mkstemp's 0600
-    atomic_write_bytes(p, b"\x00\x01")
+    with atomic_open(p, "wb") as f:
+        f.write(b"\x00\x01")
     assert p.read_bytes() == b"\x00\x01" and os.listdir(p.parent) == ["x.txt"]
 
 
@@ -64,3 +65,26 @@ def test_a_run_record_honours_the_umask(tmp_path, monkeypatch):
     files = [p for p in res.rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {"config.yaml", "history.csv", "curve.png", "metrics.json", "all.csv"}
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {p.name: oct(0o640) for p in files}
+
+
+def test_locked_takes_turns_and_can_decline_or_run_unlocked(tmp_path):
+    lock = tmp_path / "sub" / ".x.lock"
+    with locked(lock) as held:
+        assert held and lock.exists()
+        with locked(lock, wait=False) as other:  # another open file: flock makes it wait, or decline at once
+            assert other is False
+    with locked(lock, wait=False) as again:  # released with the block
+        assert again is True
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        if os.access(ro, os.W_OK):  # root writes anywhere: nothing to test
+            return
+        with pytest.raises(OSError):
+            with locked(ro / ".lock"):
+                pass
+        with locked(ro / ".lock", optional=True) as held:
+            assert held is False
+    finally:
+        ro.chmod(0o755)
