@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 # groups chosen with a leading + (`+exp=NAME`); fnvariant is the points of the function sweeps
-from frozen_bench.config import APPENDED
+from frozen_bench.config import APPENDED, RESULTS_DIR
 
 HELP = """usage: frozen-bench <command> [args]
 
@@ -26,8 +26,8 @@ commands:
                       frozen-bench run -m transform=wht,dct,random_orth,identity seed=0,1,2
                       frozen-bench run --cfg job                 # print the composed config
                       frozen-bench run --help                    # Hydra's help: groups and options
-  collect           rebuild results/all.csv from every run record (--results-dir DIR)
-  figures           draw every paper figure from results/all.csv into results/figures (--csv, --out)
+  collect           rebuild outputs/all.csv from every run record (--results-dir DIR; the paper's: results)
+  figures           draw every paper figure from outputs/all.csv into outputs/figures (--csv, --out)
   list              the options of each config group, the exp presets and the sweeps
   pending           read run lines (overrides, one run per line) on stdin, print those without a finished
                     record: a resumable script's stage restarts without one process per finished run
@@ -35,6 +35,12 @@ commands:
                     all.csv refreshed once at the end (no ~4 s process start per run)
   summary [CSV]     any sweep's metric as mean ± 95% CI and n, grouped by the keys it varied (markdown);
                     --by KEY ..., --metric test_accuracy, --exp NAME, --plot out.png (dot plot, CI bars)
+  predict RUN_DIR INPUT...
+                    a run saved with trainer.save_model=true on image/audio files, folders or .npy/.pt arrays,
+                    through its own preprocessing: a CSV row per input (label, probabilities); --out CSV
+  evaluate RUN_DIR --data DIR
+                    score such a run on a labelled folder (DIR/<class>/<file>): accuracy, F1, confusion matrix,
+                    recorded in RUN_DIR/evaluations/
   export RUN_DIR    export a run saved with trainer.save_model=true: --format onnx|torchscript, --quantize int8|fp16;
                     checks it against PyTorch, writes <file>.json (bytes, batch-1 latency, test accuracy)
   meta-init --out PATH [--suite digits|fmnist] [overrides]
@@ -49,9 +55,9 @@ sweeps and the paper:
   scripts/reproduce.sh quick                             # every sweep, collect, figures (~13 min)
   --help            this text
 
-Records: outputs/runs/<signature>/{config.yaml,metrics.json,history.csv,curve.png} (results_dir=outputs;
-the paper's scripts write results/); a finished
-signature is skipped on re-run unless force=true.
+Records: outputs/runs/<signature>/{config.yaml,metrics.json,history.csv,curve.png} (results_dir=outputs,
+the one folder every command reads by default; the paper's scripts write and read results/ explicitly);
+a finished signature is skipped on re-run unless force=true.
 """
 
 
@@ -73,7 +79,7 @@ def cmd_list(argv: list[str]) -> int:
 
 def cmd_collect(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="frozen-bench collect", description="Rebuild all.csv from every run record.")
-    p.add_argument("--results-dir", default="results", help="folder holding runs/ (default: results)")
+    p.add_argument("--results-dir", default=RESULTS_DIR, help=f"folder holding runs/ (default: {RESULTS_DIR}, where run writes)")
     p.add_argument("--out", default=None, help="CSV to write (default: <results-dir>/all.csv)")
     p.add_argument("--rekey", action="store_true",
                    help="first move each record whose folder is not the signature its config hashes to now (records made "
@@ -83,7 +89,8 @@ def cmd_collect(argv: list[str]) -> int:
     from frozen_bench.record.table import collect
 
     if not (Path(a.results_dir) / "runs").is_dir():
-        print(f"frozen-bench collect: error: no runs in {a.results_dir}/runs; run something first (frozen-bench run)", file=sys.stderr)
+        print(f"frozen-bench collect: error: no runs in {a.results_dir}/runs; run something first (frozen-bench run "
+              f"results_dir={a.results_dir}), or give the folder that holds runs/ with --results-dir", file=sys.stderr)
         return 2
     try:
         if a.rekey:
@@ -102,8 +109,8 @@ def cmd_collect(argv: list[str]) -> int:
 def cmd_figures(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="frozen-bench figures",
                                 description="Draw every paper figure (PNG and PDF) and the tables from all.csv.")
-    p.add_argument("--csv", default="results/all.csv", help="the collected runs (default: results/all.csv)")
-    p.add_argument("--out", default="results/figures", help="output folder (default: results/figures)")
+    p.add_argument("--csv", default=f"{RESULTS_DIR}/all.csv", help=f"the collected runs (default: {RESULTS_DIR}/all.csv)")
+    p.add_argument("--out", default=None, help="output folder (default: figures/ beside --csv)")
     p.add_argument("--tables", default=None, help="markdown tables to write (default: tables.md beside --csv)")
     a = p.parse_args(argv)
     from frozen_bench.errors import UserError
@@ -114,20 +121,28 @@ def cmd_figures(argv: list[str]) -> int:
     except UserError as e:
         print(f"frozen-bench figures: error: {e}", file=sys.stderr)
         return 2
+    print(f"[frozen-bench] figures: read {a.csv} ({len(df)} rows)", file=sys.stderr)
     del df
     from frozen_bench.report.figures import make_all
     from frozen_bench.report.tables import write_tables
 
+    out = a.out or str(Path(a.csv).with_name("figures"))
     try:
-        written, skipped = make_all(a.csv, a.out)
-        tables = write_tables(read_all_csv(a.csv), a.tables or Path(a.csv).with_name("tables.md"), log=lambda *_: None)
+        written, skipped = make_all(a.csv, out)
+        if not written:  # ad-hoc runs: none of the paper's sweeps; writing nothing and exiting 0 hid that
+            print(f"frozen-bench figures: error: no figure can be drawn from {a.csv}: its rows are none of the paper's "
+                  f"sweeps ({len(skipped)} figures need rows it lacks); for your own sweep use frozen-bench summary "
+                  f"{a.csv} --exp NAME --plot out.png", file=sys.stderr)
+            return 2
+        tables = write_tables(read_all_csv(a.csv), a.tables or Path(a.csv).with_name("tables.md"), log=lambda *_: None,
+                              source=a.csv)
     except UserError as e:
         print(f"frozen-bench figures: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # e.g. an unwritable --out
         print(f"frozen-bench figures: error: cannot write the figures ({e}); choose a writable --out", file=sys.stderr)
         return 2
-    print(f"[frozen-bench] figures: {len(written)} files in {a.out}" + (f", {len(skipped)} figure(s) skipped" if skipped else "")
+    print(f"[frozen-bench] figures: {len(written)} files in {out}" + (f", {len(skipped)} figure(s) skipped" if skipped else "")
           + f"; tables in {tables}")
     return 0
 
@@ -136,9 +151,9 @@ def cmd_fair_select(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="frozen-bench fair-select",
                                 description="Choose each (dataset, budget, family)'s lr and weight decay on validation "
                                             "accuracy (fair_tune rows) and write the selection for the final stage.")
-    p.add_argument("--csv", default="results/all.csv", help="the collected runs (default: results/all.csv)")
-    p.add_argument("--out", default=None, help="selection to write (default: results/fair/selected.csv; "
-                                               "with --design results/fair/design_selected.csv)")
+    p.add_argument("--csv", default=f"{RESULTS_DIR}/all.csv", help=f"the collected runs (default: {RESULTS_DIR}/all.csv)")
+    p.add_argument("--out", default=None, help="selection to write (default: fair/selected.csv beside --csv; "
+                                               "with --design fair/design_selected.csv)")
     p.add_argument("--print-overrides", action="store_true", help="print each chosen configuration's overrides, one a line")
     p.add_argument("--design", action="store_true",
                    help="choose each family's design instead, from the design search's trials (fair_design_tune rows)")
@@ -147,11 +162,13 @@ def cmd_fair_select(argv: list[str]) -> int:
     from frozen_bench.report.design import design_select
     from frozen_bench.report.select import fair_select, final_overrides
 
+    fair = Path(a.csv).with_name("fair")
+    print(f"[frozen-bench] fair-select: read {a.csv}", file=sys.stderr)
     try:
         if a.design:
-            path, sel = design_select(a.csv, a.out or "results/fair/design_selected.csv")
+            path, sel = design_select(a.csv, a.out or fair / "design_selected.csv")
         else:
-            path, sel = fair_select(a.csv, a.out or "results/fair/selected.csv")
+            path, sel = fair_select(a.csv, a.out or fair / "selected.csv")
     except UserError as e:
         print(f"frozen-bench fair-select: error: {e}", file=sys.stderr)
         return 2
@@ -193,7 +210,7 @@ def cmd_summary(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="frozen-bench summary",
                                 description="A metric as mean ± 95% CI and n, grouped by the keys the chosen rows vary "
                                             "(or --by), as a markdown table; finished rows (status ok) only.")
-    p.add_argument("csv", nargs="?", default="results/all.csv", help="the collected runs (default: results/all.csv)")
+    p.add_argument("csv", nargs="?", default=f"{RESULTS_DIR}/all.csv", help=f"the collected runs (default: {RESULTS_DIR}/all.csv)")
     p.add_argument("--by", nargs="+", metavar="KEY", default=None,
                    help="group by these columns (default: those of model, family, transform, activation, adapter, "
                         "adapter_rank, width, depth, budget, lr, ... that vary within the rows)")
@@ -205,10 +222,12 @@ def cmd_summary(argv: list[str]) -> int:
     from frozen_bench.report.summary import markdown, plot, read, summarize
 
     try:
-        table, keys = summarize(read(a.csv), metric=a.metric, by=a.by, exp=a.exp)
+        df = read(a.csv)
+        table, keys = summarize(df, metric=a.metric, by=a.by, exp=a.exp)
     except UserError as e:
         print(f"frozen-bench summary: error: {e}", file=sys.stderr)
         return 2
+    print(f"[frozen-bench] summary: read {a.csv} ({len(df)} rows)", file=sys.stderr)  # bad input stays one line
     print(markdown(table, keys, a.metric))
     if a.plot:
         try:
@@ -351,8 +370,21 @@ def _meta_init(a) -> int:
     return 0
 
 
-COMMANDS = {"collect": cmd_collect, "export": cmd_export, "fair-select": cmd_fair_select, "figures": cmd_figures, "list": cmd_list,
-            "meta-init": cmd_meta_init, "pending": cmd_pending, "run-lines": cmd_run_lines, "summary": cmd_summary}
+def cmd_predict(argv: list[str]) -> int:
+    from frozen_bench.predict.commands import cmd_predict as run
+
+    return run(argv)
+
+
+def cmd_evaluate(argv: list[str]) -> int:
+    from frozen_bench.predict.commands import cmd_evaluate as run
+
+    return run(argv)
+
+
+COMMANDS = {"collect": cmd_collect, "evaluate": cmd_evaluate, "export": cmd_export, "fair-select": cmd_fair_select, "figures": cmd_figures, "list": cmd_list,
+            "meta-init": cmd_meta_init, "pending": cmd_pending, "predict": cmd_predict, "run-lines": cmd_run_lines,
+            "summary": cmd_summary}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -295,6 +295,11 @@ def sweep_points(overrides: list[str], conf: str | Path | None = None, limit: in
     return [list(p) for p in itertools.product(*final.values())]
 
 
+# The one results folder every command uses by default: `run` writes its records there
+# (conf/config.yaml's results_dir, the same value), and collect, summary, figures, predict and
+# evaluate read them there. The paper's scripts name results/ explicitly.
+RESULTS_DIR = "outputs"
+
 # opt-in keys read with .get() and absent from conf/ (so that runs without them keep their
 # signatures), whose names are near misses of existing keys: `+KEY=...` is not a typo for them
 OPT_IN_KEYS = ("activation.init_from", "dataset.keep_classes")

@@ -162,3 +162,37 @@ def test_bad_inputs_are_one_clear_error(image_run, tmp_path, case):
         (tmp_path / "labelled" / "cat").rename(tmp_path / "labelled" / "kitten")
         with pytest.raises(UserError, match="kitten"):
             evaluate_folder(t, tmp_path / "labelled")
+
+
+def test_the_commands(image_run, tmp_path, capsys):
+    """frozen-bench predict (a folder, by signature under --results-dir, CSV to stdout or --out) and
+    evaluate (its record beside the run); bad input is one line, exit 2, nothing written."""
+    import csv
+
+    from frozen_bench.cli import main
+    from tests.data_fixtures import snapshot
+
+    run, m, tree = image_run
+    assert main(["predict", str(run), str(tree / "test"), "--out", str(tmp_path / "p.csv")]) == 0
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert len(rows) == 15 and set(rows[0]) == {"input", "label", "probability", "cat", "dog", "frog"}
+    capsys.readouterr()
+    assert main(["predict", run.name, str(tree / "test" / "dog" / "0000.png"), "--results-dir", str(run.parent.parent)]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1].split(",")[1] == rows[5]["label"] and "preprocess.json" in err
+    before = snapshot(run)
+    assert main(["evaluate", str(run), "--data", str(tree / "test")]) == 0
+    out, err = capsys.readouterr()
+    assert f"accuracy={100 * m['test_accuracy']:.2f}%" in out and "true \\ pred" in out
+    rec = json.loads(next((run / "evaluations").glob("test-*.json")).read_text())
+    assert rec["accuracy"] == pytest.approx(m["test_accuracy"]) and rec["n"] == 15
+    shutil.rmtree(run / "evaluations")
+    assert snapshot(run) == before
+    (tmp_path / "lab" / "kitten").mkdir(parents=True)
+    for argv, what in ((["evaluate", str(run), "--data", str(tmp_path / "lab")], "kitten"),
+                       (["predict", str(run), str(tree / "test"), "--out", str(tmp_path / "p.csv" / "x.csv")], "writable --out"),
+                       (["predict", str(tmp_path / "nope"), "x.png"], "no run folder")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and what in err[0], err
+    assert snapshot(run) == before and (tmp_path / "p.csv").is_file()
