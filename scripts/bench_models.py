@@ -69,6 +69,11 @@ PAIRS = {"fmnist_frontier": ("fmnist_frontier", []), "mnist_wht": ("mnist_wht", 
          # not in the default list: the flagship without its LoRA adapters (what the adapters cost)
          "cifar_wht_no_adapter": ("cifar_wht", ["adapter=none"])}
 DEFAULT_PAIRS = ["fmnist_frontier", "mnist_wht", "cifar_wht", "mlp4096"]
+# issue 25: frozen_resnet (structured bank + WHT convs) against bn_only_resnet (dense random convs) of
+# the same depth and widths, both ReLU, so only the fixed conv differs; frozen_resnet with its bi-slope
+# PAct (the family's default) is timed beside them. name -> (depth, first-stage width, target ratio)
+RESNET_PAIRS = {"resnet20_w16": (20, 16, 1.0), "resnet20_w64": (20, 64, 0.5), "resnet110_w16": (110, 16, 1.0),
+                "resnet56_w64": (56, 64, 0.5)}
 # issue 12: (metric, kind, bound): "time" frozen/other <= bound, "speedup" other/frozen >= bound
 TARGETS = {"cnn": [("train step", "time", 0.8), ("inference b256", "time", 1.0), ("inference b1", "time", 1.0)],
            "mlp": [("train step", "time", None), ("inference b256", "speedup", 5.0), ("inference b1", "speedup", 15.0)]}
@@ -420,9 +425,77 @@ def run_pair(name, rounds, sample_s, rates, pool_n, clock):
     return rows
 
 
+def run_resnet_pair(name, rounds, sample_s, bs, clock):
+    """Training step (batch ``bs``) and inference (batch 256 and 1) of the frozen and the BN-only
+    ResNet, interleaved in this one process; the ratios are paired medians. An epoch's time on the
+    45k CIFAR-10 training images is the median step time times the steps of an epoch."""
+    depth, width, target = RESNET_PAIRS[name]
+    shape = SHAPES["cifar10"]
+    data = DataBundle(name, torch.zeros(2, *shape), torch.zeros(2, dtype=torch.long), None, None, None, None,
+                      num_classes=10)
+    common = [f"model.depth={depth}", f"model.width={width}"]
+    cfgs = {"frozen_resnet": prune(composed("+family=frozen_resnet", "activation=relu", *common)),
+            "frozen_resnet+bislope": prune(composed("+family=frozen_resnet", *common)),
+            "bn_only_resnet": prune(composed("+family=bn_only_resnet", *common))}
+    g = torch.Generator().manual_seed(0)
+    pool_n = 4 * bs
+    pool_x, pool_y = torch.randn(pool_n, *shape, generator=g), torch.randint(0, 10, (pool_n,), generator=g)
+    perm = torch.randperm(pool_n, generator=g)
+    models, train_fns = {}, {}
+    for label, cfg in cfgs.items():
+        torch.manual_seed(0)
+        m = models[label] = build_model(cfg, data)
+        m.train()
+        train_fns[label] = step_fn(m, cfg, cycle_batches(pool_x, pool_y, perm, bs))[0]
+    initial = {label: copy.deepcopy(m.state_dict()) for label, m in models.items()}
+    t_train = timed_rounds(train_fns, rounds, sample_s, clock)
+    inf = {}
+    for label, m in models.items():
+        m.load_state_dict(initial[label])
+        m.eval()
+        for b in (256, 1):
+            xb = torch.randn(b, *shape, generator=g)
+
+            def f(m=m, xb=xb):
+                with torch.inference_mode():
+                    m(xb)
+            inf[(label, b)] = f
+    t_inf = timed_rounds(inf, rounds, sample_s, clock)
+    from frozen_bench.train.compute import macs_per_example
+
+    steps = math.ceil(45000 / bs)
+    print(f"\n{name}: ResNet-{depth}, widths {width}/{2 * width}/{4 * width}, CIFAR-10 shapes, train batch {bs}")
+    print(f"  {'model':22s} {'MMAC/ex':>8s} {'train ms':>9s} {'epoch min':>9s} {'b256 ms':>9s} {'b1 ms':>8s}")
+    rows = []
+    for label, m in models.items():
+        macs = macs_per_example(m, shape)
+        tr, b256, b1 = (statistics.median(t_train[label]), statistics.median(t_inf[(label, 256)]),
+                        statistics.median(t_inf[(label, 1)]))
+        print(f"  {label:22s} {macs / 1e6:8.1f} {1e3 * tr:9.1f} {tr * steps / 60:9.2f} {1e3 * b256:9.1f} {1e3 * b1:8.2f}")
+        rows.append({"pair": name, "model": label, "metric": "resnet timings", "depth": depth, "width": width,
+                     "macs_per_example": macs, "train_step_ms": f"{1e3 * tr:.2f}", "batch": bs,
+                     "epoch_min_45k": f"{tr * steps / 60:.3f}", "inference_b256_ms": f"{1e3 * b256:.3f}",
+                     "inference_b1_ms": f"{1e3 * b1:.4f}"})
+    print(f"  issue-25 ratios (frozen_resnet / bn_only_resnet, paired medians over {rounds} rounds; target <= {target:g})")
+    for metric, a, b in (("train step", t_train["frozen_resnet"], t_train["bn_only_resnet"]),
+                         ("inference b256", t_inf[("frozen_resnet", 256)], t_inf[("bn_only_resnet", 256)]),
+                         ("inference b1", t_inf[("frozen_resnet", 1)], t_inf[("bn_only_resnet", 1)]),
+                         ("train step, bislope", t_train["frozen_resnet+bislope"], t_train["bn_only_resnet"])):
+        r = paired_ratio(a, b)
+        met = "yes" if r <= target else "NO"
+        print(f"    {metric:20s} {r:6.2f} (minima: {min(a) / min(b):5.2f})  {met}")
+        rows.append({"pair": name, "model": "frozen_resnet vs bn_only_resnet", "metric": f"ratio {metric}",
+                     "ratio_kind": "frozen/other time", "ratio": f"{r:.3f}", "ratio_of_minima": f"{min(a) / min(b):.3f}",
+                     "target": f"<= {target:g}", "met": met, "frozen_ms": f"{1e3 * statistics.median(a):.4f}",
+                     "other_ms": f"{1e3 * statistics.median(b):.4f}"})
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pairs", nargs="+", default=DEFAULT_PAIRS, choices=list(PAIRS))
+    ap.add_argument("--pairs", nargs="+", default=DEFAULT_PAIRS, choices=list(PAIRS) + list(RESNET_PAIRS),
+                    help=f"default {' '.join(DEFAULT_PAIRS)}; the ResNet pairs (issue 25): {' '.join(RESNET_PAIRS)}")
+    ap.add_argument("--batch", type=int, default=128, help="training batch of the ResNet pairs (issue 25: 128)")
     ap.add_argument("--quick", action="store_true", help="5 rounds, short samples")
     ap.add_argument("--rounds", type=int, default=None, help="default 15 (quick: 5)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (issue 12: 2)")
@@ -447,7 +520,10 @@ def main():
     print(f"# malloc: {malloc}; clock: {args.clock}; measured rates: float32 matmul {rates[0] / 1e9:.1f} GFLOP/s ({args.gemm}^3), memory copy {rates[1] / 1e9:.1f} GB/s")
     rows = []
     for name in args.pairs:
-        rows += run_pair(name, rounds, sample_s, rates, args.pool, clock)
+        if name in RESNET_PAIRS:
+            rows += run_resnet_pair(name, rounds, sample_s, args.batch, clock)
+        else:
+            rows += run_pair(name, rounds, sample_s, rates, args.pool, clock)
     machine = {**info, "clock": args.clock + (" (OMP_WAIT_POLICY=%s)" % os.environ.get("OMP_WAIT_POLICY", "")
                                               if args.clock == "cpu" else ""), "matmul_gflops": f"{rates[0] / 1e9:.2f}", "copy_gbs": f"{rates[1] / 1e9:.2f}", "malloc": malloc}
     write_csv(args.out, [{**r, **machine} for r in rows])

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The frozen ResNets (issue 25) in the fair protocol, as one resumable script: finished runs are skipped
+# by signature, so a stopped run of it continues where it stopped when started again.
+#
+#   1. tune   frozen_resnet and trained_resnet at 8k trainable, the fair protocol's screen (conf/sweep/
+#             fair_tune.yaml: 5k training images, 5 epochs, batch 128, seed 0, no test number) on the
+#             larger sets' grid, lr {0.003, 0.01, 0.03} x weight decay {0, 0.05}: CIFAR-10 (JPEG copy)
+#             and Fashion-MNIST
+#   2. select each (dataset, budget, family)'s point on validation accuracy alone (fair-select; every
+#             family of results/all.csv, the earlier ones unchanged)
+#   3. final  the selected point with seeds 0-4 on the quick fair recipe: CIFAR-10 10k images, 10 epochs;
+#             Fashion-MNIST 10k images, 5 epochs (the recipe of every other family's quick final)
+#   4. depth  bn_only_resnet (the literature's form) at depths 8, 20, 32, 56 on the screen recipe, one
+#             seed, lr 0.01: the paper's depth trend (accuracy grows with depth at width 16), checked
+#   5. anchor bn_only_resnet sized to 8k (depth 98) on the screen recipe, lr 0.01, one seed: the
+#             literature's 8k network where this machine can afford it
+#
+# Jobs run JOBS at a time (default 2), one thread each, in long-lived workers (frozen-bench run-lines).
+# Usage: scripts/resnets.sh [STAGES]   STAGES: a comma list of cifar10,fashion_mnist,depth,anchor (default all)
+# FB=... replaces the frozen-bench command (e.g. one running a fixed commit's code); RESULTS=DIR the folder.
+set -uo pipefail
+stages=${1:-cifar10,fashion_mnist,depth,anchor}
+want() { [[ ",$stages," == *",$1,"* ]]; }
+cd "$(dirname "$0")/.."
+if [ -z "${FB:-}" ]; then make -s setup || exit 1; fi
+fb=${FB:-.venv/bin/frozen-bench}
+jobs=${JOBS:-2}
+results=${RESULTS:-results}
+start=$(date +%s)
+stamp() { echo "=== resnets: $1 — $(( $(date +%s) - start )) s elapsed"; }
+run_lines() { $fb run-lines -j "$jobs" 2>&1 | grep -E "^(\[line [0-9]+\] )?\[frozen-bench\] (ok|diverged|skip|run-lines)|rror"; }
+families=(frozen_resnet trained_resnet)
+cifar=(dataset=cifar10 dataset.source=imagefolder)
+fmnist=(dataset=fashion_mnist)
+mkdir -p "$results/fair"
+
+stamp "1/5 tune at 8k"
+for d in cifar10 fashion_mnist; do
+  want "$d" || continue
+  [ "$d" = cifar10 ] && data=("${cifar[@]}") || data=("${fmnist[@]}")
+  for f in "${families[@]}"; do for lr in 0.003 0.01 0.03; do for wd in 0.0 0.05; do
+    echo "+sweep=fair_tune family=$f model.budget=8000 optim.lr=$lr optim.weight_decay=$wd seed=0 ${data[*]} trainer.threads=1 results_dir=$results"
+  done; done; done
+done | run_lines
+
+stamp "2/5 select on validation"
+$fb collect --results-dir "$results" >/dev/null
+$fb fair-select --csv "$results/all.csv" --out "$results/fair/selected.csv" --print-overrides \
+  > "$results/fair/selected.txt" || exit 1
+
+stamp "3/5 final: 5 seeds of each selected ResNet"
+while read -r line; do
+  [[ "$line" =~ \+family=(frozen_resnet|trained_resnet|bn_only_resnet)\  ]] || continue
+  case "$line" in
+    *dataset=cifar10*) want cifar10 || continue; recipe=(dataset.subset=10000 trainer.epochs=10) ;;
+    *dataset=fashion_mnist*) want fashion_mnist || continue; recipe=(dataset.subset=10000 trainer.epochs=5) ;;
+    *) continue ;;
+  esac
+  for seed in 0 1 2 3 4; do
+    echo "+profile=quick +sweep=fair_final $line ${recipe[*]} seed=$seed trainer.threads=1 results_dir=$results"
+  done
+done < "$results/fair/selected.txt" | run_lines
+
+if want depth; then
+  stamp "4/5 bn_only_resnet depth trend (screen recipe, seed 0)"
+  for depth in 8 20 32 56; do
+    echo "+family=bn_only_resnet exp_name=bn_only_depth model.depth=$depth ${cifar[*]} dataset.subset=5000 trainer.epochs=5 trainer.batch_size=128 trainer.eval_every=1 trainer.latency_reps=0 optim.lr=0.01 optim.weight_decay=0.0 seed=0 trainer.threads=1 results_dir=$results"
+  done | run_lines
+fi
+
+if want anchor; then
+  stamp "5/5 bn_only_resnet at 8k (screen recipe, seed 0)"
+  echo "+family=bn_only_resnet exp_name=bn_only_depth model.budget=8000 ${cifar[*]} dataset.subset=5000 trainer.epochs=5 trainer.batch_size=128 trainer.eval_every=1 trainer.latency_reps=0 optim.lr=0.01 optim.weight_decay=0.0 seed=0 trainer.threads=1 results_dir=$results" | run_lines
+fi
+
+$fb collect --results-dir "$results" >/dev/null
+stamp "done"
