@@ -110,3 +110,17 @@ def test_one_training_step_moves_only_per_channel_parts():
     F.cross_entropy(m(d.x_train), d.y_train).backward()
     names = [n for n, p in m.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0]
     assert names and all(n.startswith("head") or ".norm" in n or ".act" in n or n.startswith("stem_") for n in names)
+
+
+def test_frozen_audio_cnn_is_audio_cnn_with_fixed_convs():
+    from frozen_bench.models.audio import AudioCNN
+    from frozen_bench.models.frozen_audio_cnn import FrozenAudioCNN
+
+    frozen, trained = FrozenAudioCNN((40, 51), 12), AudioCNN((40, 51), 12)
+    assert frozen.fc.in_features == trained.fc.in_features  # the same pooling, time average and head
+    bn = sum(p.numel() for m in frozen.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters())
+    assert M.trainable_params(frozen) == bn + frozen.fc.weight.numel() + 12
+    budgeted = build_model({"seed": 0, "model": {"name": "frozen_audio_cnn", "budget": 20000},
+                            "transform": {"name": "wht", "seed": 0}, "activation": {"name": "relu"}},
+                           data((40, 51), 12))
+    assert 18000 <= M.trainable_params(budgeted) <= 20000
