@@ -1,11 +1,17 @@
 """``frozen-bench summary``: any sweep's metric as mean ± 95% CI and n, grouped by the keys it
 varied, as a markdown table (and optionally a dot plot with CI bars). The user's own sweep, not
 only the paper's. Reads CSV only (no torch, no dataset).
+
+What a sweep varied is read from its own jobs' overrides (each record's ``overrides`` column:
+``+optim.act_delta_l1=0.01 seed=2``), so a key no fixed list names (λ of the sparse-delta sweep)
+is a group, not pooled; seeds are replicates, never a group. Rows without recorded overrides
+fall back to the identity columns that vary (``DEFAULT_KEYS``).
 """
 
 from __future__ import annotations
 
 import math
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -67,6 +73,41 @@ def choose_rows(df: pd.DataFrame, metric: str, exp: str | None = None) -> pd.Dat
     return sub
 
 
+# override keys that are replicates or say where/how a run is written, not what it computes
+NOT_A_GROUP = ("seed", "results_dir", "force", "logger", "objective", "trainer.threads", "trainer.device",
+               "trainer.save_model", "trainer.checkpoint_every", "trainer.latency_reps")
+
+
+def override_values(sub: pd.DataFrame) -> pd.DataFrame | None:
+    """One column per override key of the rows' own ``overrides`` (``+optim.act_delta_l1=0.01`` ->
+    column ``optim.act_delta_l1``; numbers as numbers), or None where a row recorded none."""
+    if "overrides" not in sub.columns or sub["overrides"].isna().any():
+        return None
+    parsed = []
+    for text in sub["overrides"].astype(str):
+        try:
+            words = shlex.split(text)
+        except ValueError:
+            return None
+        parsed.append({w.split("=", 1)[0].lstrip("+~"): w.split("=", 1)[1] for w in words if "=" in w})
+    out = pd.DataFrame(parsed, index=sub.index)
+    for c in out.columns:
+        nums = pd.to_numeric(out[c], errors="coerce")
+        if nums.notna().sum() == out[c].notna().sum():
+            out[c] = nums
+    return out
+
+
+def sweep_keys(sub: pd.DataFrame) -> tuple[pd.DataFrame, list[str]] | None:
+    """(``sub`` with a column per varied override key, those keys) or None without overrides."""
+    values = override_values(sub)
+    if values is None:
+        return None
+    keys = [k for k in values.columns if k not in NOT_A_GROUP and not k.startswith("hydra")
+            and values[k].nunique(dropna=False) > 1]
+    return sub.drop(columns=[k for k in keys if k in sub.columns]).join(values[keys]), keys
+
+
 def varied_keys(sub: pd.DataFrame, candidates=DEFAULT_KEYS) -> list[str]:
     """The candidate columns with more than one value (an empty cell counts as one) among ``sub``."""
     return [k for k in candidates if k in sub.columns and sub[k].nunique(dropna=False) > 1]
@@ -92,7 +133,11 @@ def summarize(df: pd.DataFrame, metric: str = "test_accuracy", by: list[str] | N
     sub = choose_rows(df, metric, exp)
     if by:
         _unknown(df, by, "--by")
-    keys = list(by) if by else varied_keys(sub)
+        keys = list(by)
+    elif (swept := sweep_keys(sub)) is not None:
+        sub, keys = swept
+    else:
+        keys = varied_keys(sub)
     rows = []
     groups = sub.groupby(keys, dropna=False, sort=True) if keys else [((), sub)]
     for key, g in groups:
@@ -115,29 +160,46 @@ def markdown(table: pd.DataFrame, keys: list[str], metric: str) -> str:
     return "\n".join(lines)
 
 
-def plot(table: pd.DataFrame, keys: list[str], metric: str, out: str | Path) -> Path:
-    """A dot per group at its mean, with its 95% CI as a bar (none for n = 1)."""
+def plot(table: pd.DataFrame, keys: list[str], metric: str, out: str | Path, on_save=None) -> Path:
+    """A dot per group at its mean, with its 95% CI as a bar (none for n = 1). A CI is clipped to
+    the metric's range (an accuracy's bar never passes 0 or 100%); the figure is as wide as its
+    longest label needs (measured), so no label is cut off. ``on_save(fig)`` sees the figure
+    before it is closed (the layout test)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     pct = is_fraction(metric, table["mean"])
     scale = 100.0 if pct else 1.0
     labels = [", ".join(f"{k}={_cell(r[k])}" for k in keys) or "all rows" for _, r in table.iterrows()]
     labels = [f"{lab}  (n={int(n)})" for lab, n in zip(labels, table["n"])]
     y = list(range(len(table)))[::-1]
+    mean = table["mean"].to_numpy(dtype=float) * scale
+    ci = table["ci"].fillna(0.0).to_numpy(dtype=float) * scale
+    lo, hi = mean - ci, mean + ci
+    if pct:  # a share in [0, 1], shown in %: its CI stays in [0, 100]
+        lo, hi = np.clip(lo, 0.0, scale), np.clip(hi, 0.0, scale)
     fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.35 * len(table)))
-    ci = table["ci"].fillna(0.0).to_numpy() * scale
-    ax.errorbar(table["mean"].to_numpy() * scale, y, xerr=ci, fmt="o", color="C0", ecolor="C0", capsize=3)
+    ax.errorbar(mean, y, xerr=np.vstack([mean - lo, hi - mean]), fmt="o", color="C0", ecolor="C0", capsize=3)
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
-    ax.set_xlabel(f"{metric}{' (%)' if pct else ''}: mean ± 95% CI")
+    ax.set_xlabel(f"{metric}{' (%)' if pct else ''}: mean ± 95% CI" + (" (clipped to 0-100%)" if pct else ""))
     ax.grid(axis="x", alpha=0.3)
     ax.set_ylim(-0.7, len(table) - 0.3)
+    if pct:
+        left, right = ax.get_xlim()
+        ax.set_xlim(max(left, -2.0), min(right, 102.0))
+    # widen the figure by what the labels need beyond a 4.5-inch plot area, measured by the renderer
+    fig.canvas.draw()
+    need = max((t.get_window_extent().width for t in ax.get_yticklabels()), default=0) / fig.dpi
+    fig.set_size_inches(max(7.5, need + 4.5), fig.get_size_inches()[1])
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, **({"metadata": {"CreationDate": None}} if out.suffix == ".pdf" else {}))
+    if on_save is not None:
+        on_save(fig)
     plt.close(fig)
     return out

@@ -81,3 +81,45 @@ def test_bad_input_is_one_line_exit_2(csv, tmp_path, monkeypatch, capsys, args, 
 def test_summary_is_listed_in_the_help(capsys):
     assert main(["--help"]) == 0
     assert "summary [CSV]" in capsys.readouterr().out
+
+
+def test_groups_by_what_the_sweep_varied_from_its_own_overrides(tmp_path, capsys):
+    """`--exp sweep_act_delta`: 7 λ × 3 seeds. λ is no identity column; the jobs' own overrides name
+    it, so the table has 7 rows of n=3 (it pooled them into one row "all, n=21")."""
+    rows = []
+    for lam in (0, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.1):
+        for seed in range(3):
+            rows.append({"signature": f"{lam}-{seed}", "status": "ok", "exp": "sweep_act_delta", "model": "frozen_mlp",
+                         "seed": seed, "test_accuracy": 0.9 - lam + 0.001 * seed,
+                         "overrides": f"+profile=quick +sweep=act_delta +optim.act_delta_l1={lam} seed={seed} "
+                                      f"trainer.threads=1 results_dir=outputs"})
+    path = tmp_path / "all.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    table, keys = summarize(pd.read_csv(path), exp="sweep_act_delta")
+    assert keys == ["optim.act_delta_l1"] and list(table["n"]) == [3] * 7
+    assert table["optim.act_delta_l1"].tolist() == sorted(table["optim.act_delta_l1"].tolist())  # numbers, in order
+    assert cli(path, "--exp", "sweep_act_delta") == 0
+    out, err = capsys.readouterr()
+    assert "| optim.act_delta_l1 | test_accuracy (%): mean ± 95% CI | n |" in out and f"read {path}" in err
+    by, _ = summarize(pd.read_csv(path), exp="sweep_act_delta", by=["model"])  # --by still decides
+    assert list(by["n"]) == [21]
+
+
+def test_plot_clips_its_cis_to_the_range_and_fits_its_labels(tmp_path):
+    from frozen_bench.report.layout import layout_problems
+    from frozen_bench.report.summary import plot
+
+    table = pd.DataFrame({"a_rather_long_configuration_key": ["a value that makes a long label " * 2, "short"],
+                          "mean": [0.995, 0.02], "ci": [0.03, 0.05], "n": [3, 3]})
+    seen = {}
+
+    def check(fig):
+        ax = fig.axes[0]
+        [bars] = [c for c in ax.collections if c.__class__.__name__ == "LineCollection"]
+        xs = np.concatenate([seg[:, 0] for seg in bars.get_segments()])
+        seen["x"] = (xs.min(), xs.max())
+        seen["problems"] = layout_problems(fig)
+
+    plot(table, ["a_rather_long_configuration_key"], "test_accuracy", tmp_path / "s.png", on_save=check)
+    assert seen["x"][0] >= 0.0 and seen["x"][1] <= 100.0  # 99.5 ± 3 stops at 100, 2 ± 5 at 0
+    assert seen["problems"] == []  # no label cut off by the edge, none overlapping
