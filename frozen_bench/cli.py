@@ -315,12 +315,13 @@ def _meta_init(a) -> int:
     from omegaconf import OmegaConf
 
     from frozen_bench import progress
-    from frozen_bench.config import check_overrides, conf_dir, prune
+    from frozen_bench.config import check_overrides, conf_dir
     from frozen_bench.errors import UserError
+    from frozen_bench.models import prune
     from frozen_bench.train import act_init as AI
     from frozen_bench.train import meta
+    from frozen_bench.train.check_config import validate
     from frozen_bench.train.threads import configure_threads
-    from frozen_bench.validate import validate
 
     suite = meta.SUITES[a.suite]
     for name, v, low in (("--outer", a.outer, 1), ("--inner", a.inner, 1), ("--meta-batch", a.meta_batch, 1)):

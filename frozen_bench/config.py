@@ -1,12 +1,13 @@
 """The config layer between Hydra and the plain code: where the configs live, the pre-check of
-command-line overrides, and ``prune``, which drops the groups a model does not read."""
+command-line overrides, the points of a sweep, and lookups in a resolved config. It imports no
+wing: ``models.prune`` (the groups a model does not read) and ``train.check_config`` (the values)
+read configs with it from above."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from frozen_bench.errors import UserError
-from frozen_bench.validate import has
 
 
 def conf_dir() -> str:
@@ -15,6 +16,24 @@ def conf_dir() -> str:
     here = Path(__file__).resolve().parent
     shipped = here / "conf"
     return str(shipped if (shipped / "config.yaml").exists() else here.parent / "conf")
+
+
+_MISSING = object()
+
+
+def lookup(cfg: dict, dotted: str, default=None):
+    """``cfg["a"]["b"]`` for ``"a.b"``, or ``default`` where a part is missing."""
+    node = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def has(cfg: dict, dotted: str) -> bool:
+    """Whether ``cfg`` holds the dotted key (with any value, None included)."""
+    return lookup(cfg, dotted, _MISSING) is not _MISSING
 
 
 def config_words(argv: list[str]) -> list[str]:
@@ -311,27 +330,9 @@ APPENDED = ("exp", "sweep", "profile", "family")
 COMPONENT_GROUPS = ("transform", "activation", "adapter")
 
 
-def prune(cfg: dict) -> dict:
-    """The resolved config without the component groups its model does not read (and without
-    ``adapter.rank`` when there is no adapter), so that equal networks get one signature and a
-    record names only what was trained: ``model=dense_mlp transform=dct`` is ``model=dense_mlp``."""
-    from frozen_bench.models import MODELS, reads
-
-    model = cfg.get("model") or {}
-    if model.get("name") not in MODELS:
-        return cfg  # composing already rejects an unknown model; a plain dict caller gets the builder's error
-    keep = set(reads(model))
-    out = {k: v for k, v in cfg.items() if k not in COMPONENT_GROUPS or k in keep}
-    if isinstance(out.get("adapter"), dict) and out["adapter"].get("name") == "none":
-        out["adapter"] = {"name": "none"}
-    if isinstance(out.get("augment"), dict) and out["augment"].get("name") == "none":
-        del out["augment"]  # no augmentation: the signature of a run from before the group existed
-    return out
-
-
 def component_words(overrides: list[str]) -> list[tuple[str, str]]:
     """The command-line words that set a component group or one of its keys (``transform=dct``,
-    ``adapter.rank=8``, also inside a sweep), as (word, key): what ``prune`` may drop."""
+    ``adapter.rank=8``, also inside a sweep), as (word, key): what ``models.prune`` may drop."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -349,43 +350,3 @@ def component_words(overrides: list[str]) -> list[tuple[str, str]]:
         out.append((word, key))
     return out
 
-
-def no_effect(words: list[tuple[str, str]], configs: list[tuple[dict, dict]]) -> list[str]:
-    """One warning line per reason for the ``component_words`` that every composed config of the
-    run (one, or each point of a sweep: (resolved, pruned) pairs) drops: a group its model does
-    not read (``model=dense_mlp transform=dct``), an adapter key with ``adapter=none``. A word
-    some point uses (``-m model=dense_mlp,frozen_mlp transform=dct``) is not warned about."""
-    from frozen_bench.models import MODELS, reads
-
-    by_model, by_adapter, models = [], [], {}  # models: name -> the groups it reads, where a word is dropped
-    for word, key in words:
-        seen = [(full, pruned) for full, pruned in configs if has(full, key)]
-        if not seen or any(has(pruned, key) for _, pruned in seen):
-            continue
-        mine = {}
-        for full, _ in seen:
-            m = full.get("model") or {}
-            mine[m.get("name")] = tuple(reads(m)) if m.get("name") in MODELS else ()
-        group = key.split(".")[0]
-        if any(group not in r for r in mine.values()):
-            by_model.append((word, group))
-            models.update({n: r for n, r in mine.items() if group not in r})
-        else:
-            by_adapter.append(word)  # the model reads the adapter group; adapter=none drops its keys
-    lines = []
-    if by_model:
-        groups = list(dict.fromkeys(g for _, g in by_model))
-        readers = {g: [n for n in MODELS if not callable(MODELS.entry(n).reads) and g in MODELS.entry(n).reads]
-                   for g in groups}
-        what = ", ".join(dict.fromkeys("/".join(r) for r in models.values() if r))
-        one = len(by_model) == 1
-        lines.append(f"{' '.join(w for w, _ in by_model)} {'has' if one else 'have'} no effect: "
-                     f"model={','.join(str(n) for n in models)} reads no {'/'.join(groups)}"
-                     + (f" (only {what})" if what else "") + "; "
-                     f"drop {'it' if one else 'them'}, or choose a model that reads "
-                     + "; ".join(f"{g} ({', '.join(readers[g])})" for g in groups))
-    if by_adapter:
-        one = len(by_adapter) == 1
-        lines.append(f"{' '.join(by_adapter)} {'has' if one else 'have'} no effect with adapter=none; "
-                     f"choose an adapter too (adapter=lora, bottleneck or conv1x1), or drop {'it' if one else 'them'}")
-    return lines

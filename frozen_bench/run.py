@@ -20,23 +20,31 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from frozen_bench.config import conf_dir, prune
+from frozen_bench.config import conf_dir
 from frozen_bench import progress
 from frozen_bench.atomic import atomic_write_text
 from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, is_user_error, one_line
 from frozen_bench.record.identity import provenance, record_fields
 from frozen_bench.record.rekey import adopt
 from frozen_bench.record.signature import signature
-from frozen_bench.record.store import claim, is_done, run_dir, write_failed_record, write_record
+from frozen_bench.record.store import check_writable, claim, is_done, run_dir, write_failed_record, write_record
 from frozen_bench.record.table import update_all_csv
-from frozen_bench.record.trackers import log_run
-from frozen_bench.validate import check_writable, validate
+from frozen_bench.record.trackers import log_run, require
 
 # each sweep job's outcome, in its Hydra job folder (<results_dir>/.multirun/<num>/): on the shared
 # file system of a cluster too, where the sweep's summary (launch.sweep) in the submitting process reads it
 JOB_NOTE = "frozen-bench-job.json"
 # the keys a sweep varies (JSON list), set by ``launch.command`` for the jobs' line prefix in parallel workers
 SWEEP_KEYS_ENV = "FROZEN_BENCH_SWEEP_KEYS"
+
+
+def check(cfg: dict) -> None:
+    """What a run checks before any data load, each failure one line: its values
+    (``train.check_config.validate``) and its logger's library (``record.trackers.require``)."""
+    from frozen_bench.train.check_config import validate  # (the train wing: imported on use)
+
+    validate(cfg)
+    require(cfg)
 
 
 def to_yaml(cfg: dict) -> str:
@@ -46,7 +54,7 @@ def to_yaml(cfg: dict) -> str:
 
 def execute(cfg: dict, log=progress.say, collect_log=None, collect: bool = True, words: list[str] | None = None) -> dict:
     """Run one resolved config (or skip it if its record is finished); returns its metrics.
-    The config is pruned first (``config.prune``): its signature and config.yaml hold only
+    The config is pruned first (``models.prune``): its signature and config.yaml hold only
     the groups the model reads.
 
     Order matters for "bad input overwrites nothing": the config is validated and the output
@@ -57,12 +65,13 @@ def execute(cfg: dict, log=progress.say, collect_log=None, collect: bool = True,
     ``collect`` the caller refreshes all.csv itself (``run-lines``: once, after its last run).
     ``words``: the run's overrides for its provenance where sys.argv is not its command line.
     """
+    from frozen_bench.models import prune
+    from frozen_bench.train import train
     from frozen_bench.train.checkpoint import FILENAME as CHECKPOINT
     from frozen_bench.train.threads import configure_malloc, configure_threads
-    from frozen_bench.train import train
 
     cfg = prune(cfg)
-    validate(cfg)
+    check(cfg)
     sig = signature(cfg)
     results_dir = cfg.get("results_dir", "results")
     path = run_dir(results_dir, sig)
@@ -131,6 +140,8 @@ def run_job(cfg: dict, multirun: bool = False, label: str = "", log=progress.say
     ``JOB_NOTE``) for the sweep's summary (``launch.sweep.SweepSummary``). ``collect`` and ``words``: as
     ``execute``'s.
     """
+    from frozen_bench.models import prune
+
     started = time.time()
     cfg = prune(cfg)
     sig = signature(cfg)

@@ -52,9 +52,9 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from benchlib import ROOT, machine_info, paired_ratio, timed_rounds, write_csv
-from frozen_bench.config import conf_dir, prune
+from frozen_bench.config import conf_dir
 from frozen_bench.data.bundle import DataBundle
-from frozen_bench.models import build_model
+from frozen_bench.models import build_model, prune
 from frozen_bench.models.blocks import norm_act
 from frozen_bench.models.frozen_cnn import FrozenCNN, FusedFilterMix
 from frozen_bench.models.frozen_mlp import FrozenMLP

@@ -108,8 +108,8 @@ def test_an_option_without_effect_is_one_warning_line(words, expect, capsys):
 
 
 def test_a_sweep_warns_only_about_what_no_point_reads():
-    from frozen_bench.config import component_words, no_effect
-    from frozen_bench.launch.command import validate_sweep
+    from frozen_bench.config import component_words
+    from frozen_bench.launch.command import no_effect, validate_sweep
 
     def warnings(*argv):
         return no_effect(component_words(list(argv)), validate_sweep(list(argv), keep=True))

@@ -15,7 +15,8 @@ from frozen_bench.record.signature import signature
 from frozen_bench.record.store import claim, run_dir
 from frozen_bench.record.table import collect, read_all_csv
 from frozen_bench.cli import main
-from frozen_bench.config import conf_dir, prune
+from frozen_bench.config import conf_dir
+from frozen_bench.models import prune
 from frozen_bench.run import execute
 from frozen_bench.train import train
 

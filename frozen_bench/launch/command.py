@@ -16,12 +16,11 @@ import traceback
 
 from omegaconf import OmegaConf
 
-from frozen_bench.config import (check_overrides, component_words, conf_dir, config_words, is_multirun, no_effect, prune,
-                                 sweep_keys, sweep_points)
+from frozen_bench.config import (check_overrides, component_words, conf_dir, config_words, has, is_multirun, sweep_keys,
+                                 sweep_points)
 from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, UserError, is_user_error, one_line
 from frozen_bench.launch import sweep
-from frozen_bench.run import SWEEP_KEYS_ENV, app
-from frozen_bench.validate import validate
+from frozen_bench.run import SWEEP_KEYS_ENV, app, check
 
 
 def main(argv: list[str]) -> int:
@@ -87,6 +86,8 @@ def _composed(argv: list[str]) -> list[tuple[dict, dict]]:
     composed here (another config source: Hydra reports it)."""
     from hydra import compose, initialize_config_dir
 
+    from frozen_bench.models import prune
+
     if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in argv):
         return []
     try:
@@ -102,10 +103,12 @@ def validate_sweep(argv: list[str], keep: bool = False) -> list[tuple[dict, dict
     """Every point of a ``-m`` sweep, composed, pruned and validated before the first job starts:
     a bad value in job 7 is one line now, not a failure after six jobs trained. A sweep whose
     points cannot be listed here (optuna, ranges) is left to each job's own check. With ``keep``,
-    returns each point's (resolved, pruned) config (for ``config.no_effect``)."""
+    returns each point's (resolved, pruned) config (for ``no_effect``)."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
+
+    from frozen_bench.models import prune
 
     configs: list[tuple[dict, dict]] = []
     try:
@@ -122,7 +125,7 @@ def validate_sweep(argv: list[str], keep: bool = False) -> list[tuple[dict, dict
                 continue  # composing is check_overrides' part; the job reports what is left
             try:
                 pruned = prune(cfg)
-                validate(pruned)
+                check(pruned)
             except UserError as e:
                 raise UserError(f"{e} [{' '.join(point)}]; no job of this sweep was started") from None
             except Exception:  # not bad input: the job itself will say what it is
@@ -130,3 +133,44 @@ def validate_sweep(argv: list[str], keep: bool = False) -> list[tuple[dict, dict
             if keep:
                 configs.append((cfg, pruned))
     return configs
+
+
+def no_effect(words: list[tuple[str, str]], configs: list[tuple[dict, dict]]) -> list[str]:
+    """One warning line per reason for the ``component_words`` that every composed config of the
+    run (one, or each point of a sweep: (resolved, pruned) pairs) drops: a group its model does
+    not read (``model=dense_mlp transform=dct``), an adapter key with ``adapter=none``. A word
+    some point uses (``-m model=dense_mlp,frozen_mlp transform=dct``) is not warned about."""
+    from frozen_bench.models import MODELS, reads
+
+    by_model, by_adapter, models = [], [], {}  # models: name -> the groups it reads, where a word is dropped
+    for word, key in words:
+        seen = [(full, pruned) for full, pruned in configs if has(full, key)]
+        if not seen or any(has(pruned, key) for _, pruned in seen):
+            continue
+        mine = {}
+        for full, _ in seen:
+            m = full.get("model") or {}
+            mine[m.get("name")] = tuple(reads(m)) if m.get("name") in MODELS else ()
+        group = key.split(".")[0]
+        if any(group not in r for r in mine.values()):
+            by_model.append((word, group))
+            models.update({n: r for n, r in mine.items() if group not in r})
+        else:
+            by_adapter.append(word)  # the model reads the adapter group; adapter=none drops its keys
+    lines = []
+    if by_model:
+        groups = list(dict.fromkeys(g for _, g in by_model))
+        readers = {g: [n for n in MODELS if not callable(MODELS.entry(n).reads) and g in MODELS.entry(n).reads]
+                   for g in groups}
+        what = ", ".join(dict.fromkeys("/".join(r) for r in models.values() if r))
+        one = len(by_model) == 1
+        lines.append(f"{' '.join(w for w, _ in by_model)} {'has' if one else 'have'} no effect: "
+                     f"model={','.join(str(n) for n in models)} reads no {'/'.join(groups)}"
+                     + (f" (only {what})" if what else "") + "; "
+                     f"drop {'it' if one else 'them'}, or choose a model that reads "
+                     + "; ".join(f"{g} ({', '.join(readers[g])})" for g in groups))
+    if by_adapter:
+        one = len(by_adapter) == 1
+        lines.append(f"{' '.join(by_adapter)} {'has' if one else 'have'} no effect with adapter=none; "
+                     f"choose an adapter too (adapter=lora, bottleneck or conv1x1), or drop {'it' if one else 'them'}")
+    return lines

@@ -37,7 +37,8 @@ def pending(lines: Iterable[str]) -> tuple[list[str], int]:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from frozen_bench.config import conf_dir, prune
+    from frozen_bench.config import conf_dir
+    from frozen_bench.models import prune
 
     out, n = [], 0
     with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):

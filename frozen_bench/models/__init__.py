@@ -1,17 +1,20 @@
-"""The model table: ``model=NAME`` → its builder, the config groups it reads, and its kind.
+"""The model table: ``model=NAME`` → its builder and the config groups it reads.
 
 A builder takes the plain config dict and the DataBundle (input shape, classes) and returns an
-``nn.Module``. ``reads`` names the component groups (``transform``, ``activation``, ``adapter``)
-the builder uses; ``frozen_bench.config.prune`` drops the others before the run's signature and
-record, so a record says only what was trained and equal networks share one signature. It is a
-tuple, or a function of the ``model`` section when what is read depends on an option (a frozen
-mixing inside ``function_net``, the base network of ``masked``). ``kind`` says what trains:
-``frozen`` (fixed mixing, only small parts train) or ``trained`` (a fully trained baseline).
+``nn.Module``; with ``model.budget`` it sizes its family through the one budget hook,
+``budget.sized``. ``reads`` names the component groups (``transform``, ``activation``,
+``adapter``) the builder uses; ``prune`` drops the others before the run's signature and record,
+so a record says only what was trained and equal networks share one signature. It is a tuple, or
+a function of the ``model`` section when what is read depends on an option (a frozen mixing
+inside ``function_net``, the base network of ``masked``). What trains (frozen, trained, control)
+is the fair comparison's ``family_kind``, set by ``conf/family/``.
 """
 
 from __future__ import annotations
 
 from torch import nn
+
+from frozen_bench.config import COMPONENT_GROUPS
 
 from frozen_bench.models import (audio, cnn, dense, frozen_cnn, frozen_layer, frozen_mlp, function_net, linear,
                                  masked, resnet, trained_cnn, transformer, weightnet)
@@ -50,6 +53,22 @@ def reads(model_cfg: dict) -> tuple[str, ...]:
     """The component groups the model of this ``model`` section reads."""
     r = MODELS.entry(model_cfg["name"]).reads
     return tuple(r(model_cfg) if callable(r) else r)
+
+
+def prune(cfg: dict) -> dict:
+    """The resolved config without the component groups its model does not read (and without
+    ``adapter.rank`` when there is no adapter), so that equal networks get one signature and a
+    record names only what was trained: ``model=dense_mlp transform=dct`` is ``model=dense_mlp``."""
+    model = cfg.get("model") or {}
+    if model.get("name") not in MODELS:
+        return cfg  # composing already rejects an unknown model; a plain dict caller gets the builder's error
+    keep = set(reads(model))
+    out = {k: v for k, v in cfg.items() if k not in COMPONENT_GROUPS or k in keep}
+    if isinstance(out.get("adapter"), dict) and out["adapter"].get("name") == "none":
+        out["adapter"] = {"name": "none"}
+    if isinstance(out.get("augment"), dict) and out["augment"].get("name") == "none":
+        del out["augment"]  # no augmentation: the signature of a run from before the group existed
+    return out
 
 
 def build_model(cfg: dict, data) -> nn.Module:

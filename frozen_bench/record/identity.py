@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def record_fields(cfg: dict) -> dict:
-    """The identity columns of a run, read from its pruned config (``config.prune``): a group the
+    """The identity columns of a run, read from its pruned config (``models.prune``): a group the
     model does not read is absent, so its column is empty."""
     model, optim, trainer = cfg.get("model") or {}, cfg.get("optim") or {}, cfg.get("trainer") or {}
     adapter = cfg.get("adapter")

@@ -5,7 +5,7 @@ model run from two data folders is one run. A record written before that lives u
 signature; without this it would be trained again and listed twice. ``adopt`` moves one finished
 record when a run looks for it (``run.execute``); ``rekey_all`` moves every one
 (``frozen-bench collect --rekey``), hashing each stored config as a run would now: after
-``config.prune``, which has since learned to drop more (``augment: none``, groups a model does not
+``models.prune``, which has since learned to drop more (``augment: none``, groups a model does not
 read), so a record written before that also finds its current folder. The old name stays in the
 record as ``legacy_signature`` so that ``collect`` drops all.csv rows still carrying it.
 """
@@ -88,7 +88,7 @@ def rekey_all(results_dir: str | Path, log=print) -> int:
     how many moved or retired."""
     from omegaconf import OmegaConf
 
-    from frozen_bench.config import prune
+    from frozen_bench.models import prune
 
     moved = retired = 0
     for d in sorted(p for p in (Path(results_dir) / "runs").glob("*") if p.is_dir() and not p.name.startswith(".")):

@@ -1,7 +1,7 @@
 """Run signatures: a short hash of the resolved config, so the same config finds the same folder.
 
 The config hashed is the one a run records: groups the model does not read are already dropped
-(``frozen_bench.config.prune``), and the keys below, which change where or how results are
+(``frozen_bench.models.prune``), and the keys below, which change where or how results are
 written but not what is computed, are left out.
 """
 

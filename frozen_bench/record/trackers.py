@@ -9,7 +9,7 @@ chosen tracker, with the run signature as the run name.
 
 The record is the truth: a tracker that fails after the record was written is one warning line,
 never a failed run. A missing library is one line naming the extra, before training starts
-(``require``, called by ``validate``).
+(``require``, called by ``run.check``).
 """
 
 from __future__ import annotations

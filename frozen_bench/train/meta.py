@@ -170,7 +170,7 @@ def heldout_cfg(base: dict, suite: Suite, seed: int, prior: str | None) -> dict:
 def evaluate_prior(base: dict, suite: Suite, prior: str, seeds, log=print) -> list[dict]:
     """Train the held-out task from the default init and from ``prior``, for each seed (paired:
     the same model, head and data order; only the PAct start differs). Rows of the record's fields."""
-    from frozen_bench.config import prune
+    from frozen_bench.models import prune
     from frozen_bench.train import train
 
     rows = []

@@ -7,7 +7,7 @@ import torch
 from frozen_bench.models.frozen_mlp import FixedPermutation, FrozenMLP, LearnedPermutation, build
 from frozen_bench.train import measure as M
 from tests.models.test_models_table import bundle, composed
-from frozen_bench.config import prune
+from frozen_bench.models import prune
 
 
 def test_the_evaluated_map_is_an_exact_permutation():

@@ -9,10 +9,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from frozen_bench.config import conf_dir, prune
+from frozen_bench.config import conf_dir
 from frozen_bench.data.bundle import DataBundle
 from frozen_bench.errors import UserError
-from frozen_bench.models import MODELS, build_model, reads
+from frozen_bench.models import MODELS, build_model, prune, reads
 from frozen_bench.record.identity import record_fields
 from frozen_bench.record.signature import signature
 from frozen_bench.train import compute as C

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from frozen_bench.config import prune
+from frozen_bench.models import prune
 from frozen_bench.data import DataBundle
 from frozen_bench.models import build_model
 from frozen_bench.models.transformer import FixedProjection, FrozenTransformer, Transformer, to_tokens

@@ -11,7 +11,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from frozen_bench.cli import main
-from frozen_bench.config import conf_dir, prune
+from frozen_bench.config import conf_dir
+from frozen_bench.models import prune
 from frozen_bench.errors import UserError
 from frozen_bench.record import trackers
 from frozen_bench.record.signature import signature

@@ -6,13 +6,14 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from frozen_bench.config import conf_dir, prune
+from frozen_bench.config import conf_dir
+from frozen_bench.models import prune
 from frozen_bench.errors import UserError
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.record.signature import signature
 from frozen_bench.train import act_delta as AD
 from frozen_bench.train import train
-from frozen_bench.validate import validate
+from frozen_bench.train.check_config import validate
 
 torch.set_num_threads(1)
 

@@ -10,14 +10,15 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from frozen_bench.config import check_overrides, conf_dir, prune
+from frozen_bench.config import check_overrides, conf_dir
+from frozen_bench.models import prune
 from frozen_bench.data import load_dataset
 from frozen_bench.errors import UserError
 from frozen_bench.models import build_model
 from frozen_bench.record.signature import signature
 from frozen_bench.train import act_init as AI
 from frozen_bench.train import meta, train
-from frozen_bench.validate import validate
+from frozen_bench.train.check_config import validate
 
 torch.set_num_threads(1)
 QUIET = lambda *_: None  # noqa: E731

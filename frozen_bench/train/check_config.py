@@ -1,36 +1,19 @@
-"""Check a resolved config before anything is loaded or written.
+"""Check a resolved training config before anything is loaded or written.
 
-Each check raises ``UserError`` with one line: the key, the bad value and what to set instead.
+``validate`` raises ``UserError`` with one line: the key, the bad value and what to set instead.
 Checks that need the data (e.g. ``adapter.rank`` against the real block width, which depends on
 the input size and the transform's padding) stay where that is known (``make_adapter``); they
-still fail before anything is written, since a run writes only after training.
+still fail before anything is written, since a run writes only after training. The run's other
+checks (the logger's library, a writable results folder) are the run's (``run.check``,
+``record.store.check_writable``).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from pathlib import Path
 
+from frozen_bench.config import lookup
 from frozen_bench.errors import UserError
-
-
-_MISSING = object()
-
-
-def lookup(cfg: dict, dotted: str, default=None):
-    """``cfg["a"]["b"]`` for ``"a.b"``, or ``default`` where a part is missing."""
-    node = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
-
-
-def has(cfg: dict, dotted: str) -> bool:
-    return lookup(cfg, dotted, _MISSING) is not _MISSING
 
 
 def _int(cfg: dict, key: str, low: int, optional: bool = False, hint: str = "") -> None:
@@ -101,19 +84,3 @@ def validate(cfg: dict) -> None:
         from frozen_bench.train.act_init import read  # (imports torch: only where the key is used)
 
         read(prior)
-    from frozen_bench.record.trackers import require
-
-    require(cfg)  # logger=tensorboard|mlflow|wandb without its library: one line, before any data load
-
-
-def check_writable(results_dir: str | Path) -> None:
-    """Fail before training, not after it, when the records could not be written."""
-    runs = Path(results_dir) / "runs"
-    try:
-        runs.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=runs, prefix=".write-probe.")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise UserError(f"results_dir={results_dir} is not writable ({e.strerror or e}); "
-                        f"choose a writable folder with results_dir=PATH") from None
