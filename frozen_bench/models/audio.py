@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from frozen_bench.models.budget import Layout, built, fit_budget
+from frozen_bench.models.budget import Layout, by_layouts, sized
 from frozen_bench.models.blocks import activation_args, adapter_args, make_head, num_classes, transform_args
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
@@ -103,17 +103,16 @@ def build_frozen_audio(cfg: dict, data) -> FrozenAudio:
               **transform_args(cfg), mix_time=bool(m.get("mix_time", True)), **activation_args(cfg),
               **adapter_args(cfg), norm=m.get("norm", "light"), pool=m.get("pool"), head=m.get("head", "linear"),
               head_hidden=int(m.get("head_hidden", 64)), dropout=float(m.get("dropout", 0.0)))
-    if not m.get("budget"):
-        return FrozenAudio(**kw)
-    if kw["head"] == "mlp":  # the hidden width of the head is the knob, on the configured map
-        layouts = [Layout("head hidden width", lambda h: {**kw, "head_hidden": h})]
-        keys = ("pool", "head_hidden")
-    else:  # the side of the square map the linear head reads is the knob, up to the map's own size
-        side = min(_map_shape(kw))
-        layouts = [Layout("linear head on a pooled s x s map", lambda s: {**kw, "pool": [s, s]}, hi=side)]
-        keys = ("pool",)
-    kw = fit_budget("frozen_audio", FrozenAudio, layouts, int(m["budget"]))
-    return built(FrozenAudio(**kw), kw, keys)
+    shows = ("pool", "head_hidden") if kw["head"] == "mlp" else ("pool",)
+    return sized(cfg, FrozenAudio, kw, by_layouts(_head_layouts), shows)
+
+
+def _head_layouts(kw: dict) -> list[Layout]:
+    """With an MLP head, its hidden width is the knob, on the configured map; with a linear head,
+    the side of the square map it reads, up to the map's own size."""
+    if kw["head"] == "mlp":
+        return [Layout("head hidden width", lambda h: {**kw, "head_hidden": h})]
+    return [Layout("linear head on a pooled s x s map", lambda s: {**kw, "pool": [s, s]}, hi=min(_map_shape(kw)))]
 
 
 def _map_shape(kw: dict) -> tuple[int, int]:
@@ -127,10 +126,11 @@ def build_audio_cnn(cfg: dict, data) -> AudioCNN:
     m = cfg["model"]
     kw = dict(input_shape=data.input_shape, num_classes=num_classes(data),
               channels=[int(c) for c in (m.get("channels") or (16, 32, 64))], dropout=float(m.get("dropout", 0.0)))
-    if not m.get("budget"):
-        return AudioCNN(**kw)
+    return sized(cfg, AudioCNN, kw, by_layouts(_channel_layouts), shows=("channels",))
+
+
+def _channel_layouts(kw: dict) -> list[Layout]:
+    """The last stage's channels are the knob; the others keep their configured ratios to it."""
     ratios = [c / kw["channels"][-1] for c in kw["channels"][:-1]]
-    layouts = [Layout(f"channels in the ratios of {kw['channels']}",
-                      lambda s: {**kw, "channels": [max(1, round(r * s)) for r in ratios] + [s]})]
-    kw = fit_budget("audio_cnn", AudioCNN, layouts, int(m["budget"]))
-    return built(AudioCNN(**kw), kw, ("channels",))
+    return [Layout(f"channels in the ratios of {kw['channels']}",
+                   lambda s: {**kw, "channels": [max(1, round(r * s)) for r in ratios] + [s]})]

@@ -1,11 +1,16 @@
 """``model.budget=B``: size any model family to a trainable count in [0.9·B, B].
 
+Every builder ends in the one budget hook, ``sized(cfg, cls, kw, fit, shows)``: without a budget
+it builds ``cls(**kw)``; with one, it builds ``cls`` at the arguments ``fit`` chooses and tags the
+model with the shape chosen (the record's ``built`` column). A new family joins in that one line.
+
 A family offers *layouts* in order of preference (e.g. a CNN with a flattened head, then the same
 CNN with global pooling); each layout has one integer size knob whose trainable count grows with
 it (a width, a pooled input side, a head width). For each layout in turn the largest size within
 the budget is found by doubling then bisection, counting the parameters of the module actually
 built (so the count is the model's, not a formula's); the first layout that lands in the window
-wins. A family that cannot reach the window says so in one line, with the closest count it found.
+wins (``fit_budget``; ``by_layouts`` makes a ``fit`` of a family's layouts). A family that cannot
+reach the window says so in one line, with the closest count it found.
 """
 
 from __future__ import annotations
@@ -38,6 +43,31 @@ def built(model: nn.Module, kw: dict, keys: tuple[str, ...]) -> nn.Module:
     """Tag a budget-sized model with the shape chosen (``built`` column of the record)."""
     model.built = " ".join(f"{k}={str(kw[k]).replace(' ', '')}" for k in keys if k in kw)
     return model
+
+
+# fit(family, cls, kw, budget) -> the builder arguments within the budget
+Fit = Callable[[str, Callable[..., nn.Module], dict, int], dict]
+
+
+def sized(cfg: dict, cls: Callable[..., nn.Module], kw: dict, fit: Fit,
+          shows: tuple[str, ...] | Callable[[nn.Module], dict]) -> nn.Module:
+    """The budget hook every builder ends in: ``cls(**kw)``, or with ``model.budget=B`` ``cls`` at
+    the arguments ``fit(model name, cls, kw, B)`` chooses, tagged with the shape chosen: the
+    ``shows`` keys of those arguments, or what a function of the model built returns."""
+    budget = (cfg.get("model") or {}).get("budget")
+    if not budget:
+        return cls(**kw)
+    chosen = fit(cfg["model"]["name"], cls, kw, int(budget))
+    model = cls(**chosen)
+    if callable(shows):
+        shape = shows(model)
+        return built(model, shape, tuple(shape))
+    return built(model, chosen, shows)
+
+
+def by_layouts(make: Callable[[dict], list[Layout]]) -> Fit:
+    """A ``fit`` that tries the layouts ``make(kw)`` offers, in order (``fit_budget``)."""
+    return lambda family, cls, kw, budget: fit_budget(family, cls, make(kw), budget)
 
 
 def largest_within(count: Callable[[int], int], budget: int, lo: int, hi: int) -> int | None:

@@ -8,7 +8,7 @@ import math
 from torch import nn
 
 from frozen_bench.models.blocks import num_classes
-from frozen_bench.models.budget import Layout, built, fit_budget
+from frozen_bench.models.budget import Layout, by_layouts, sized
 
 
 class DenseMLP(nn.Module):
@@ -35,7 +35,6 @@ def build(cfg: dict, data) -> DenseMLP:
         raise ValueError(f"model.depth must be >= 1, got {depth}")
     kw = dict(in_dim=math.prod(data.input_shape), num_classes=num_classes(data), width=int(m.get("width", 64)),
               depth=depth, dropout=float(m.get("dropout", 0.0)))
-    if m.get("budget"):  # the widest hidden layers within the budget
-        kw = fit_budget("dense_mlp", DenseMLP, [Layout(f"depth {depth}", lambda w: {**kw, "width": w})], int(m["budget"]))
-        return built(DenseMLP(**kw), kw, ("depth", "width"))
-    return DenseMLP(**kw)
+    # with a budget: the widest hidden layers within it
+    return sized(cfg, DenseMLP, kw, by_layouts(lambda kw: [Layout(f"depth {depth}", lambda w: {**kw, "width": w})]),
+                 shows=("depth", "width"))

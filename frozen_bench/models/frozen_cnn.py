@@ -18,7 +18,7 @@ from torch import nn
 
 from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, adapter_args, make_head, make_norm2d,
                                        bn_eval_affine, bn_eval_parts, num_classes, stage_shapes, stage_tail, transform_args)
-from frozen_bench.models.budget import built, size_stages
+from frozen_bench.models.budget import size_stages, sized
 from frozen_bench.nn import fast
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
@@ -201,7 +201,4 @@ def build(cfg: dict, data) -> FrozenCNN:
               **transform_args(cfg), **activation_args(cfg), **adapter_args(cfg), norm=m.get("norm", "batch"),
               pool=m.get("pool", "max"), head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)),
               global_pool=bool(m.get("global_pool", False)), dropout=float(m.get("dropout", 0.0)), fused=bool(m.get("fused", True)))
-    if m.get("budget"):
-        kw = size_stages("frozen_cnn", FrozenCNN, kw, int(m["budget"]))
-        return built(FrozenCNN(**kw), kw, ("widths", "global_pool"))
-    return FrozenCNN(**kw)
+    return sized(cfg, FrozenCNN, kw, size_stages, shows=("widths", "global_pool"))

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from frozen_bench.models.blocks import activation_args, adapter_args, make_head, num_classes, transform_args
-from frozen_bench.models.budget import Layout, built, fit_budget
+from frozen_bench.models.budget import Layout, by_layouts, sized
 from frozen_bench.nn import fast
 from frozen_bench.nn.activations import BiSlope, make_activation
 from frozen_bench.nn.adapters import NoAdapter, make_adapter
@@ -184,10 +184,7 @@ def build(cfg: dict, data) -> FrozenMLP:
               norm=m.get("norm", "light"), gate=bool(m.get("gate", False)), permute=_permute_arg(m), **_permute_tau(m),
               head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)),
               dropout=float(m.get("dropout", 0.0)), readout=int(m["readout"]) if m.get("readout") else None)
-    if m.get("budget"):
-        kw = fit_budget("frozen_mlp", FrozenMLP, budget_layouts(kw), int(m["budget"]))
-        return built(FrozenMLP(**kw), kw, ("depth", "head", "head_hidden", "readout"))
-    return FrozenMLP(**kw)
+    return sized(cfg, FrozenMLP, kw, by_layouts(budget_layouts), shows=("depth", "head", "head_hidden", "readout"))
 
 
 def _permute_arg(m: dict):

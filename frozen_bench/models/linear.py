@@ -11,7 +11,7 @@ import math
 from torch import nn
 
 from frozen_bench.models.blocks import num_classes
-from frozen_bench.models.budget import Layout, built, fit_budget
+from frozen_bench.models.budget import Layout, by_layouts, sized
 
 
 class LinearClassifier(nn.Module):
@@ -32,10 +32,8 @@ class LinearClassifier(nn.Module):
 def build(cfg: dict, data) -> LinearClassifier:
     m = cfg["model"]
     kw = dict(input_shape=data.input_shape, num_classes=num_classes(data), side=m.get("side"))
-    if m.get("budget"):
-        shape = data.input_shape
-        hi = shape[1] if len(shape) == 3 else 1
-        kw = fit_budget("linear", LinearClassifier, [Layout("inputs pooled to side x side", lambda s: {**kw, "side": s}, lo=1, hi=hi)],
-                        int(m["budget"]))
-        return built(LinearClassifier(**kw), kw, ("side",))
-    return LinearClassifier(**kw)
+    shape = data.input_shape
+    hi = shape[1] if len(shape) == 3 else 1
+    return sized(cfg, LinearClassifier, kw,
+                 by_layouts(lambda kw: [Layout("inputs pooled to side x side", lambda s: {**kw, "side": s}, lo=1, hi=hi)]),
+                 shows=("side",))

@@ -13,7 +13,7 @@ from torch import nn
 
 from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, make_head, make_norm2d,
                                        num_classes, stage_shapes, stage_tail)
-from frozen_bench.models.budget import built, size_stages
+from frozen_bench.models.budget import size_stages, sized
 from frozen_bench.nn.activations import make_activation
 
 POOLS = {"max": lambda k: MaxPool2x2(), "avg": nn.AvgPool2d}
@@ -65,10 +65,7 @@ def _build(cfg: dict, data, separable: bool) -> TrainedCNN:
               kernel_size=int(m.get("kernel_size", 3)), separable=separable, **activation_args(cfg),
               norm=m.get("norm", "batch"), pool=m.get("pool", "max"), global_pool=bool(m.get("global_pool", False)),
               head=m.get("head", "linear"), head_hidden=int(m.get("head_hidden", 64)), dropout=float(m.get("dropout", 0.0)))
-    if m.get("budget"):
-        kw = size_stages("separable_cnn" if separable else "trained_cnn", TrainedCNN, kw, int(m["budget"]))
-        return built(TrainedCNN(**kw), kw, ("widths", "global_pool"))
-    return TrainedCNN(**kw)
+    return sized(cfg, TrainedCNN, kw, size_stages, shows=("widths", "global_pool"))
 
 
 def build(cfg: dict, data) -> TrainedCNN:

@@ -29,13 +29,14 @@ MLP hidden width H within the budget; ``built`` records ``dim`` and ``mlp``.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from frozen_bench.models.blocks import activation_args, adapter_args, num_classes, transform_args
-from frozen_bench.models.budget import Layout, built, fit_budget, largest_within, trainable
+from frozen_bench.models.budget import Fit, Layout, fit_budget, largest_within, sized, trainable
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
 from frozen_bench.nn.matrices import haar_orthogonal
@@ -278,21 +279,25 @@ def _common(cfg: dict, data) -> dict:
                 heads=int(m.get("heads", 4)), dropout=float(m.get("dropout", 0.0)))
 
 
-def _size(family: str, cls, kw: dict, budget: int, dims) -> dict:
-    """The widest dim (H = mlp_ratio·dim) within the budget, then the widest MLP at that dim."""
-    def count(s: int) -> int:
-        with torch.random.fork_rng(devices=[]):
-            return trainable(cls(**{**kw, "dim": dims(s), "mlp": None}))
+def _widest(dims: Callable[[int], int]) -> Fit:
+    """The budget's ``fit``: the widest dim ``dims(s)`` (H = mlp_ratio·dim) within the budget, then
+    the widest MLP at that dim."""
+    def fit(family: str, cls, kw: dict, budget: int) -> dict:
+        def count(s: int) -> int:
+            with torch.random.fork_rng(devices=[]):
+                return trainable(cls(**{**kw, "dim": dims(s), "mlp": None}))
 
-    lo = 1
-    while round(kw["mlp_ratio"] * dims(lo)) < max(1, int(kw.get("rank", 0))):  # an adapter needs rank <= H
-        lo += 1
-    s = largest_within(count, budget, lo, 1 << 12) or lo
-    dim = dims(s)
-    with torch.random.fork_rng(devices=[]):
-        base = cls(**{**kw, "dim": dim, "mlp": None})
-    layouts = [Layout(f"dim {base.dim}, MLP width", lambda h: {**kw, "dim": dim, "mlp": h}, lo=base.hidden)]
-    return fit_budget(family, cls, layouts, budget)
+        lo = 1
+        while round(kw["mlp_ratio"] * dims(lo)) < max(1, int(kw.get("rank", 0))):  # an adapter needs rank <= H
+            lo += 1
+        s = largest_within(count, budget, lo, 1 << 12) or lo
+        dim = dims(s)
+        with torch.random.fork_rng(devices=[]):
+            base = cls(**{**kw, "dim": dim, "mlp": None})
+        layouts = [Layout(f"dim {base.dim}, MLP width", lambda h: {**kw, "dim": dim, "mlp": h}, lo=base.hidden)]
+        return fit_budget(family, cls, layouts, budget)
+
+    return fit
 
 
 def fast_width(transform: str, d: int, heads: int = 1) -> int:
@@ -313,8 +318,9 @@ def fast_width(transform: str, d: int, heads: int = 1) -> int:
     return d
 
 
-def _tag(model: nn.Module) -> nn.Module:
-    return built(model, {"dim": model.dim, "mlp": model.hidden}, ("dim", "mlp"))
+def _shape(model: nn.Module) -> dict:
+    """What the record's ``built`` column says of a budget-sized transformer."""
+    return {"dim": model.dim, "mlp": model.hidden}
 
 
 def build_frozen(cfg: dict, data) -> FrozenTransformer:
@@ -322,18 +328,12 @@ def build_frozen(cfg: dict, data) -> FrozenTransformer:
     kw = dict(_common(cfg, data), **transform_args(cfg), **activation_args(cfg), **adapter_args(cfg),
               embed=m.get("embed", "random_orth"), mixer=m.get("mixer", "transform"), pos=m.get("pos", "sincos"),
               norm=m.get("norm", "layernorm"))
-    if not m.get("budget"):
-        return FrozenTransformer(**kw)
     heads = kw["heads"] if kw["mixer"] == "random_attention" else 1
-    kw = _size("frozen_transformer", FrozenTransformer, kw, int(m["budget"]),
-               lambda s: fast_width(kw["transform"], transform_out_dim(kw["transform"], heads * s), heads))
-    return _tag(FrozenTransformer(**kw))
+    return sized(cfg, FrozenTransformer, kw,
+                 _widest(lambda s: fast_width(kw["transform"], transform_out_dim(kw["transform"], heads * s), heads)), shows=_shape)
 
 
 def build_trained(cfg: dict, data) -> Transformer:
     m = cfg["model"]
     kw = _common(cfg, data)
-    if not m.get("budget"):
-        return Transformer(**kw)
-    kw = _size("transformer", Transformer, kw, int(m["budget"]), lambda s: kw["heads"] * s)
-    return _tag(Transformer(**kw))
+    return sized(cfg, Transformer, kw, _widest(lambda s: kw["heads"] * s), shows=_shape)
