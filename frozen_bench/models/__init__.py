@@ -18,6 +18,7 @@ from frozen_bench.config import COMPONENT_GROUPS
 
 from frozen_bench.models import (audio, cnn, dense, frozen_cnn, frozen_layer, frozen_mlp, function_net, linear,
                                  masked, resnet, trained_cnn, transformer, weightnet)
+from frozen_bench.nn.adapters import reads_rank
 from frozen_bench.registry import Registry
 
 PACT_MIXING = ("transform", "activation", "adapter")
@@ -64,7 +65,7 @@ def prune(cfg: dict) -> dict:
         return cfg  # composing already rejects an unknown model; a plain dict caller gets the builder's error
     keep = set(reads(model))
     out = {k: v for k, v in cfg.items() if k not in COMPONENT_GROUPS or k in keep}
-    if isinstance(out.get("adapter"), dict) and out["adapter"].get("name") == "none":
+    if isinstance(out.get("adapter"), dict) and not reads_rank(out["adapter"].get("name")):
         out["adapter"] = {"name": "none"}
     if isinstance(out.get("augment"), dict) and out["augment"].get("name") == "none":
         del out["augment"]  # no augmentation: the signature of a run from before the group existed

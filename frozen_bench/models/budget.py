@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from frozen_bench.errors import UserError
+from frozen_bench.nn.adapters import reads_rank
 
 LOW = 0.9  # the window is [LOW * budget, budget]
 
@@ -131,7 +132,7 @@ def size_stages(family: str, build: Callable[..., nn.Module], kw: dict, budget: 
     ratios = [w / widths[-1] for w in widths[:-1]]
     # a rank-r adapter needs r channels: no stage narrower than that (else a small budget could
     # only offer designs that fail to build, "adapter.rank is larger than the width")
-    floor = max(1, int(kw.get("rank") or 0)) if kw.get("adapter", "none") != "none" else 1
+    floor = max(1, int(kw.get("rank") or 0)) if reads_rank(kw.get("adapter", "none")) else 1
 
     def stages(s: int) -> list[int]:
         return [max(floor, round(r * s)) for r in ratios] + [s]

@@ -3,8 +3,8 @@
 All act on the channel dim 1 of ``(B, C, ...)`` and are residual with a zero-initialised output
 factor, so a block's output is unchanged at step 0 (the frozen net is the starting point).
 
-- ``none``: identity. Any adapter with ``rank=0`` is also the identity (PAct only), so a rank
-  sweep can start at 0.
+- ``none``: identity, whatever ``adapter.rank`` says (``reads_rank``). Any adapter with
+  ``rank=0`` is also the identity (PAct only), so a rank sweep can start at 0.
 - ``lora``: x + x·U·V, U (C×r) small random, V (r×C) zero: a rank-r ΔW = U·V.
 - ``bottleneck``: x + up(relu(down(x))), down C→r, up r→C zero-initialised (with biases).
 - ``conv1x1``: x + pointwise channel mixing of rank r (two 1×1 convs), for feature maps; on
@@ -128,11 +128,18 @@ ADAPTERS.add("bottleneck", Bottleneck)
 ADAPTERS.add("conv1x1", Conv1x1)
 
 
+def reads_rank(name: str | None) -> bool:
+    """Whether ``adapter=NAME`` reads ``adapter.rank``: every adapter but ``none``, which means no
+    adapter, so its rank is ignored (dropped from the signature, recorded as 0, never checked).
+    The one place that rule is written."""
+    return name != "none"
+
+
 def make_adapter(name: str, channels: int, rank: int = 0) -> nn.Module:
     cls = ADAPTERS.entry(name).build
     if rank < 0:
         raise ValueError(f"adapter.rank must be >= 0 (0: no adapter), got {rank}")
-    if name == "none" or rank == 0:
+    if not reads_rank(name) or rank == 0:
         return NoAdapter(channels)
     if rank > channels:
         raise ValueError(f"adapter.rank={rank} is larger than the width {channels}; use rank <= {channels}")

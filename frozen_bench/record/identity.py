@@ -11,6 +11,8 @@ from pathlib import Path
 def record_fields(cfg: dict) -> dict:
     """The identity columns of a run, read from its pruned config (``models.prune``): a group the
     model does not read is absent, so its column is empty."""
+    from frozen_bench.nn.adapters import reads_rank  # (imports torch: only once a run is recorded)
+
     model, optim, trainer = cfg.get("model") or {}, cfg.get("optim") or {}, cfg.get("trainer") or {}
     adapter = cfg.get("adapter")
     return {
@@ -24,7 +26,7 @@ def record_fields(cfg: dict) -> dict:
         "transform": (cfg.get("transform") or {}).get("name"),
         "activation": (cfg.get("activation") or {}).get("name"),
         "adapter": adapter.get("name") if adapter else None,
-        "adapter_rank": (_int_or_raw(adapter.get("rank")) if adapter.get("name") != "none" else 0) if adapter else None,
+        "adapter_rank": (_int_or_raw(adapter.get("rank")) if reads_rank(adapter.get("name")) else 0) if adapter else None,
         "width": model.get("width"),
         "depth": model.get("depth"),
         "seed": cfg.get("seed"),

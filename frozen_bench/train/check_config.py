@@ -14,6 +14,7 @@ import math
 
 from frozen_bench.config import lookup
 from frozen_bench.errors import UserError
+from frozen_bench.nn.adapters import reads_rank
 
 
 def _int(cfg: dict, key: str, low: int, optional: bool = False, hint: str = "") -> None:
@@ -70,7 +71,7 @@ def validate(cfg: dict) -> None:
     _int(cfg, "model.depth", 1, optional=True)
     _int(cfg, "model.budget", 1, optional=True)
     adapter = lookup(cfg, "adapter")
-    if isinstance(adapter, dict) and adapter.get("name") not in (None, "none"):
+    if isinstance(adapter, dict) and adapter.get("name") is not None and reads_rank(adapter["name"]):
         _int(cfg, "adapter.rank", 0, hint="0 means no adapter (PAct only)")
     _int(cfg, "dataset.subset", 1, optional=True, hint="null keeps all training samples")
     _float(cfg, "dataset.val_fraction", 0.0, 1.0, high_open=True, optional=True)
