@@ -183,10 +183,29 @@ def cmd_fair_select(argv: list[str]) -> int:
 def cmd_pending(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="frozen-bench pending",
                                 description="Read `frozen-bench run` override lines (one run per line) on stdin and print "
-                                            "those that have no finished record, in order; the count goes to stderr.")
-    p.parse_args(argv)
-    from frozen_bench.launch.pending import pending
+                                            "those that have no finished record, in order; the count goes to stderr. "
+                                            "With --stale, print instead a line re-running (force=true) each finished row of "
+                                            "--csv made by code whose models/nn/train/data differ from HEAD.")
+    p.add_argument("--stale", action="store_true", help="list the stale rows of --csv as run lines (stdin is not read)")
+    p.add_argument("--csv", default=f"{RESULTS_DIR}/all.csv", help=f"with --stale: the collected runs (default: {RESULTS_DIR}/all.csv)")
+    a = p.parse_args(argv)
+    from frozen_bench.launch.pending import pending, stale_lines
 
+    if a.stale:
+        from frozen_bench.errors import UserError
+
+        try:
+            out, n, missing = stale_lines(a.csv)
+        except UserError as e:
+            print(f"frozen-bench pending: error: {e}", file=sys.stderr)
+            return 2
+        for line in out:
+            print(line, flush=True)
+        print(f"[frozen-bench] pending: read {a.csv}: {len(out) + len(missing)} of {n} rows are stale (made by code whose "
+              f"models/nn/train/data differ from HEAD)" + (f"; {len(missing)} recorded no overrides to re-run them with: "
+                                                             f"{', '.join(missing[:5])}" if missing else "")
+              + ("; re-run them: ... | frozen-bench run-lines -j N" if out else ""), file=sys.stderr)
+        return 0
     out, n = pending(sys.stdin)
     try:
         for line in out:

@@ -77,7 +77,7 @@ def execute(cfg: dict, log=progress.say, collect_log=None, collect: bool = True,
     path = run_dir(results_dir, sig)
     if not is_done(path):  # a record made before a signature change counts as this run's
         adopt(results_dir, cfg, log=log)
-    if is_done(path) and not cfg.get("force", False):
+    if is_done(path) and not _redo(cfg, path, log):
         log(f"[frozen-bench] skip {sig}: finished record in {path} (force=true re-runs it)")
         return {**json.loads((path / "metrics.json").read_text()), "skipped": True}
     check_writable(results_dir)
@@ -89,7 +89,7 @@ def execute(cfg: dict, log=progress.say, collect_log=None, collect: bool = True,
         if not mine:  # an overlapping sweep is training this very config: never run it twice
             log(f"[frozen-bench] skip {sig}: another process is running it now ({path})")
             return {"signature": sig, "status": "busy", "skipped": True}
-        if is_done(path) and not cfg.get("force", False):  # it finished while we waited
+        if is_done(path) and not _redo(cfg, path, lambda *_: None):  # it finished while we waited
             log(f"[frozen-bench] skip {sig}: finished record in {path}")
             return {**json.loads((path / "metrics.json").read_text()), "skipped": True}
         for stale in path.glob(".*.tmp"):  # half-written files of a killed attempt; never read
@@ -113,6 +113,19 @@ def execute(cfg: dict, log=progress.say, collect_log=None, collect: bool = True,
     if collect:
         update_all_csv(results_dir, log=collect_log or log)
     return metrics
+
+
+def _redo(cfg: dict, path: Path, log) -> bool:
+    """Whether a finished record is trained again: ``force=true``, or ``trainer.save_model=true``
+    where its folder has no model.pt. save_model is not in the signature, so the new record
+    replaces the old one in the same folder: the run is listed once, with its model."""
+    if cfg.get("force", False):
+        return True
+    if (cfg.get("trainer") or {}).get("save_model") and not (path / "model.pt").is_file():
+        log(f"[frozen-bench] {path.name}: its finished record has no model.pt; training it again to save the model "
+            f"(the record in {path} is replaced: still one record)")
+        return True
+    return False
 
 
 def _collect_chatter_to_debug(log):

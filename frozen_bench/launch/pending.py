@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable
 
-from frozen_bench.record.signature import legacy_signature, signature
+from frozen_bench.record.signature import legacy_signatures, signature
 from frozen_bench.record.store import is_done, run_dir
 
 
@@ -27,9 +27,13 @@ def line_words(line: str) -> list[str]:
 
 
 def finished(cfg: dict) -> bool:
-    """Whether this pruned config has a finished record under its signature or its legacy one."""
+    """Whether this pruned config has a finished record under its signature or a legacy one (and,
+    where the line asks trainer.save_model=true, its model.pt: else the run saves it)."""
     results = cfg.get("results_dir", "results")
-    return any(is_done(run_dir(results, s)) for s in {signature(cfg), legacy_signature(cfg)})
+    for s in [signature(cfg), *legacy_signatures(cfg)]:
+        if is_done(run_dir(results, s)):
+            return not ((cfg.get("trainer") or {}).get("save_model") and not (run_dir(results, s) / "model.pt").is_file())
+    return False
 
 
 def pending(lines: Iterable[str]) -> tuple[list[str], int]:
@@ -58,3 +62,29 @@ def pending(lines: Iterable[str]) -> tuple[list[str], int]:
                 pass
             out.append(line)
     return out, n
+
+
+def stale_lines(csv_path) -> tuple[list[str], int, list[str]]:
+    """The finished rows of an all.csv made by code that differs from HEAD where a result can
+    change (``record.table.mark_stale``, judged now), each as the run line that re-runs it:
+    its job's own overrides, its ``results_dir`` and ``force=true`` (``run-lines`` takes them).
+    Returns (lines, rows read, signatures of stale rows without recorded overrides)."""
+    import shlex as _shlex
+    from pathlib import Path
+
+    import pandas as pd
+
+    from frozen_bench.record.table import mark_stale, read_all_csv
+
+    df = mark_stale(read_all_csv(csv_path))
+    rows = df[df["stale"].eq(True) & df["status"].isin(["ok", "diverged"])]
+    results = str(Path(csv_path).parent)
+    lines, missing = [], []
+    for _, r in rows.iterrows():
+        words = _shlex.split(str(r["overrides"])) if "overrides" in r and pd.notna(r["overrides"]) else None
+        if not words:
+            missing.append(str(r["signature"]))
+            continue
+        words = [w for w in words if w.split("=")[0] not in ("results_dir", "force")]
+        lines.append(" ".join(_shlex.quote(w) for w in [*words, f"results_dir={results}", "force=true"]))
+    return lines, len(df), missing

@@ -120,6 +120,41 @@ def git_commit() -> str | None:
 
 
 
+# the source folders whose code can change a run's numbers: a record made at a commit whose files
+# here differ from HEAD's is "stale" (collect's ``stale`` column, ``pending --stale``); the report,
+# the launchers and the docs cannot change a number
+RESULT_PATHS = ("frozen_bench/models", "frozen_bench/nn", "frozen_bench/train", "frozen_bench/data")
+_STALE: dict[tuple[str, str], bool | None] = {}  # (commit, HEAD) -> stale, per process
+
+
+def _git(*args: str) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def stale_commits(commits) -> dict[str, bool | None]:
+    """For each recorded ``git_commit``: True where ``RESULT_PATHS`` differ between it and HEAD,
+    False where they are the same, None where it cannot be told (no commit recorded, a commit this
+    checkout does not have, no git: an installed wheel)."""
+    head = git_commit()
+    out: dict[str, bool | None] = {}
+    for c in {str(c) for c in commits if c is not None and str(c) not in ("", "nan", "None")}:
+        if head is None:
+            out[c] = None
+            continue
+        if (c, head) not in _STALE:
+            known = _git("cat-file", "-e", f"{c}^{{commit}}")
+            if known is None or known.returncode != 0:
+                _STALE[(c, head)] = None
+            else:
+                diff = _git("diff", "--quiet", c, "HEAD", "--", *(f":(top){p}" for p in RESULT_PATHS))
+                _STALE[(c, head)] = None if diff is None or diff.returncode not in (0, 1) else diff.returncode == 1
+        out[c] = _STALE[(c, head)]
+    return out
+
+
 def git_dirty() -> bool | None:
     """Whether the source tree had uncommitted changes to tracked files (the results folder aside:
     a running experiment rewrites all.csv); None outside a git checkout."""

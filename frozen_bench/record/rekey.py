@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from frozen_bench.atomic import atomic_write_text
-from frozen_bench.record.signature import legacy_signature, signature
+from frozen_bench.record.signature import legacy_signatures, signature
 from frozen_bench.record.store import is_done, read_status, run_dir
 
 
@@ -42,15 +42,15 @@ def _move(old: Path, new: Path, log) -> bool:
 
 
 def adopt(results_dir: str | Path, cfg: dict, log=print) -> bool:
-    """Move this config's finished record from its legacy folder to its current one, if it has one
-    there and none here. Returns whether it did."""
-    new, old = signature(cfg), legacy_signature(cfg)
-    if new == old:
-        return False
-    moved = _move(run_dir(results_dir, old), run_dir(results_dir, new), log)
-    if moved:
-        log(f"[frozen-bench] record {old} re-keyed to {new} (data-location keys left the signature)")
-    return moved
+    """Move this config's finished record from a legacy folder (``legacy_signatures``: before the
+    data-location keys left the signature, or before ``trainer.save_model`` was hashed at its
+    default) to its current one, if it has one there and none here. Returns whether it did."""
+    new = signature(cfg)
+    for old in legacy_signatures(cfg):
+        if _move(run_dir(results_dir, old), run_dir(results_dir, new), log):
+            log(f"[frozen-bench] record {old} re-keyed to {new} (output-only and data-location keys left the signature)")
+            return True
+    return False
 
 
 SUPERSEDED = ".superseded"  # under runs/: legacy copies of a run that also has a current record
@@ -80,6 +80,26 @@ def _retire(old: Path, new: Path, log) -> bool:
     return True
 
 
+def _has_model(d: Path) -> bool:
+    return (d / "model.pt").is_file()
+
+
+def _swap(old: Path, current: Path, log) -> bool:
+    """``current`` and ``old`` are one run; ``old`` also saved its model: ``current`` goes to
+    ``runs/.superseded/`` and ``old`` takes its place, so the record kept is the one whose metrics
+    and model.pt came from the same training."""
+    dest = current.parent / SUPERSEDED / current.name
+    if dest.exists():
+        return False
+    try:
+        dest.parent.mkdir(exist_ok=True)
+        os.rename(current, dest)
+    except OSError as e:
+        log(f"[frozen-bench] warning: could not move record {current} aside ({e}); it stays where it is")
+        return False
+    return _move(old, current, log)
+
+
 def rekey_all(results_dir: str | Path, log=print) -> int:
     """Move every finished record whose folder name is not its config's current signature; one
     whose current folder already holds a finished record is a duplicate and goes to
@@ -105,6 +125,8 @@ def rekey_all(results_dir: str | Path, log=print) -> int:
         current = d.with_name(new)
         if is_done(d) and _move(d, current, log):
             moved += 1
+        elif is_done(d) and is_done(current) and _has_model(d) and not _has_model(current) and _swap(d, current, log):
+            moved += 1  # the copy that saved its model (trainer.save_model=true) stays; the other goes aside
         elif (is_done(current) or (not is_done(d) and read_status(current) is not None)) and _retire(d, current, log):
             retired += 1
     log(f"[frozen-bench] collect --rekey: {moved} record(s) moved to their current signature"

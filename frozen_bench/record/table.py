@@ -20,6 +20,7 @@ COLUMNS = [
     "train_loss_final", "trainable_params", "total_params", "frozen_bytes", "model_bytes",
     "latency_ms_b1_p50", "latency_ms_b1_p95", "latency_ms_b256_p50", "latency_ms_b256_p95",
     "steps_to_converge", "steps", "train_seconds", "diverged_step", "torch_version", "git_commit",
+    "git_dirty", "stale",
 ]
 
 # columns that are counts or sizes by construction (record/identity.py, train/job.py run_record):
@@ -75,6 +76,7 @@ def collect(results_dir: str | Path, out_csv: str | Path | None = None, log=prin
         d.name for d in (results_dir / "runs" / SUPERSEDED).glob("*") if d.is_dir()}
     kept = _rows_without_local_run(out_csv, local, log)
     df = pd.concat([pd.DataFrame(rows), kept], ignore_index=True) if len(kept) else pd.DataFrame(rows)
+    df = mark_stale(df)
     lead = [c for c in COLUMNS if c in df.columns] or COLUMNS
     df = df.reindex(columns=lead + sorted(c for c in df.columns if c not in COLUMNS))
     df = _integers_as_integers(df, _int_keys(rows))
@@ -82,10 +84,30 @@ def collect(results_dir: str | Path, out_csv: str | Path | None = None, log=prin
     notes = [f"{len(bad)} corrupt skipped"] if bad else []
     if len(kept):
         notes.append(f"{len(kept)} rows kept from the previous all.csv (no run folder here)")
+    stale = int(df["stale"].eq(True).sum()) if "stale" in df else 0
+    if stale:
+        notes.append(f"{stale} stale: made by code whose models/nn/train/data differ from HEAD; `frozen-bench pending "
+                     f"--stale --csv {out_csv}` lists them")
     if unfinished:
         notes.append(f"{len(unfinished)} without a record yet (running or killed; re-run to finish)")
     log(f"[frozen-bench] collect: {len(df)} runs -> {out_csv}" + (f" ({'; '.join(notes)})" if notes else ""))
     return df
+
+
+def mark_stale(df):
+    """The ``stale`` column: True where the row's ``git_commit`` differs from HEAD in the files that
+    can change a result (``identity.RESULT_PATHS``), False where not, empty where it cannot be told
+    (no commit recorded, one this checkout lacks, no git). Rows kept from an earlier all.csv are
+    judged again: staleness is relative to today's HEAD."""
+    import pandas as pd
+
+    from frozen_bench.record.identity import stale_commits
+
+    if "git_commit" not in df.columns or df.empty:
+        return df
+    table = stale_commits(df["git_commit"].dropna().astype(str).unique())
+    stale = df["git_commit"].map(lambda c: table.get(str(c)) if pd.notna(c) else None)
+    return df.assign(stale=pd.array(stale.tolist(), dtype="boolean"))
 
 
 def _int_keys(rows: list[dict]) -> set[str]:

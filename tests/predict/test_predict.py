@@ -43,7 +43,8 @@ def trained(tmp, *overrides):
 def image_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("predict_image")
     tree = write_imagefolder(tmp / "images", classes=("cat", "dog", "frog"), per_class={"train": 12, "test": 5})
-    run, m = trained(tmp, "dataset=imagefolder", f"dataset.path={tree}", f"dataset.root={tmp / 'cache'}")
+    run, m = trained(tmp, "dataset=imagefolder", f"dataset.path={tree}", f"dataset.root={tmp / 'cache'}",
+                     "trainer.batch_size=16")
     return run, m, tree
 
 
@@ -196,3 +197,20 @@ def test_the_commands(image_run, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and what in err[0], err
     assert snapshot(run) == before and (tmp_path / "p.csv").is_file()
+
+
+def test_saving_the_model_of_a_finished_run_keeps_one_record(tmp_path):
+    """trainer.save_model is not in the signature: asking a finished run for its model trains it
+    again into the same folder (the record replaced, model.pt added), and all.csv lists it once."""
+    import pandas as pd
+
+    rd = tmp_path / "results"
+    base = ["trainer.epochs=2", "trainer.latency_reps=0", f"results_dir={rd}"]
+    first = execute(config(*base), log=lambda *_: None)
+    again = execute(config(*base, "trainer.save_model=true"), log=lambda *_: None)
+    assert again["signature"] == first["signature"] and not again.get("skipped")
+    run = rd / "runs" / first["signature"]
+    assert (run / "model.pt").is_file() and (run / P.FILE).is_file()
+    assert len(list((rd / "runs").iterdir())) == 1 and len(pd.read_csv(rd / "all.csv")) == 1
+    assert execute(config(*base, "trainer.save_model=true"), log=lambda *_: None)["skipped"]  # now it has its model
+    assert load(run).spec["dataset"] == "digits"
