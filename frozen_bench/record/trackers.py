@@ -4,7 +4,8 @@ chosen tracker, with the run signature as the run name.
 
 - ``csv`` (default): nothing more than the record itself (config.yaml, history.csv, metrics.json);
 - ``tensorboard``: an event file in ``<logger.save_dir>/<signature>/`` (``tensorboard`` package);
-- ``mlflow``: a run in the local file store ``<logger.tracking_uri>`` (``mlflow`` package);
+- ``mlflow``: a run in the local SQLite store ``<logger.tracking_uri>`` (``sqlite:///<results_dir>/mlflow.db``;
+  ``mlflow`` package), which ``mlflow ui --backend-store-uri`` opens as it is;
 - ``wandb``: an offline run under ``<logger.dir>/wandb/`` (``wandb`` package; ``wandb sync`` uploads it).
 
 The record is the truth: a tracker that fails after the record was written is one warning line,
@@ -131,12 +132,19 @@ def _tensorboard(settings, results_dir, cfg, sig, metrics, history) -> Path:
 def _mlflow(settings, results_dir, cfg, sig, metrics, history) -> str:
     import os
 
-    uri = settings.get("tracking_uri") or str(results_dir / "mlruns")
-    if "://" not in uri and not uri.startswith(("file:", "sqlite:")):
+    uri = settings.get("tracking_uri") or f"sqlite:///{results_dir / 'mlflow.db'}"
+    artifacts = None
+    if uri.startswith("sqlite:///"):
+        # a relative path is relative to where the run started: made absolute here, so that a
+        # sweep's workers and the viewer started in the same folder read one database
+        db = Path(uri[len("sqlite:///"):]).expanduser().resolve()
+        db.parent.mkdir(parents=True, exist_ok=True)
+        uri, artifacts = f"sqlite:///{db}", (db.parent / "mlartifacts").as_uri()  # not ./mlruns in the working directory
+    elif "://" not in uri and not uri.startswith(("file:", "sqlite:")):
         uri = Path(uri).resolve().as_uri()
     if uri.startswith("file:"):
-        # MLflow >= 3.7 refuses the file store unless asked (it is in maintenance mode, not gone);
-        # a plain folder is what a local, serverless log needs. A sqlite:/// or http URI is used as given.
+        # an explicit file store (logger.tracking_uri=PATH): MLflow >= 3.7 refuses it unless asked
+        # (maintenance mode, and its viewer will not open it); the default is the sqlite store
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     from mlflow.tracking import MlflowClient
 
@@ -147,7 +155,7 @@ def _mlflow(settings, results_dir, cfg, sig, metrics, history) -> str:
         exp_id = exp.experiment_id
     else:
         try:
-            exp_id = client.create_experiment(exp_name)
+            exp_id = client.create_experiment(exp_name, artifact_location=artifacts)
         except Exception:  # a parallel sweep worker created it first
             exp = client.get_experiment_by_name(exp_name)
             if exp is None:
@@ -171,7 +179,7 @@ def _mlflow(settings, results_dir, cfg, sig, metrics, history) -> str:
     for i in range(0, len(rows), 1000):
         client.log_batch(rid, metrics=rows[i:i + 1000])
     client.set_terminated(rid, status="FINISHED" if metrics.get("status") == "ok" else "FAILED")
-    return f"{uri} (experiment {exp_name!r}, run {rid})"
+    return f"{uri} (experiment {exp_name!r}, run {rid}; view: mlflow ui --backend-store-uri {uri})"
 
 
 def _wandb(settings, results_dir, cfg, sig, metrics, history) -> Path:

@@ -94,15 +94,19 @@ def test_tensorboard_event_file_holds_history_final_metrics_and_hparams(tmp_path
 
 
 @needs("mlflow")
-def test_mlflow_file_store_holds_params_history_and_metrics(tmp_path, monkeypatch):
+def test_mlflow_store_is_read_back_as_the_documented_viewer_reads_it(tmp_path, monkeypatch, capsys):
+    """The default store is sqlite:///<results_dir>/mlflow.db, which `mlflow ui --backend-store-uri`
+    opens (MLflow's viewer refuses the file store, in maintenance mode); read back here with
+    MlflowClient at the URI of the documented command, from the folder the run started in."""
     from mlflow.tracking import MlflowClient
 
-    res = tmp_path / "results"
-    assert run_cli(monkeypatch, "run", f"results_dir={res}", "logger=mlflow", *TINY) == 0
-    m = the_run(res)
-    store = res / "mlruns"
-    assert store.is_dir()
-    client = MlflowClient(tracking_uri=store.resolve().as_uri())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    assert run_cli(monkeypatch, "run", "results_dir=res", "logger=mlflow", *TINY) == 0
+    m = the_run(tmp_path / "res")
+    assert (tmp_path / "res" / "mlflow.db").is_file() and not (tmp_path / "mlruns").exists()
+    assert "view: mlflow ui --backend-store-uri sqlite:///" in capsys.readouterr().out
+    client = MlflowClient(tracking_uri="sqlite:///res/mlflow.db")  # conf/logger/mlflow.yaml's command, as written
     exp = client.get_experiment_by_name("frozen-bench")
     [run] = client.search_runs([exp.experiment_id])
     assert run.info.run_name == m["signature"] and run.info.status == "FINISHED"
@@ -110,6 +114,8 @@ def test_mlflow_file_store_holds_params_history_and_metrics(tmp_path, monkeypatc
     assert run.data.params["transform.name"] == "wht" and run.data.params["trainer.epochs"] == "1"
     assert run.data.tags["status"] == "ok"
     assert [x.step for x in client.get_metric_history(run.info.run_id, "train_loss")]  # the history rows
+    assert "mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db" in (
+        __import__("pathlib").Path(conf_dir()) / "logger" / "mlflow.yaml").read_text()
 
 
 @needs("wandb")
