@@ -97,8 +97,12 @@ def _decode(data: bytes, size, mode: str, where: str) -> np.ndarray:
             if size is not None and im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             a = np.asarray(im)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DatasetError(f"cannot decode image {where} ({type(e).__name__}: {e}); remove or replace it") from None
+    except UnidentifiedImageError:  # PIL's own message names the in-memory buffer (<_io.BytesIO object at 0x...>)
+        raise DatasetError(f"cannot decode image {where}: not an image file PIL can read (empty, truncated or another "
+                           f"format); remove or replace it") from None
+    except (OSError, ValueError) as e:
+        msg = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the file", " ".join(str(e).split()))
+        raise DatasetError(f"cannot decode image {where} ({type(e).__name__}: {msg}); remove or replace it") from None
     return a.reshape(a.shape[0], a.shape[1], -1)  # (H, W, C)
 
 
