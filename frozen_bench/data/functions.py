@@ -12,7 +12,7 @@ import torch
 
 from frozen_bench.data import preprocess as P
 from frozen_bench.data.bundle import DataBundle, DatasetError
-from frozen_bench.targets import TARGETS, grid  # the definitions, torch-free (the report draws them too)
+from frozen_bench.nn.targets import TARGETS, grid  # the definitions, torch-free (the report draws them too)
 
 
 def target(name: str):

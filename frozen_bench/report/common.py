@@ -1,7 +1,8 @@
 """What every figure and table of the report shares: the sweep's rows, the caption, the saving.
 
-The report reads ``all.csv`` only: nothing here (nor in ``figures``, ``companion``, ``tables``)
-imports torch or a dataset; ``tests/test_report.py`` checks that in a fresh interpreter.
+The report reads ``all.csv`` only: nothing in it imports torch or a dataset;
+``tests/report/test_report_reads_csv.py`` checks that in a fresh interpreter. The markdown cells
+every table writes (``pct_cell``, ``int_cell``, ``p_cell``, ``table_head``) are here too.
 """
 
 from __future__ import annotations
@@ -63,6 +64,36 @@ def data_label(sub: pd.DataFrame, stat: str = "mean ± 95% CI") -> str:
     prof = ", ".join(sorted(str(p) for p in sub["profile"].dropna().unique())) if "profile" in sub else ""
     seeds = sub["seed"].nunique() if "seed" in sub else 1
     return f"Data: {'; '.join(parts)}" + (f"; profile {prof}" if prof else "") + f"; {seeds} seed(s), {stat}"
+
+
+def ci_label(sub: pd.DataFrame) -> str:
+    """A table's caption: ``data_label`` with its marks, mean ± 95% CI by Student's t."""
+    return data_label(sub, "mean ± 95% CI (Student t)")
+
+
+def pct_cell(values) -> str:
+    """Fractions as one markdown cell: their mean ± 95% CI in percent (– where there is none)."""
+    from frozen_bench.report.stats import mean_ci
+
+    m, h = mean_ci(pd.to_numeric(values, errors="coerce") * 100)
+    if pd.isna(m):
+        return "–"
+    return f"{m:.2f} ± {h:.2f}" if not pd.isna(h) else f"{m:.2f} ± –"
+
+
+def p_cell(p: float) -> str:
+    """A p-value as one markdown cell."""
+    return "–" if pd.isna(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def int_cell(x) -> str:
+    """A count as one markdown cell, with thousands separators (– where missing)."""
+    return "–" if pd.isna(x) else f"{float(x):,.0f}"
+
+
+def table_head(cols: list[str]) -> list[str]:
+    """The header and rule lines of a markdown table."""
+    return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
 
 
 # callables (fig, name) run on every figure once it is laid out and written, before it is closed:

@@ -2,7 +2,7 @@
 columns (a figure whose columns are absent returns []). ``frozen_bench.report.figures`` feeds each the
 rows of its sweep and turns [] into the skip line; ``report.common``'s ``save`` and ``data_label``
 give every figure the same caption (real or SYNTHETIC data, profile, seeds). The target of a
-function fit is drawn from ``frozen_bench.targets`` (numpy), so no torch or dataset is loaded.
+function fit is drawn from ``frozen_bench.nn.targets`` (numpy), so no torch or dataset is loaded.
 
 - ``fig_fn_segments``: learned 1-D function (each exact linear piece coloured) over the synthetic target
 - ``fig_fn_shift``: validation MSE through the phases of a distribution shift (synthetic targets)
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from frozen_bench import targets
+from frozen_bench.nn import targets
 from frozen_bench.report.common import ci_bars, data_label, fit_title, plt, readable_log, save
 from frozen_bench.report.stats import mean_ci
 
@@ -189,12 +189,23 @@ def fig_frozen_layer_grads(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     return save(fig, Path(out_dir), "frozen_layer_grads", data_label(rows.iloc[[-1]], "one run shown"))
 
 
+def parse_moved(text: str) -> dict[str, tuple[list[int], int]]:
+    """An ``act_moved_channels`` cell read back: {activation module: (the channels that moved, its
+    channel count)}, the inverse of ``train.act_delta.moved_text``, which writes it."""
+    out = {}
+    for part in str(text).split(";"):
+        if ":" not in part:
+            continue
+        act, rest = part.rsplit(":", 1)
+        idx, _, c = rest.rpartition("/")
+        out[act] = ([int(i) for i in idx.split(",") if i != ""], int(c))
+    return out
+
+
 def fig_act_delta(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Left: test accuracy against the fraction of PAct channels that moved, one point per λ
     (mean ± 95% CI over seeds on both axes), λ = 0 included. Right: which channels moved in seed
     0's run at each λ (a dark cell = moved), the activation modules side by side."""
-    from frozen_bench.train.act_delta import parse_moved
-
     rows = _rows(df, "act_channels_moved", "test_accuracy", "act_moved_channels")
     if rows.empty:
         return []

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from frozen_bench.report.common import ci_label, int_cell, pct_cell, table_head
+from frozen_bench.report.fair import HEAD, review_notes, stage_rows, verdict_rows
 from frozen_bench.report.select import KEYS, without_test
 
 DESIGN_TUNE_EXP, DESIGN_EXP = "fair_design_tune", "fair_design"
@@ -96,20 +98,18 @@ def design_select(all_csv: str | Path = "results/all.csv", out: str | Path = "re
 def design_table(df: pd.DataFrame, exp: str = DESIGN_EXP) -> list[str]:
     """Markdown lines: per (dataset, budget), the best searched frozen design vs the best searched
     trained design (paired by seed), then each family's chosen design and trial count."""
-    from frozen_bench.report.fair import HEAD, _head, _int, _label, _notes, _pct, stage_rows, verdict_rows
-
     ok, every = stage_rows(df, exp, keep=chosen_rows)
     sel = select_design(df)
-    out = [f"## Design search: the best frozen design vs the best trained design (`{exp}`)", "", _label(ok), "",
+    out = [f"## Design search: the best frozen design vs the best trained design (`{exp}`)", "", ci_label(ok), "",
            "Each family's design space searched with the same number of random Optuna trials on the screen profile (trials: the distinct designs that could be built and trained), "
            "the best trial chosen on validation accuracy alone, then run with the seeds below on the final recipe.",
-           "", *_head(["dataset", "budget", *HEAD])]
+           "", *table_head(["dataset", "budget", *HEAD])]
     groups = list(ok.groupby(["dataset", "budget"], sort=True))
     out += verdict_rows(groups, ok)
     for (ds, b), g in groups:
         mine = sel[(sel["dataset"].astype(str) == str(ds)) & (sel["budget"].astype(float) == float(b))]
-        out += ["", f"### {ds}, budget {_int(b)}: chosen designs", "",
-                *_head(["family", "kind", "trials", "screen val (%)", "val acc (%)", "test acc (%)", "seeds",
+        out += ["", f"### {ds}, budget {int_cell(b)}: chosen designs", "",
+                *table_head(["family", "kind", "trials", "screen val (%)", "val acc (%)", "test acc (%)", "seeds",
                         "trainable", "steps", "design (overrides)"])]
         for f, r in g.groupby("family", sort=True):
             s = mine[mine["family"] == f]
@@ -117,11 +117,11 @@ def design_table(df: pd.DataFrame, exp: str = DESIGN_EXP) -> list[str]:
             screen = f"{100 * float(s['best_val_accuracy'].iloc[0]):.2f}" if len(s) else "–"
             design = " ".join(o for o in design_of(r["overrides"].iloc[0])
                               if not o.startswith(("+family=", "model.budget=", "dataset=", "dataset.source=")))
-            out.append("| " + " | ".join([str(f), str(r["family_kind"].iloc[0]), trials, screen, _pct(r["val_accuracy"]),
-                                           _pct(r["test_accuracy"]), str(r["seed"].nunique()),
-                                           _int(r["trainable_params"].mean()), _int(r["steps"].mean()),
+            out.append("| " + " | ".join([str(f), str(r["family_kind"].iloc[0]), trials, screen, pct_cell(r["val_accuracy"]),
+                                           pct_cell(r["test_accuracy"]), str(r["seed"].nunique()),
+                                           int_cell(r["trainable_params"].mean()), int_cell(r["steps"].mean()),
                                            f"`{design}`"]) + " |")
-        notes = _notes(g, every[(every["dataset"] == ds) & (every["budget"] == b)], b)
+        notes = review_notes(g, every[(every["dataset"] == ds) & (every["budget"] == b)], b)
         if mine["trials"].nunique() > 1:  # equal search effort is the point: say when it was not
             notes.append("> ⚠ UNEQUAL search: " + ", ".join(f"{r.family} {int(r.trials)} trials" for r in mine.itertuples()))
         out += ["", *notes] if notes else []

@@ -10,12 +10,10 @@ and split on both sides) and the verdict word is read off its 95% CI alone.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
-from frozen_bench.report.common import profile_of
-from frozen_bench.report.stats import Paired, mean_ci, paired, verdict
+from frozen_bench.report.common import ci_label, int_cell, p_cell, pct_cell, profile_of, table_head
+from frozen_bench.report.stats import Paired, paired, verdict
 
 FINAL_EXP, SMALL_EXP = "fair_final", "fair_small"
 KINDS = ("frozen", "trained", "control")
@@ -78,33 +76,12 @@ def compare(g: pd.DataFrame, a: str, b: str, metric: str = "test_accuracy", meth
     return paired(per[a] * 100, per[b] * 100, method=method)
 
 
-def _pct(values) -> str:
-    m, h = mean_ci(pd.to_numeric(values, errors="coerce") * 100)
-    if pd.isna(m):
-        return "–"
-    return f"{m:.2f} ± {h:.2f}" if not pd.isna(h) else f"{m:.2f} ± –"
-
-
-def _p(p: float) -> str:
-    return "–" if pd.isna(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
-
-
-def _int(x) -> str:
-    return "–" if pd.isna(x) else f"{float(x):,.0f}"
-
-
 def _diff_cells(c: Paired) -> list[str]:
     ci = "–" if pd.isna(c.ci_low) else f"[{c.ci_low:+.2f}, {c.ci_high:+.2f}]"
-    return [f"{c.mean_diff:+.2f}" if not pd.isna(c.mean_diff) else "–", ci, _p(c.p_value), str(c.n), f"**{verdict(c)}**"]
+    return [f"{c.mean_diff:+.2f}" if not pd.isna(c.mean_diff) else "–", ci, p_cell(c.p_value), str(c.n), f"**{verdict(c)}**"]
 
 
-def _label(sub: pd.DataFrame) -> str:
-    from frozen_bench.report.figures import data_label
-
-    return data_label(sub, "mean ± 95% CI (Student t)")
-
-
-def _notes(g: pd.DataFrame, every: pd.DataFrame, budget) -> list[str]:
+def review_notes(g: pd.DataFrame, every: pd.DataFrame, budget) -> list[str]:
     """What a reviewer would check before trusting the row: equal steps, budget met, lost seeds."""
     notes = []
     if "steps" in g.columns and g.groupby("family")["steps"].mean().round().nunique() > 1:
@@ -125,16 +102,12 @@ HEAD = ["best frozen (by val)", "test acc (%)", "best trained (by val)", "test a
         "Δ frozen − trained (pp)", "95% CI (pp)", "p (paired t)", "seeds", "verdict"]
 
 
-def _head(cols: list[str]) -> list[str]:
-    return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-
-
 def _versus(g: pd.DataFrame) -> list[str] | None:
     fz, tr = best_family(g, "frozen"), best_family(g, "trained")
     if fz is None or tr is None:
         return None
     c = compare(g, fz, tr)
-    return [fz, _pct(g[g["family"] == fz]["test_accuracy"]), tr, _pct(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]
+    return [fz, pct_cell(g[g["family"] == fz]["test_accuracy"]), tr, pct_cell(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]
 
 
 def _row_ds(ok: pd.DataFrame, ds, g: pd.DataFrame) -> str:
@@ -152,7 +125,7 @@ def verdict_rows(groups, ok: pd.DataFrame | None = None) -> list[str]:
     for (ds, b), g in groups:
         row = _versus(g)
         if row is not None:
-            out.append("| " + " | ".join([_row_ds(ok, ds, g) if ok is not None else str(ds), _int(b), *row]) + " |")
+            out.append("| " + " | ".join([_row_ds(ok, ds, g) if ok is not None else str(ds), int_cell(b), *row]) + " |")
     return out
 
 
@@ -160,26 +133,26 @@ def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP,
                title: str = "Fair comparison: frozen vs trained at equal trainable budget") -> list[str]:
     """Markdown lines: the verdict summary, then per (dataset, budget) every family's numbers."""
     ok, every = stage_rows(final_df, exp)
-    out = [f"## {title} (`{exp}`)", "", _label(ok), "",
+    out = [f"## {title} (`{exp}`)", "", ci_label(ok), "",
            "Each family tuned on validation only (same lr × weight-decay grid), then run with the seeds below; "
            "\"best\" = best mean validation accuracy; Δ is paired by seed; the verdict is *ahead*/*behind* only "
-           "when the 95% CI of Δ excludes 0.", "", *_head(["dataset", "budget", *HEAD])]
+           "when the 95% CI of Δ excludes 0.", "", *table_head(["dataset", "budget", *HEAD])]
     groups = list(ok.groupby(["dataset", "budget"], sort=True))
     out += verdict_rows(groups, ok)
     for (ds, b), g in groups:
         fz, tr = best_family(g, "frozen"), best_family(g, "trained")
-        out += ["", f"### {_row_ds(ok, ds, g)}, budget {_int(b)}", "",
-                *_head(["family", "kind", "val acc (%)", "test acc (%)", "seeds", "trainable", "steps", "99% of final val by",
+        out += ["", f"### {_row_ds(ok, ds, g)}, budget {int_cell(b)}", "",
+                *table_head(["family", "kind", "val acc (%)", "test acc (%)", "seeds", "trainable", "steps", "99% of final val by",
                         "lr", "weight decay"])]
         order = sorted(g["family"].unique(), key=lambda f: (KINDS.index(k) if (k := g[g["family"] == f]["family_kind"].iloc[0]) in KINDS else 9, str(f)))
         for f in order:
             r = g[g["family"] == f]
             kind = str(r["family_kind"].iloc[0]) + (" ★" if f in (fz, tr) else "")
             hp = [(f"{r[c].iloc[0]:g}" if c in r and r[c].nunique() == 1 else ("varies" if c in r else "–")) for c in ("lr", "weight_decay")]
-            out.append("| " + " | ".join([str(f), kind, _pct(r["val_accuracy"]), _pct(r["test_accuracy"]), str(r["seed"].nunique()),
-                                           _int(r["trainable_params"].mean() if "trainable_params" in r else float("nan")),
-                                           _int(r["steps"].mean() if "steps" in r else float("nan")), _converged(r), *hp]) + " |")
-        notes = _notes(g, every[(every["dataset"] == ds) & (every["budget"] == b)], b)
+            out.append("| " + " | ".join([str(f), kind, pct_cell(r["val_accuracy"]), pct_cell(r["test_accuracy"]), str(r["seed"].nunique()),
+                                           int_cell(r["trainable_params"].mean() if "trainable_params" in r else float("nan")),
+                                           int_cell(r["steps"].mean() if "steps" in r else float("nan")), _converged(r), *hp]) + " |")
+        notes = review_notes(g, every[(every["dataset"] == ds) & (every["budget"] == b)], b)
         out += ["", *notes] if notes else []
     return out + [""]
 
@@ -194,7 +167,7 @@ def _converged(r: pd.DataFrame) -> str:
 
 
 def _size(s) -> str:
-    return "full" if pd.isna(s) or str(s) == "" else _int(s)
+    return "full" if pd.isna(s) or str(s) == "" else int_cell(s)
 
 
 def longest_recipe(ok: pd.DataFrame) -> pd.DataFrame:
@@ -216,12 +189,12 @@ def small_data_table(df: pd.DataFrame, exp: str = SMALL_EXP) -> list[str]:
     if "subset" not in ok.columns:
         raise NoFairRows(f"{exp} rows lack the subset column")
     ok = ok.assign(_size=pd.to_numeric(ok["subset"], errors="coerce").fillna(float("inf")))
-    out = [f"## Small data: frozen vs trained by training-set size (`{exp}`)", "", _label(ok), "",
-           *_head(["dataset", "budget", "train size", *HEAD])]
+    out = [f"## Small data: frozen vs trained by training-set size (`{exp}`)", "", ci_label(ok), "",
+           *table_head(["dataset", "budget", "train size", *HEAD])]
     for (ds, b, _s), g in ok.groupby(["dataset", "budget", "_size"], sort=True):
         row = _versus(g)
         if row is not None:
-            out.append("| " + " | ".join([str(ds), _int(b), _size(g["subset"].iloc[0]), *row]) + " |")
+            out.append("| " + " | ".join([str(ds), int_cell(b), _size(g["subset"].iloc[0]), *row]) + " |")
     return out + [""]
 
 
@@ -271,16 +244,16 @@ def twin_table(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
     pairs, used = twin_pairs(df, exp)
     if not pairs:
         raise NoFairRows(f"no {exp} rows hold a frozen family and its trained twin ({', '.join('/'.join(t) for t in TWINS)})")
-    out = [f"## Twins: each frozen family vs its trained twin (`{exp}`)", "", _label(used), "",
+    out = [f"## Twins: each frozen family vs its trained twin (`{exp}`)", "", ci_label(used), "",
            "The twin has the same stages (CNN) or blocks (transformer) with the fixed parts trained; both are tuned "
            "on the same grid and selected on validation. Δ is paired by seed.", "",
-           *_head(["dataset", "budget", "frozen", "test acc (%)", "trained twin", "test acc (%)",
+           *table_head(["dataset", "budget", "frozen", "test acc (%)", "trained twin", "test acc (%)",
                    "Δ frozen − twin (pp)", "95% CI (pp)", "p (paired t)", "seeds", "verdict"])]
     for ds, b, fz, tr, c, prof, label in pairs:
         g = used[(used["dataset"] == ds) & (used["budget"] == b) & (used["profile"] == prof)] if prof else \
             used[(used["dataset"] == ds) & (used["budget"] == b)]
-        out.append("| " + " | ".join([label, _int(b), fz, _pct(g[g["family"] == fz]["test_accuracy"]), tr,
-                                       _pct(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]) + " |")
+        out.append("| " + " | ".join([label, int_cell(b), fz, pct_cell(g[g["family"] == fz]["test_accuracy"]), tr,
+                                       pct_cell(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]) + " |")
     return out + [""]
 
 
@@ -297,24 +270,3 @@ def quick_table(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
     if not (rows["exp"] == exp).any():
         return []
     return fair_table(rows, exp, "Fair comparison, quick profile: every family and control where the full profile ran the leaders")
-
-
-def fair_section(df: pd.DataFrame, log=print) -> list[str]:
-    """Both tables, each skipped with one line when its rows are missing (for tables.md)."""
-    from frozen_bench.report.design import design_table
-
-    out = []
-    for fn in (fair_table, quick_table, twin_table, small_data_table, design_table):
-        try:
-            out += fn(df)
-        except NoFairRows as e:
-            log(f"[frozen-bench] tables: skipped {fn.__name__}: {e}")
-    return out
-
-
-def write_fair_tables(df: pd.DataFrame, path: str | Path, log=print) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# Fair comparison", "", "Generated from `results/all.csv` by frozen-bench (report/fair.py).", "", *fair_section(df, log)]
-    path.write_text("\n".join(lines))
-    return path

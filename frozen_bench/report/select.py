@@ -76,17 +76,13 @@ def select(tune_df: pd.DataFrame, exp: str | None = TUNE_EXP) -> pd.DataFrame:
 
 def write_selection(sel: pd.DataFrame, path: str | Path = "results/fair/selected.csv") -> Path:
     """Write the selection where the final stage reads it (one atomic write; no test column)."""
-    from frozen_bench.record.store import atomic_write_text
+    from frozen_bench.atomic import atomic_write_text
 
     if any(str(c).startswith("test_") for c in sel.columns):
         raise ValueError("a selection must not carry test metrics")
     path = Path(path)
     atomic_write_text(path, sel.to_csv(index=False))
     return path
-
-
-def read_selection(path: str | Path = "results/fair/selected.csv") -> pd.DataFrame:
-    return pd.read_csv(path)
 
 
 def _num(x) -> str:

@@ -1,7 +1,8 @@
 """The paper's tables: per sweep, mean ± 95% CI of its metrics by configuration, from all.csv.
 
-``write_tables(df, path)`` writes one markdown file; results/README.md quotes it. Each table says
-its data (real or SYNTHETIC), profile and number of seeds, like the figures' captions.
+``write_tables(df, path)`` writes one markdown file, the fair protocol's tables (``fair``,
+``design``) at its end; results/README.md quotes it. Each table says its data (real or
+SYNTHETIC), profile and number of seeds, like the figures' captions.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from frozen_bench.report.common import MissingRows, data_label, rows
+from frozen_bench.report.design import design_table
+from frozen_bench.report.fair import NoFairRows, fair_table, quick_table, small_data_table, twin_table
 from frozen_bench.report.stats import mean_ci
 
 # sweep exp -> (title, group-by columns, [(metric column, header, scale, decimals)])
@@ -76,6 +79,18 @@ def table(sub: pd.DataFrame, by: list[str], metrics: list[tuple]) -> list[str]:
     return lines
 
 
+def fair_section(df: pd.DataFrame, log=print) -> list[str]:
+    """The fair protocol's five tables (the comparison, its quick-profile companion, the twins,
+    small data, the design search), each skipped with one line when its rows are missing."""
+    out = []
+    for fn in (fair_table, quick_table, twin_table, small_data_table, design_table):
+        try:
+            out += fn(df)
+        except NoFairRows as e:
+            log(f"[frozen-bench] tables: skipped {fn.__name__}: {e}")
+    return out
+
+
 def write_tables(df: pd.DataFrame, path: str | Path, log=print, source: str | Path = "results/all.csv") -> Path:
     """``source``: the CSV ``df`` was read from, named in the file's first line (a tables.md made
     from outputs/all.csv said results/all.csv)."""
@@ -94,8 +109,6 @@ def write_tables(df: pd.DataFrame, path: str | Path, log=print, source: str | Pa
             log(f"[frozen-bench] tables: skipped {key}: {e}")
             continue
         out += [f"## {title} (`{key}`)", "", data_label(sub), "", *table(sub, by, metrics), ""]
-    from frozen_bench.report.fair import fair_section
-
     out += fair_section(df, log)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from frozen_bench.nn.activations import PAct
 ACT_DELTA_TOL = 1e-2
 
 
-def _pact_params(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+def pact_params(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """(name, parameter) of every trainable PAct parameter; each has the channels on dim 0."""
     out, seen = [], set()
     for mname, m in model.named_modules():
@@ -37,12 +37,12 @@ def _pact_params(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     """The PAct parameters' current values (θ₀), detached copies."""
-    return {name: p.detach().clone() for name, p in _pact_params(model)}
+    return {name: p.detach().clone() for name, p in pact_params(model)}
 
 
 def l1_penalty(model: nn.Module, init: dict[str, torch.Tensor]) -> torch.Tensor:
     """``Σ |θ − θ₀|`` over the PAct parameters (a 0-dim tensor on their device)."""
-    terms = [(p - init[name].to(p.device)).abs().sum() for name, p in _pact_params(model) if name in init]
+    terms = [(p - init[name].to(p.device)).abs().sum() for name, p in pact_params(model) if name in init]
     if not terms:
         return torch.zeros(())
     return torch.stack(terms).sum()
@@ -53,7 +53,7 @@ def moved_channels(model: nn.Module, init: dict[str, torch.Tensor], tol: float =
                    ) -> dict[str, tuple[list[int], int]]:
     """Per activation module: (indices of its channels with ``max |θ − θ₀| > tol``, its channel count)."""
     per_act: dict[str, list[torch.Tensor]] = {}
-    for name, p in _pact_params(model):
+    for name, p in pact_params(model):
         if name in init:
             delta = (p.detach().cpu() - init[name].cpu()).abs().reshape(p.shape[0], -1).amax(1)  # (C,)
             per_act.setdefault(name.rsplit(".", 1)[0], []).append(delta)
@@ -64,29 +64,12 @@ def moved_channels(model: nn.Module, init: dict[str, torch.Tensor], tol: float =
     return out
 
 
-def channels_moved(model: nn.Module, init: dict[str, torch.Tensor], tol: float = ACT_DELTA_TOL) -> float | None:
-    """Fraction of PAct channels with ``max |θ − θ₀| > tol`` over their parameters; None without PAct parameters."""
-    moved = moved_channels(model, init, tol)
-    return moved_fraction(moved) if moved else None
-
-
 def moved_fraction(moved: dict[str, tuple[list[int], int]]) -> float:
     """The fraction of channels ``moved_channels`` found moved, over all activation modules."""
     return sum(len(i) for i, _ in moved.values()) / sum(c for _, c in moved.values())
 
 
 def moved_text(moved: dict[str, tuple[list[int], int]]) -> str:
-    """Which channels moved, as one all.csv cell: ``module:i,j,k/C`` per activation, ``;``-joined."""
+    """Which channels moved, as one all.csv cell (``act_moved_channels``): ``module:i,j,k/C`` per
+    activation, ``;``-joined; the report reads it back (``report.companion.parse_moved``)."""
     return ";".join(f"{act}:{','.join(map(str, idx))}/{c}" for act, (idx, c) in moved.items())
-
-
-def parse_moved(text: str) -> dict[str, tuple[list[int], int]]:
-    """``moved_text``'s inverse (for the figure)."""
-    out = {}
-    for part in str(text).split(";"):
-        if ":" not in part:
-            continue
-        act, rest = part.rsplit(":", 1)
-        idx, _, c = rest.rpartition("/")
-        out[act] = ([int(i) for i in idx.split(",") if i != ""], int(c))
-    return out

@@ -66,13 +66,13 @@ def apply(model, path: str | Path, activation: str | None = None) -> dict:
     A file for another activation, or for other parameter names or shapes, is one ``UserError``."""
     import torch
 
-    from frozen_bench.train.act_delta import _pact_params
+    from frozen_bench.train.act_delta import pact_params
 
     doc = read(path)
     if activation is not None and doc.get("activation") not in (None, activation):
         raise UserError(f"activation.init_from={path} holds {doc.get('activation')} parameters, but this run uses "
                         f"activation={activation}; learn a prior for it (frozen-bench meta-init activation={activation})")
-    mine = dict(_pact_params(model))
+    mine = dict(pact_params(model))
     theirs = values(doc)
     if set(mine) != set(theirs):
         missing, extra = sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))

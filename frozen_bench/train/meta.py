@@ -36,7 +36,7 @@ import torch
 
 from frozen_bench.data import keep_loaded, load_dataset
 from frozen_bench.models import build_model
-from frozen_bench.train.act_delta import _pact_params
+from frozen_bench.train.act_delta import pact_params
 from frozen_bench.train.loop import fit, resolve_device
 
 
@@ -73,12 +73,12 @@ def reptile_step(phi: dict[str, torch.Tensor], adapted: list[dict[str, torch.Ten
 
 
 def pact_values(model) -> dict[str, torch.Tensor]:
-    return {name: p.detach().cpu().clone() for name, p in _pact_params(model)}
+    return {name: p.detach().cpu().clone() for name, p in pact_params(model)}
 
 
 @torch.no_grad()
 def set_pact_values(model, values: dict[str, torch.Tensor]) -> None:
-    for name, p in _pact_params(model):
+    for name, p in pact_params(model):
         p.copy_(values[name].to(p.device, p.dtype))
 
 

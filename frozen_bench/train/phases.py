@@ -1,8 +1,9 @@
 """The phases of a run: one fit for a plain run, several for a distribution shift.
 
-A shift (the blog's "network exhaustion" experiments, ``+exp=fn_shift``) trains one model on a
-sequence of synthetic targets on the same interval, e.g. exp(x) then exp(-x), 1/x then 1/(x-2), or
-step at 0 ↔ step at 2 alternating. ``train()`` fits each phase with an ordinary ``fit()`` (a fresh
+A shift (the "network exhaustion" experiments of the function-fit blog post "Learning simple
+functions, network exhaustion point", ``+exp=fn_shift``) trains one model on a sequence of
+synthetic targets on the same interval, e.g. exp(x) then exp(-x), 1/x then 1/(x-2), or step at 0 ↔
+step at 2 alternating. ``train()`` fits each phase with an ordinary ``fit()`` (a fresh
 optimizer and schedule, as the blog makes a new Adam per call); this module says what the phases
 are and adds the shift's own numbers: per phase, the test MSE on the *new* target just before and
 after training on it and the exact linear-region count before/after, so "frozen" (a net that

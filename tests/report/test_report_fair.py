@@ -8,7 +8,8 @@ import pytest
 from scipy import stats as sps
 
 from frozen_bench.report import fair, select as sel_mod, stats
-from frozen_bench.report.select import final_overrides, read_selection, select, write_selection
+from frozen_bench.report.select import final_overrides, select, write_selection
+from frozen_bench.report.tables import fair_section
 
 
 def tune_rows(val, test=None, families=("frozen_cnn", "trained_cnn"), seeds=(0, 1)):
@@ -82,7 +83,7 @@ def test_diverged_seed_counts_as_zero_failed_run_is_left_out():
 def test_selection_file_and_final_overrides(tmp_path):
     out = select(tune_rows(peak))
     path = write_selection(out, tmp_path / "fair" / "selected.csv")
-    back = read_selection(path)
+    back = pd.read_csv(path)
     assert back[["family", "lr", "weight_decay"]].values.tolist() == out[["family", "lr", "weight_decay"]].values.tolist()
     assert final_overrides(back.iloc[0]) == ["+family=frozen_cnn", "model.budget=8000", "optim.lr=0.01",
                                             "optim.weight_decay=0.0", "dataset=fashion_mnist"]
@@ -181,15 +182,15 @@ def test_best_is_chosen_on_val_so_flipping_val_flips_the_verdict():
     assert "| dense_mlp1 |" in row and row.endswith("**behind** |")
 
 
-def test_small_data_table_and_written_file(tmp_path):
+def test_small_data_table_and_the_fair_section():
     small = pd.concat([final_rows("fair_small", s) for s in (1000.0, np.nan, 100.0)], ignore_index=True)
     lines = fair.small_data_table(small)
     body = [line for line in lines if line.startswith("| fashion_mnist")]
     assert [line.split("|")[3].strip() for line in body] == ["100", "1,000", "full"]
     assert all(line.endswith("**ahead** |") for line in body)
     logged = []
-    path = fair.write_fair_tables(final_rows(), tmp_path / "fair.md", log=logged.append)
-    assert "## Fair comparison" in path.read_text() and "fair_small" in logged[0]
+    lines = fair_section(final_rows(), log=logged.append)
+    assert any(line.startswith("## Fair comparison") for line in lines) and "fair_small" in logged[0]
     with pytest.raises(fair.NoFairRows, match="reproduce.sh fair"):
         fair.fair_table(final_rows("other"))
 

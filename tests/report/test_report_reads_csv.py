@@ -7,7 +7,7 @@ import textwrap
 
 import numpy as np
 
-from frozen_bench import targets
+from frozen_bench.nn import targets
 
 CHECK = textwrap.dedent("""
     import importlib, json, pkgutil, sys

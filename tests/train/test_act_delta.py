@@ -11,6 +11,7 @@ from frozen_bench.models import prune
 from frozen_bench.errors import UserError
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.record.signature import signature
+from frozen_bench.report.companion import parse_moved
 from frozen_bench.train import act_delta as AD
 from frozen_bench.train import train
 from frozen_bench.train.check_config import validate
@@ -26,17 +27,17 @@ def config(*overrides: str) -> dict:
 def test_penalty_is_zero_at_init_and_counts_moved_channels():
     act = torch.nn.Sequential(make_activation("pwl3", 4), make_activation("bislope", 4))
     init = AD.snapshot(act)
-    assert AD.l1_penalty(act, init).item() == 0 and AD.channels_moved(act, init) == 0
+    assert AD.l1_penalty(act, init).item() == 0 and AD.moved_fraction(AD.moved_channels(act, init)) == 0
     with torch.no_grad():
         act[0].knots[1, 0] += 0.5  # one channel of the first activation, one of its parameters
         act[1].c[3] -= 2 * AD.ACT_DELTA_TOL
         act[1].a[0] += AD.ACT_DELTA_TOL / 2  # below the tolerance: not moved
     assert AD.l1_penalty(act, init).item() == pytest.approx(0.5 + 2.5 * AD.ACT_DELTA_TOL)
-    assert AD.channels_moved(act, init) == 2 / 8
     which = AD.moved_channels(act, init)
+    assert AD.moved_fraction(which) == 2 / 8
     assert which == {"0": ([1], 4), "1": ([3], 4)}  # knots[1, 0]: channel 1 of act 0; c[3]: channel 3 of act 1
-    assert AD.parse_moved(AD.moved_text(which)) == which and AD.moved_text(which) == "0:1/4;1:3/4"
-    assert AD.channels_moved(torch.nn.Linear(2, 2), {}) is None  # no PAct: nothing recorded
+    assert parse_moved(AD.moved_text(which)) == which and AD.moved_text(which) == "0:1/4;1:3/4"  # the report reads it back
+    assert AD.moved_channels(torch.nn.Linear(2, 2), {}) == {}  # no PAct: nothing recorded
 
 
 def test_the_key_is_opt_in_and_checked():
@@ -54,7 +55,7 @@ def test_l1_on_the_deltas_moves_fewer_channels_on_digits():
         m = train(cfg, log=lambda *_: None)["metrics"]
         assert m["status"] == "ok" and m["act_delta_tol"] == AD.ACT_DELTA_TOL
         moved[lam] = m["act_channels_moved"]
-        which = AD.parse_moved(m["act_moved_channels"])  # which channels, per activation module
+        which = parse_moved(m["act_moved_channels"])  # which channels, per activation module
         assert sum(len(i) for i, _ in which.values()) / sum(c for _, c in which.values()) == pytest.approx(moved[lam])
     assert moved[0.0] > 0.6  # without the penalty most channels change shape
     assert moved[0.01] < 0.5 * moved[0.0], moved

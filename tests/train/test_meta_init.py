@@ -76,7 +76,7 @@ def test_a_run_with_init_from_starts_from_exactly_those_values(tmp_path, monkeyp
     data = load_dataset(config()["dataset"])
     model = build_model(prune(config()), data)
     g = torch.Generator().manual_seed(3)
-    values = {name: torch.randn(p.shape, generator=g) * 0.3 + p.detach() for name, p in meta._pact_params(model)}
+    values = {name: torch.randn(p.shape, generator=g) * 0.3 + p.detach() for name, p in meta.pact_params(model)}
     path = AI.write(tmp_path / "prior.json", values, "bislope", meta={"suite": "test"})
     cfg = prune(config(*short, f"+activation.init_from={path}"))
     validate(cfg)

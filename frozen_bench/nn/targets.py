@@ -3,6 +3,8 @@
 ``dataset=functions`` evaluates them on torch tensors to make its data; the report evaluates the
 same definitions on numpy arrays to draw the target under a learned function, so it needs no
 torch. Each function takes ``(x, xp)`` with ``xp`` the array module (``numpy`` or ``torch``).
+This module imports neither (nor does ``frozen_bench.nn``'s package), so the report may read it;
+it sits beside ``regions.py``, which finds the linear pieces of the network fitted to them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ TARGETS = {
 
 
 def grid(lo: float, hi: float, samples: int, xp):
-    """The blog's grid ``x_i = lo + i/samples·(hi − lo)``, i = 0..samples−1, in float64."""
+    """The grid ``x_i = lo + i/samples·(hi − lo)``, i = 0..samples−1, in float64: the grid of the
+    function-fit blog post this experiment reproduces ("Learning simple functions, network
+    exhaustion point", one of the write-ups frozen-bench is built from)."""
     return lo + xp.arange(samples, dtype=xp.float64) / samples * (hi - lo)
 
 
