@@ -19,16 +19,12 @@ from frozen_bench.atomic import atomic_open
 CHECKPOINT = "model.pt"
 
 
-def save_model(model: nn.Module, run_dir: str | Path, preprocess: dict | None = None) -> Path:
-    """``model.pt`` (the state dict) and, with ``preprocess`` (the data loader's description of its
-    inputs, ``bundle.info["preprocess"]``), ``preprocess.json`` beside it: what an input must go
-    through before this model sees it (``frozen-bench predict``, ``export``)."""
+def save_model(model: nn.Module, run_dir: str | Path) -> Path:
+    """``model.pt``, the state dict. ``train()`` writes the data's ``preprocess.json`` beside it
+    (``data.preprocess.write``: what an input must go through before this model sees it, for
+    ``frozen-bench predict`` and ``export``); the model table imports no data wing."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if preprocess:
-        from frozen_bench.data.preprocess import write
-
-        write(preprocess, run_dir)
     out = run_dir / CHECKPOINT
     with atomic_open(out, "wb") as f:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, f)

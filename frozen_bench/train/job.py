@@ -63,9 +63,12 @@ def train(cfg: dict, out_dir=None, log=say) -> dict:
         if status != "ok":
             break
     if cfg["trainer"].get("save_model") and out_dir is not None:  # opt-in: predict, evaluate, export, model.init=<run dir>
+        from frozen_bench.data.preprocess import write as write_preprocess
         from frozen_bench.models.saved import save_model
 
-        save_model(model, out_dir, preprocess=datas[0].info.get("preprocess"))  # the data's preprocessing travels with it
+        if datas[0].info.get("preprocess"):  # the data's preprocessing travels with the model (preprocess.json)
+            write_preprocess(datas[0].info["preprocess"], out_dir)
+        save_model(model, out_dir)
     batch = int(cfg["trainer"].get("batch_size", 64))
     m = run_record(model, data, history, rows, status, diverged_step, steps, seconds,
                    steps_per_epoch=math.ceil(len(data.x_train) / batch) if len(data.x_train) else None)
