@@ -57,11 +57,10 @@ class DataBundle:
         x_tr, y_tr = keep(self.x_train, self.y_train)
         x_va, y_va = keep(self.x_val, self.y_val)
         x_te, y_te = keep(self.x_test, self.y_test)
-        from frozen_bench.data.preprocess import keep_classes
-
         info = {**self.info, "kept_classes": classes}
-        if "preprocess" in info:  # the saved model's class names: the kept ones, in their new order
-            info["preprocess"] = keep_classes(info["preprocess"], classes)
+        if info.get("preprocess"):  # the saved model's class names (data.preprocess): the kept ones, in their new order
+            names = info["preprocess"].get("classes") or []
+            info["preprocess"] = {**info["preprocess"], "classes": [names[c] if c < len(names) else str(c) for c in classes]}
         return replace(self, x_train=x_tr, y_train=y_tr, x_val=x_va, y_val=y_va, x_test=x_te, y_test=y_te,
                        num_classes=len(classes), info=info)
 

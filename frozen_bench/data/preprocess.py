@@ -76,14 +76,6 @@ def values(dataset: str, input_shape, note: str = "") -> dict:
             "note": note, "classes": []}
 
 
-def keep_classes(spec: dict | None, classes: list[int]) -> dict | None:
-    """The spec of a class-subset task (``+dataset.keep_classes``): its class names in the kept order."""
-    if not spec:
-        return spec
-    names = spec.get("classes") or []
-    return {**spec, "classes": [names[c] if c < len(names) else str(c) for c in classes]}
-
-
 def describe(spec: dict) -> str:
     """What the model's input must be, in one paragraph (the export record's ``input``)."""
     shape = "x".join(map(str, spec["input_shape"]))
