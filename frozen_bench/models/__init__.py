@@ -16,7 +16,7 @@ from torch import nn
 
 from frozen_bench.config import COMPONENT_GROUPS
 
-from frozen_bench.models import (audio, cnn, dense, frozen_cnn, frozen_layer, frozen_mlp, function_net, linear,
+from frozen_bench.models import (audio, cnn, dense, frozen_audio_cnn, frozen_cnn, frozen_layer, frozen_mlp, function_net, linear,
                                  masked, resnet, trained_cnn, transformer, weightnet)
 from frozen_bench.nn.adapters import reads_rank
 from frozen_bench.registry import Registry
@@ -28,6 +28,7 @@ MODELS.add("frozen_mlp", frozen_mlp.build, reads=PACT_MIXING)
 MODELS.add("frozen_cnn", frozen_cnn.build, reads=PACT_MIXING)
 MODELS.add("frozen_audio", audio.build_frozen_audio, reads=PACT_MIXING)
 MODELS.add("frozen_transformer", transformer.build_frozen, reads=PACT_MIXING)
+MODELS.add("frozen_audio_cnn", frozen_audio_cnn.build, reads=("transform", "activation"))
 MODELS.add("frozen_resnet", resnet.build_frozen,
            # the structured conv's channel mixing is the transform group; random convs read no transform
            reads=lambda m: PACT_MIXING if m.get("conv", "structured") == "structured" else ("activation", "adapter"))

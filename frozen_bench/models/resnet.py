@@ -29,7 +29,7 @@ from torch import nn
 
 from frozen_bench.models.blocks import (activation_args, adapter_args, as_image, image_shape, make_norm2d, norm_act,
                                        num_classes, transform_args)
-from frozen_bench.models.budget import Layout, built, fit_budget
+from frozen_bench.models.budget import Layout, by_layouts, sized
 from frozen_bench.models.frozen_cnn import ChannelMix, FusedFilterMix
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
@@ -195,24 +195,22 @@ def _args(cfg: dict, data, conv: str, frozen_parts: bool) -> dict:
     return kw
 
 
-def _sized(family: str, cfg: dict, kw: dict, knobs: tuple[str, ...]) -> ResNet:
-    """``model.budget``: the first knob (``depth`` or ``width``) grown to the budget with the other as
+def _layouts(kw: dict, knobs: tuple[str, ...]) -> list[Layout]:
+    """``model.budget``'s layouts: the first knob (``depth`` or ``width``) grown with the other as
     configured; where that cannot land in the window (a trained net's width moves its count by
     ~1k·w² at depth 20), the first knob at neighbouring values of the other, then the second knob."""
-    budget = cfg["model"].get("budget")
-    if not budget:
-        return ResNet(**kw)
     d, w = kw["depth"], kw["width"]
     by_depth = lambda width: Layout(f"depth 6n+2 at width {width}",  # noqa: E731
                                     lambda n: {**kw, "width": width, "depth": 6 * n + 2}, lo=1, hi=400)
     by_width = lambda depth: Layout(f"width at depth {depth}",  # noqa: E731
                                     lambda x: {**kw, "depth": depth, "width": x}, lo=1, hi=2048)
     if knobs[0] == "depth":
-        layouts = [by_depth(w)] + [by_depth(x) for x in range(w - 1, max(w // 2, 1) - 1, -1)] + [by_width(d)]
-    else:
-        layouts = [by_width(x) for x in dict.fromkeys((d, 14, 8, 26, 32, 44, 56))] + [by_depth(w)]
-    chosen = fit_budget(family, ResNet, layouts, int(budget))
-    return built(ResNet(**chosen), chosen, ("depth", "width"))
+        return [by_depth(w)] + [by_depth(x) for x in range(w - 1, max(w // 2, 1) - 1, -1)] + [by_width(d)]
+    return [by_width(x) for x in dict.fromkeys((d, 14, 8, 26, 32, 44, 56))] + [by_depth(w)]
+
+
+def _sized(cfg: dict, kw: dict, knobs: tuple[str, ...]) -> ResNet:
+    return sized(cfg, ResNet, kw, by_layouts(lambda k: _layouts(k, knobs)), shows=("depth", "width"))
 
 
 def _knobs(cfg: dict, default: str) -> tuple[str, ...]:
@@ -227,15 +225,15 @@ def build_frozen(cfg: dict, data) -> ResNet:
     if conv not in ("structured", "random"):
         raise ValueError(f"model=frozen_resnet: model.conv must be structured or random (trained convs: "
                          f"model=trained_resnet), got {conv!r}")
-    return _sized("frozen_resnet", cfg, _args(cfg, data, conv, True), _knobs(cfg, "depth"))
+    return _sized(cfg, _args(cfg, data, conv, True), _knobs(cfg, "depth"))
 
 
 def build_bn_only(cfg: dict, data) -> ResNet:
-    return _sized("bn_only_resnet", cfg, _args(cfg, data, "random", False), _knobs(cfg, "depth"))
+    return _sized(cfg, _args(cfg, data, "random", False), _knobs(cfg, "depth"))
 
 
 def build_trained(cfg: dict, data) -> ResNet:
     kw = _args(cfg, data, "trained", False)
     a = activation_args(cfg, default="relu")
     kw.update(activation=a["activation"], act_kwargs=a["act_kwargs"])
-    return _sized("trained_resnet", cfg, kw, _knobs(cfg, "width"))
+    return _sized(cfg, kw, _knobs(cfg, "width"))

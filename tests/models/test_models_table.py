@@ -23,7 +23,7 @@ SHAPES = {"image": ((1, 28, 28), 10, "classification"), "flat": ((64,), 10, "cla
           "audio": ((40, 32), 12, "classification"), "fn": ((1,), 0, "regression")}
 ON = {"frozen_mlp": "flat", "dense_mlp": "flat", "frozen_layer": "flat", "masked": "flat", "linear": "image",
       "frozen_cnn": "image", "trained_cnn": "image", "separable_cnn": "image", "cnn": "image", "weightnet": "image",
-      "frozen_audio": "audio", "audio_cnn": "audio", "function_net": "fn",
+      "frozen_audio": "audio", "audio_cnn": "audio", "frozen_audio_cnn": "audio", "function_net": "fn",
       "frozen_transformer": "image", "transformer": "image",
       "frozen_resnet": "image", "bn_only_resnet": "image", "trained_resnet": "image"}
 
