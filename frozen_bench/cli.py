@@ -42,7 +42,8 @@ commands:
                     score such a run on a labelled folder (DIR/<class>/<file>): accuracy, F1, confusion matrix,
                     recorded in RUN_DIR/evaluations/
   export RUN_DIR    export a run saved with trainer.save_model=true: --format onnx|torchscript, --quantize int8|fp16;
-                    checks it against PyTorch, writes <file>.json (bytes, batch-1 latency, test accuracy)
+                    checks it against PyTorch, writes <file>.json (bytes, batch-1 latency, test accuracy, what the
+                    input must be) and preprocess.json beside it; --raw-input: an image model's normalisation in the graph
   meta-init --out PATH [--suite digits|fmnist] [overrides]
                     learn PAct initial values over source tasks (Reptile), write them to PATH, and compare
                     them with the default init on the held-out task (use: +activation.init_from=PATH)
@@ -121,7 +122,7 @@ def cmd_figures(argv: list[str]) -> int:
     except UserError as e:
         print(f"frozen-bench figures: error: {e}", file=sys.stderr)
         return 2
-    print(f"[frozen-bench] figures: read {a.csv} ({len(df)} rows)", file=sys.stderr)
+    rows = len(df)
     del df
     from frozen_bench.report.figures import make_all
     from frozen_bench.report.tables import write_tables
@@ -142,7 +143,7 @@ def cmd_figures(argv: list[str]) -> int:
     except OSError as e:  # e.g. an unwritable --out
         print(f"frozen-bench figures: error: cannot write the figures ({e}); choose a writable --out", file=sys.stderr)
         return 2
-    print(f"[frozen-bench] figures: {len(written)} files in {out}" + (f", {len(skipped)} figure(s) skipped" if skipped else "")
+    print(f"[frozen-bench] figures: read {a.csv} ({rows} rows): {len(written)} files in {out}" + (f", {len(skipped)} figure(s) skipped" if skipped else "")
           + f"; tables in {tables}")
     return 0
 
@@ -206,7 +207,11 @@ def cmd_pending(argv: list[str]) -> int:
                                                              f"{', '.join(missing[:5])}" if missing else "")
               + ("; re-run them: ... | frozen-bench run-lines -j N" if out else ""), file=sys.stderr)
         return 0
-    out, n = pending(sys.stdin)
+    lines = sys.stdin.readlines()
+    bad: list[tuple[int, str]] = []  # a line that is no run line is an error, never "finished"
+    out, n = pending(lines, errors=bad)
+    for num, msg in bad:
+        print(f"frozen-bench pending: error: line {num}: {msg} [{lines[num - 1].strip()}]", file=sys.stderr)
     try:
         for line in out:
             print(line, flush=True)
@@ -214,7 +219,9 @@ def cmd_pending(argv: list[str]) -> int:
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush is quiet
-        return 0
+        return 2 if bad else 0
+    if bad:
+        return 2
     print(f"[frozen-bench] pending: {len(out)} of {n} runs have no finished record", file=sys.stderr)
     return 0
 
@@ -270,12 +277,15 @@ def cmd_export(argv: list[str]) -> int:
     p.add_argument("--out", default=None, help="folder for the file and its record (default: RUN_DIR/export)")
     p.add_argument("--dense", action="store_true", help="write WHT/DCT/FFT as dense matrices instead of their fast operators")
     p.add_argument("--reps", type=int, default=200, help="timed batch-1 repetitions (default: 200)")
+    p.add_argument("--raw-input", action="store_true",
+                   help="image datasets: the normalisation in the graph, which then reads pixels 0-255 (N, C, H, W); "
+                        "without it the input is the normalised tensor that preprocess.json, written beside, describes")
     a = p.parse_args(argv)
     from frozen_bench.errors import UserError
     from frozen_bench.export.job import export_run
 
     try:
-        export_run(a.run_dir, a.format, a.quantize, out=a.out, dense=a.dense, reps=max(1, a.reps))
+        export_run(a.run_dir, a.format, a.quantize, out=a.out, dense=a.dense, reps=max(1, a.reps), raw_input=a.raw_input)
     except UserError as e:
         print(f"frozen-bench export: error: {e}", file=sys.stderr)
         return 2

@@ -59,6 +59,7 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
     conf = Path(conf or conf_dir())
     if any(a.split("=")[0] in ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd") for a in overrides):
         return  # another config source: Hydra checks it
+    check_stray_words(overrides, conf)
     # overrides are key=value words; flags (-m, --cfg job, --info ...) and their values are Hydra's
     words = [a for a in overrides if "=" in a and not a.startswith("-")]
     parser, parsed = OverridesParser.create(), []
@@ -69,6 +70,7 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise UserError(f"cannot parse the override {word!r} ({first}); write key=value, e.g. "
                             f"trainer.epochs=5 or a sweep seed=0,1,2 (Hydra's override grammar)") from None
+    check_repeated_keys(parsed)
     for o in parsed:
         group = o.key_or_group
         if o.is_delete() or "." in group or o.package is not None:
@@ -105,6 +107,51 @@ def check_overrides(overrides: list[str], conf: str | Path | None = None) -> Non
                 raise UserError(f"{word} lists several values, which is a sweep: add -m to run one job per value "
                                 f"(frozen-bench run -m {word}), or quote the value to pass one string")
     _compose_check(parsed, conf)
+
+
+# Hydra's command-line flags that take the next word as their value (``--cfg job``, ``-cn NAME``)
+_FLAG_VALUES = ("-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+                "--experimental-rerun")
+_INFO = ("-i", "--info")  # takes an optional value among these
+_INFO_VALUES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+
+
+def check_stray_words(argv: list[str], conf: str | Path | None = None) -> None:
+    """A word that is neither an override (key=value) nor one of Hydra's flags or their values
+    (``frozen-bench run foo``, ``seed=1 fast``): one line naming it, where Hydra printed a
+    five-line parse error, and a run line of ``run-lines`` dropped it silently."""
+    skip = False
+    for i, word in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if word.startswith("-"):
+            skip = word in _FLAG_VALUES or (word in _INFO and i + 1 < len(argv) and argv[i + 1] in _INFO_VALUES)
+            continue
+        if "=" in word:
+            continue
+        root = Path(conf or conf_dir())
+        groups = sorted(g.name for g in root.iterdir() if g.is_dir() and (g / f"{word}.yaml").is_file())
+        hint = f"did you mean {' or '.join(('+' if g in APPENDED else '') + f'{g}={word}' for g in groups)}? " if groups else ""
+        raise UserError(f"{word!r} is not an override; {hint}write key=value (e.g. seed=1 or +exp=digits_wht), "
+                        f"and quote a value with spaces ('key=a b')")
+
+
+def check_repeated_keys(parsed: list) -> None:
+    """The same key given twice with different values (``seed=1 ... seed=2``): Hydra takes the
+    last one silently; one line instead. The same value twice (a script joining two lists) is fine."""
+    seen: dict[str, str] = {}
+    for o in parsed:
+        if o.is_hydra_override():
+            continue
+        key = ("+" if o.is_add() else "") + o.key_or_group + (f"@{o.package}" if o.package else "")
+        value = o.input_line or ""
+        bare = key.lstrip("+")
+        text = value.split("=", 1)[1] if "=" in value else value
+        if bare in seen and seen[bare] != text:
+            raise UserError(f"{bare} is given twice ({bare}={seen[bare]} and {bare}={text}); Hydra would take the last "
+                            f"without a word: give it once")
+        seen[bare] = text
 
 
 def _hydra_group_options(group: str, conf: Path) -> list[str]:

@@ -223,6 +223,10 @@ def app(cfg: DictConfig) -> float | None:
     # parallel workers share one terminal: plain progress lines there, never bars, each line
     # naming its job ([job 3 transform=dct seed=1])
     progress.set_mode("lines" if parallel else None)
+    if multirun:  # the sweep's jobs in this process decode a dataset once (a single run loads it afresh)
+        from frozen_bench.data import keep_loaded_in_this_process
+
+        keep_loaded_in_this_process()
     plain = OmegaConf.to_container(cfg, resolve=True)
     job = OmegaConf.select(hc, "job.num", default=None) if multirun else None
     progress.set_prefix(progress.job_prefix(job, list(hc.overrides.task), _env_keys()) if parallel else "")

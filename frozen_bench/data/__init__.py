@@ -51,6 +51,27 @@ def keep_loaded():
             _last = None
 
 
+def keep_loaded_in_this_process() -> None:
+    """``keep_loaded()`` for the rest of this process: the jobs of a sweep (one process runs them
+    one after another, or a joblib worker several) and a run-lines worker, whose configs share
+    their data and whose data files do not change while they run."""
+    global _keep, _process
+    if not _process:
+        _process, _keep = True, _keep + 1
+
+
+def release_kept_in_this_process() -> None:
+    """The end of ``keep_loaded_in_this_process``: the sweep that ran in this process is over."""
+    global _keep, _process, _last
+    if _process:
+        _process, _keep = False, _keep - 1
+        if not _keep:
+            _last = None
+
+
+_process = False
+
+
 def _key(cfg: dict) -> str:
     """What identifies the loaded tensors: the config (less the per-run views), where the data are
     read from once resolved (``dataset.root`` or $FROZEN_BENCH_DATA, a relative ``dataset.path``), and
@@ -83,4 +104,4 @@ def load_dataset(cfg: dict, seed: int = 0) -> DataBundle:
     return bundle.keep_classes(cfg.get("keep_classes")).subset(cfg.get("subset"), seed=seed)
 
 
-__all__ = ["DATASETS", "DataBundle", "DatasetError", "keep_loaded", "load_dataset"]
+__all__ = ["DATASETS", "DataBundle", "DatasetError", "keep_loaded", "keep_loaded_in_this_process", "load_dataset"]

@@ -265,29 +265,77 @@ def _outputs(run, x: torch.Tensor, batch: int = 256) -> np.ndarray:
     return np.concatenate([run(x[i:i + batch]) for i in range(0, len(x), batch)])
 
 
+class RawImage(nn.Module):
+    """The image preprocessing in the graph (``--raw-input``): float32 pixels 0..255, (N, C, H, W),
+    /255, minus the per-channel mean, over the std (the loaders' own operations, in their order),
+    shaped as the model reads it."""
+
+    def __init__(self, inner: nn.Module, spec: dict):
+        super().__init__()
+        self.inner, self.shape = inner, tuple(spec["input_shape"])
+        self.register_buffer("mean", torch.tensor(spec["mean"], dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(spec["std"], dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x):  # (N, C, H, W) pixels
+        x = (x / 255.0 - self.mean) / self.std
+        return self.inner(x.reshape(x.shape[0], *self.shape))
+
+
+def _out_dir(out: str | Path | None, run_dir: Path) -> Path:
+    """The export folder, made and probed before anything is exported: an --out under a file, in
+    /proc or in a read-only run folder is one line (it was a traceback, or torch's own error)."""
+    import os
+    import tempfile
+
+    out_dir = Path(out) if out else run_dir / "export"
+    fix = "choose a writable folder with --out DIR" if out else f"the run folder {run_dir} is not writable: give --out DIR"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"cannot write the export into {out_dir} ({e.strerror or type(e).__name__}); {fix}") from None
+    return out_dir
+
+
 def export_run(run_dir: str | Path, fmt: str = "onnx", quantize: str = "none", out: str | Path | None = None,
-               dense: bool = False, reps: int = 200, log=print) -> dict:
-    """Export one finished run; returns the export record (also written as ``<file>.json``)."""
+               dense: bool = False, reps: int = 200, log=print, raw_input: bool = False) -> dict:
+    """Export one finished run; returns the export record (also written as ``<file>.json``). The
+    run's preprocessing is written beside the file (``preprocess.json``) and the record's ``input``
+    says what the input must be; with ``raw_input`` (image datasets) it is in the graph, which then
+    reads pixels."""
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if quantize not in QUANTIZE:
         raise UserError(f"--quantize must be one of int8, fp16, got {quantize!r}")
     if fmt == "onnx":
         _require_onnx()
+    from frozen_bench.data import preprocess as P
+
     run_dir = Path(run_dir)
     cfg, model, data = load_trained(run_dir)
     if data.task == "regression":
         raise UserError(f"{run_dir} is a regression run; export handles classifiers (its record reports accuracy)")
-    out_dir = Path(out) if out else run_dir / "export"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    spec = P.read(run_dir) or data.info.get("preprocess")  # saved with the model, else its loader's
+    if raw_input and (spec or {}).get("kind") != "image":
+        raise UserError(f"--raw-input puts an image dataset's normalisation in the graph; {data.name} is not one: its "
+                        f"input is described in the preprocess.json written beside the export (drop --raw-input)")
+    out_dir = _out_dir(out, run_dir)
     suffix = {"onnx": ".onnx", "torchscript": ".pt"}[fmt]
-    tag = "" if quantize == "none" else f".{quantize}"
-    path = out_dir / f"model{tag}{suffix}"
+    tag = ("" if quantize == "none" else f".{quantize}")
+    path = out_dir / f"model{'.raw' if raw_input else ''}{tag}{suffix}"
     x_test, y_test = data.x_test.float(), data.y_test
-    with torch.no_grad():
-        ref = torch.cat([model(x_test[i:i + 256]) for i in range(0, len(x_test), 256)]).float().numpy()
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     view = export_view(model, dense=dense)
+    if raw_input:  # the graph reads pixels: the test set as pixels (the loader's tensors, un-normalised)
+        c, (h, w) = spec["channels"], spec["size"]
+        mean = torch.tensor(spec["mean"]).view(1, -1, 1, 1)
+        std = torch.tensor(spec["std"]).view(1, -1, 1, 1)
+        x_test = (x_test.reshape(len(x_test), c, h, w) * std + mean) * 255.0
+        model, view = RawImage(model, spec).eval(), RawImage(view, spec).eval()
+    with torch.no_grad():
+        ref = torch.cat([model(x_test[i:i + 256]) for i in range(0, len(x_test), 256)]).float().numpy()
     # a learned permutation is exported as its index, the trainable keys' evaluated form
     trainable.update({n: b for n, b in view.named_buffers() if n.endswith(".keys_index")})
     example = x_test[:2]
@@ -337,15 +385,32 @@ def export_run(run_dir: str | Path, fmt: str = "onnx", quantize: str = "none", o
         "test_samples": int(len(y)), "latency_ms_b1_p50": p50, "latency_ms_b1_p95": p95,
         "latency_runtime": _runtime(fmt), "latency_threads": 1, "latency_reps": reps,
         "torch_version": torch.__version__,
+        # what a caller must feed the file: the preprocessing travels with it (preprocess.json beside it)
+        "input": _input_text(spec, raw_input), "preprocess": P.FILE if spec else None, "preprocess_in_graph": bool(raw_input),
     }
     from frozen_bench.atomic import atomic_open
 
+    if spec:
+        P.write(spec, out_dir)
     with atomic_open(path.with_name(path.name + ".json"), "w") as f:
         f.write(json.dumps(rec, indent=2, default=_plain) + "\n")
     log(f"[frozen-bench] export: {path} ({rec['file_bytes']:,} bytes; trainable {tr_bytes:,}, fixed {fx_bytes:,}); "
         f"max |Δ| vs torch {match['max_abs_diff']:.2g} (float32), test accuracy {rec['test_accuracy']:.4f} "
         f"(torch {rec['torch_test_accuracy']:.4f}), batch-1 latency {p50:.3f} ms p50")
     return rec
+
+
+def _input_text(spec: dict | None, raw_input: bool) -> str:
+    from frozen_bench.data import preprocess as P
+
+    if not spec:
+        return "the tensors the run's data loader makes (no preprocessing record: re-run with trainer.save_model=true)"
+    if raw_input:
+        h, w = spec["size"]
+        return (f"float32 (N, {spec['channels']}, {h}, {w}): pixel values 0-255 of a {spec['mode']} image of {h}x{w} "
+                f"(resize it first, bilinearly); the normalisation (/255, mean {spec['mean']}, std {spec['std']}) is in the "
+                f"graph; outputs: logits over {spec['classes']}")
+    return P.describe(spec)
 
 
 def _runtime(fmt: str) -> str:

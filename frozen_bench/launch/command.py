@@ -64,6 +64,9 @@ def main(argv: list[str]) -> int:
         code = EXIT_BAD_INPUT if is_user_error(e) else EXIT_FAILED
     finally:
         sys.argv = old_argv
+        data = sys.modules.get("frozen_bench.data")  # never imported here (torch) just to release it
+        if data is not None:
+            data.release_kept_in_this_process()  # the in-process sweep's jobs kept their dataset
         if saved is None:
             os.environ.pop(SWEEP_KEYS_ENV, None)
         else:
@@ -108,14 +111,19 @@ def validate_sweep(argv: list[str], keep: bool = False) -> list[tuple[dict, dict
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from frozen_bench.config import RESULTS_DIR
     from frozen_bench.models import prune
+    from frozen_bench.record.store import check_writable
 
     configs: list[tuple[dict, dict]] = []
+    folders: set[str] = set()  # the points' results folders: Hydra makes its sweep folder in each
     try:
         points = sweep_points(argv)
     except (HydraException, OmegaConfBaseException):
         return configs  # check_overrides has composed these overrides; anything left is Hydra's to report
-    if not points:
+    if not points:  # points not listed here (optuna, ranges): the folder named on the command line
+        given = [w.split("=", 1)[1] for w in config_words(argv) if w.split("=", 1)[0].lstrip("+") == "results_dir"]
+        check_writable(given[-1] if given else RESULTS_DIR)  # else Hydra's traceback, making its sweep folder
         return configs
     with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
         for point in points:
@@ -130,8 +138,14 @@ def validate_sweep(argv: list[str], keep: bool = False) -> list[tuple[dict, dict
                 raise UserError(f"{e} [{' '.join(point)}]; no job of this sweep was started") from None
             except Exception:  # not bad input: the job itself will say what it is
                 continue
+            folders.add(str(cfg.get("results_dir", RESULTS_DIR)))
             if keep:
                 configs.append((cfg, pruned))
+    for folder in sorted(folders):  # once every point is valid: a bad one leaves no folder behind
+        try:
+            check_writable(folder)  # else Hydra's traceback, making its sweep folder there
+        except UserError as e:
+            raise UserError(f"{e}; no job of this sweep was started") from None
     return configs
 
 

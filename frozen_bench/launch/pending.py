@@ -19,11 +19,29 @@ from frozen_bench.record.store import is_done, run_dir
 
 
 def line_words(line: str) -> list[str]:
-    """The config words of one line (``frozen-bench run``, flags and Hydra's own overrides dropped)."""
-    from frozen_bench.config import config_words
+    """The config words of one line (``frozen-bench run``, flags and Hydra's own overrides dropped).
+    A line that does not split (an unbalanced quote) or holds a word that is no override (``foo``,
+    which composed the default config and so read as "finished", or was dropped from a real line)
+    is a ``UserError``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
 
-    words = shlex.split(line)
-    return config_words(words[2:] if words[:2] == ["frozen-bench", "run"] else words)
+    from frozen_bench.config import check_repeated_keys, check_stray_words, config_words
+    from frozen_bench.errors import UserError
+
+    try:
+        words = shlex.split(line)
+    except ValueError as e:
+        raise UserError(f"cannot split the line into words ({e}); close its quotes") from None
+    words = words[2:] if words[:2] == ["frozen-bench", "run"] else words
+    check_stray_words(words)
+    words = config_words(words)
+    try:
+        parsed = OverridesParser.create().parse_overrides(words)
+    except HydraException:
+        return words  # composing it says what is wrong (config.check_overrides)
+    check_repeated_keys(parsed)
+    return words
 
 
 def finished(cfg: dict) -> bool:
@@ -36,23 +54,33 @@ def finished(cfg: dict) -> bool:
     return False
 
 
-def pending(lines: Iterable[str]) -> tuple[list[str], int]:
-    """(the lines without a finished record, in order; how many non-blank lines were read)."""
+def pending(lines: Iterable[str], errors: list | None = None) -> tuple[list[str], int]:
+    """(the lines without a finished record, in order; how many non-blank lines were read). With
+    ``errors`` (a list), a line that is not a run line (``line_words``) goes there as (its number,
+    the message) instead of being passed on."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     from frozen_bench.config import conf_dir
+    from frozen_bench.errors import UserError
     from frozen_bench.models import prune
 
     out, n = [], 0
     with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
-        for line in lines:
+        for num, line in enumerate(lines, start=1):
             line = line.strip()
             if not line:
                 continue
             n += 1
             try:
                 words = line_words(line)
+            except UserError as e:
+                if errors is None:
+                    out.append(line)  # the run itself says why
+                else:
+                    errors.append((num, str(e)))
+                continue
+            try:
                 if any(w.split("=")[0].lstrip("+") == "force" for w in words):
                     raise ValueError("force")  # force=true re-runs a finished record: the run decides
                 cfg = prune(OmegaConf.to_container(compose("config", overrides=words), resolve=True))

@@ -36,6 +36,9 @@ def _init_worker(threads: int) -> None:
 
     progress.set_mode("lines")
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    from frozen_bench.data import keep_loaded_in_this_process
+
+    keep_loaded_in_this_process()  # its lines share their datasets: each decoded once per worker
 
 
 def _compose(words: list[str]) -> dict:
@@ -64,8 +67,8 @@ def _run(num: int, line: str) -> dict:
     from frozen_bench.run import run_job
 
     progress.set_prefix(f"[line {num}]")
-    words = line_words(line)
     try:
+        words = line_words(line)  # main checked them; a worker never stops on a line's words
         cfg = _compose(words)
     except Exception as e:  # noqa: BLE001
         print(f"[line {num}] frozen-bench run-lines: error: {one_line(e)}", file=sys.stderr, flush=True)
@@ -90,10 +93,15 @@ def main(argv: list[str]) -> int:
     from frozen_bench.train.threads import available_cores
 
     lines = [line.strip() for line in sys.stdin]
-    todo, n = pending(lines)
+    bad: list[tuple[int, str]] = []  # lines that are no run line: named here, the others still run
+    todo, n = pending(lines, errors=bad)
+    for num, msg in bad:
+        print(f"[line {num}] frozen-bench run-lines: error: {msg} [{lines[num - 1]}]", file=sys.stderr, flush=True)
     started = time.time()
-    print(f"[frozen-bench] run-lines: {len(todo)} of {n} runs have no finished record; {min(a.jobs, max(1, len(todo)))} "
-          f"worker(s)", file=sys.stderr, flush=True)
+    if bad and not todo:
+        return EXIT_BAD_INPUT
+    print(f"[frozen-bench] run-lines: {len(todo)} of {n - len(bad)} runs have no finished record; "
+          f"{min(a.jobs, max(1, len(todo)))} worker(s)", file=sys.stderr, flush=True)
     if not todo:
         return 0
     jobs = min(a.jobs, len(todo))
@@ -125,6 +133,7 @@ def main(argv: list[str]) -> int:
         counts[str(o["status"])] = counts.get(str(o["status"]), 0) + 1
     print(f"[frozen-bench] run-lines: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
           + f" of {len(todo)} in {time.time() - started:.0f} s", file=sys.stderr)
+    outcomes += [{"num": num, "code": EXIT_BAD_INPUT, "status": "failed"} for num, _ in bad]
     failed = sorted(o["num"] for o in outcomes if o["code"])
     if failed:
         print(f"[frozen-bench] run-lines: failed input lines: {', '.join(map(str, failed))}", file=sys.stderr)

@@ -120,6 +120,12 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
     if bs < 1:
         raise ValueError(f"trainer.batch_size must be >= 1, got {bs}")
     n = len(data.x_train)
+    if bs > n and not tr.get("max_steps"):
+        # an epoch would be one step over all n samples: the batch the user asked for never happens.
+        # A run counted in steps (trainer.max_steps, the small-data recipe) asks for full-batch steps.
+        raise UserError(f"trainer.batch_size={bs} exceeds the {n} training samples of {data.name}, so every step would "
+                        f"take all {n}; set trainer.batch_size<={n} (or dataset.subset>={bs}), or count the run in steps "
+                        f"with trainer.max_steps=N for full-batch steps")
     steps_per_epoch = math.ceil(n / bs)
     total = epochs * steps_per_epoch
     if tr.get("max_steps"):

@@ -50,3 +50,20 @@ def test_a_relative_path_in_another_folder_is_other_data(tmp_path):
     finally:
         os.chdir(here)
     assert (first.num_classes, second.num_classes) == (2, 4)
+
+
+def test_an_in_process_sweep_keeps_its_dataset_only_while_it_runs(tmp_path, monkeypatch):
+    """The jobs of a sweep in this process share one decode (load_dataset is called once per
+    distinct dataset); after the sweep a load reads the files again."""
+    import frozen_bench.data as D
+    from frozen_bench.cli import main
+
+    from frozen_bench.registry import Entry
+
+    calls = []
+    real = D.DATASETS.entry("digits")
+    monkeypatch.setitem(D.DATASETS._entries, "digits", Entry("digits", lambda cfg: calls.append(1) or real.build(cfg), real.meta))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "-m", "seed=0,1", "trainer.epochs=1", "trainer.latency_reps=0", f"results_dir={tmp_path / 'r'}"]) == 0
+    assert len(calls) == 1
+    assert D._last is None and not D._keep  # released: a later load is fresh
