@@ -4,8 +4,9 @@
 #
 #   1. tune   frozen_resnet and trained_resnet at 8k trainable, the fair protocol's screen (conf/sweep/
 #             fair_tune.yaml: 5k training images, 5 epochs, batch 128, seed 0, no test number) on the
-#             larger sets' grid, lr {0.003, 0.01, 0.03} x weight decay {0, 0.05}: CIFAR-10 (JPEG copy)
-#             and Fashion-MNIST
+#             larger sets' grid, lr {0.003, 0.01, 0.03} x weight decay {0, 0.05}, plus lr 0.1: on that grid
+#             both ResNet families chose its top lr, 0.03 (a grid-edge pick), so the grid grows upward
+#             for both alike; CIFAR-10 (JPEG copy) and Fashion-MNIST
 #   2. select each (dataset, budget, family)'s point on validation accuracy alone (fair-select; every
 #             family of results/all.csv, the earlier ones unchanged)
 #   3. final  the selected point with seeds 0-4 on the quick fair recipe: CIFAR-10 10k images, 10 epochs;
@@ -38,7 +39,7 @@ stamp "1/5 tune at 8k"
 for d in cifar10 fashion_mnist; do
   want "$d" || continue
   [ "$d" = cifar10 ] && data=("${cifar[@]}") || data=("${fmnist[@]}")
-  for f in "${families[@]}"; do for lr in 0.003 0.01 0.03; do for wd in 0.0 0.05; do
+  for f in "${families[@]}"; do for lr in 0.003 0.01 0.03 0.1; do for wd in 0.0 0.05; do
     echo "+sweep=fair_tune family=$f model.budget=8000 optim.lr=$lr optim.weight_decay=$wd seed=0 ${data[*]} trainer.threads=1 results_dir=$results"
   done; done; done
 done | run_lines
