@@ -67,8 +67,30 @@ def data_label(sub: pd.DataFrame, stat: str = "mean ± 95% CI") -> str:
 
 
 def ci_label(sub: pd.DataFrame) -> str:
-    """A table's caption: ``data_label`` with its marks, mean ± 95% CI by Student's t."""
-    return data_label(sub, "mean ± 95% CI (Student t)")
+    """A table's caption: ``data_label`` with its marks, mean ± 95% CI by Student's t, and how
+    many of its rows came from other or uncommitted code (``code_label``)."""
+    return data_label(sub, "mean ± 95% CI (Student t)") + code_label(sub)
+
+
+def _true(col: pd.Series) -> pd.Series:
+    return col.astype(str).str.lower().eq("true")
+
+
+def code_label(sub: pd.DataFrame) -> str:
+    """How many of a table's rows are stale (made at a commit whose models/nn/train/data differ
+    from HEAD's when collected: all.csv's ``stale``) or came from uncommitted code (``git_dirty``):
+    a table mixing records of several code versions says so."""
+    parts = []
+    if "stale" in sub:
+        parts.append(f"{int(_true(sub['stale']).sum())} stale")
+        unknown = int(sub["stale"].isna().sum())
+        if unknown:
+            parts.append(f"{unknown} of unknown code")
+    if "git_dirty" in sub:
+        parts.append(f"{int(_true(sub['git_dirty']).sum())} from uncommitted code")
+    if not parts:
+        return ""
+    return f"; of its {len(sub)} rows {', '.join(parts)} (`frozen-bench pending --stale` lists the stale ones)"
 
 
 def pct_cell(values) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from frozen_bench.report.common import MissingRows, data_label, rows
+from frozen_bench.report.common import MissingRows, code_label, data_label, rows
 from frozen_bench.report.design import design_table
 from frozen_bench.report.fair import NoFairRows, fair_table, quick_table, small_data_table, twin_table
 from frozen_bench.report.stats import mean_ci
@@ -101,14 +101,14 @@ def write_tables(df: pd.DataFrame, path: str | Path, log=print, source: str | Pa
         except MissingRows as e:
             log(f"[frozen-bench] tables: skipped {exp}: {e}")
             continue
-        out += [f"## {title} (`{exp}`)", "", data_label(sub), "", *table(sub, by, metrics), ""]
+        out += [f"## {title} (`{exp}`)", "", data_label(sub) + code_label(sub), "", *table(sub, by, metrics), ""]
     for key, (title, exps, by, metrics, command) in PRESET_TABLES.items():
         try:
             sub = rows(df, exps, command=command)
         except MissingRows as e:
             log(f"[frozen-bench] tables: skipped {key}: {e}")
             continue
-        out += [f"## {title} (`{key}`)", "", data_label(sub), "", *table(sub, by, metrics), ""]
+        out += [f"## {title} (`{key}`)", "", data_label(sub) + code_label(sub), "", *table(sub, by, metrics), ""]
     out += fair_section(df, log)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
