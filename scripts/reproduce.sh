@@ -10,14 +10,23 @@
 #                                budget, recipe and tuning, selected on validation, 5 seeds): see scripts/fair.sh
 #   scripts/reproduce.sh real [quick|full]   the flagship on real CIFAR-10 and the real speech set:
 #                                see scripts/real.sh
+#   scripts/reproduce.sh stale   re-run (force=true) every finished record of results/ made by code whose
+#                                models/nn/train/data differ from HEAD (frozen-bench pending --stale),
+#                                JOBS at a time (default 2), then collect and redraw
 #
 # Set LAUNCHER=joblib to run each sweep's jobs on 2 local workers.
 set -uo pipefail
 profile=${1:-quick}
 case "$profile" in quick|full) ;; fair) shift; exec "$(dirname "$0")/fair.sh" "$@";;
   real) shift; exec "$(dirname "$0")/real.sh" "$@";;
+  stale) cd "$(dirname "$0")/.." && make -s setup || exit 1
+    fb=.venv/bin/frozen-bench
+    "$fb" collect --results-dir results >/dev/null || exit 1  # the stale column, judged at today's HEAD
+    "$fb" pending --stale --csv results/all.csv | "$fb" run-lines -j "${JOBS:-2}"; code=$?
+    "$fb" collect --results-dir results && "$fb" figures --csv results/all.csv --out results/figures
+    exit $code;;
   frontier) echo "scripts/reproduce.sh frontier is retired: it compared a frozen CNN with dense MLPs at unequal steps and no tuning; run scripts/reproduce.sh fair (every family at equal budget, recipe and tuning)" >&2; exit 2;;
-  *) echo "usage: scripts/reproduce.sh quick|full|fair [quick|full]|real [quick|full]" >&2; exit 2;; esac
+  *) echo "usage: scripts/reproduce.sh quick|full|fair [quick|full]|real [quick|full]|stale" >&2; exit 2;; esac
 cd "$(dirname "$0")/.."
 make -s setup || exit 1
 fb=.venv/bin/frozen-bench
