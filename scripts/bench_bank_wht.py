@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""A frozen stage's fixed conv in its structure (``fast.bank_wht``: 3×3 bank, fold, width-n2 WHT)
+"""A frozen stage's fixed conv in its structure (``fused.bank_wht``: 3×3 bank, fold, width-n2 WHT)
 against the same map as one dense fixed conv (``F.conv2d`` with the stage's (w, C, 3, 3) kernel),
 side by side in one process, interleaved rounds, paired-median ratios (issue 12).
 

@@ -26,9 +26,9 @@ def test_every_part_gets_its_input_in_the_training_step_split(model, shape):
 
 
 def test_the_conv_bench_runs_each_case_on_both_paths():
-    from frozen_bench.nn import _native
+    from frozen_bench.nn import native
 
-    if _native.lib() is None:
+    if native.lib() is None:
         pytest.skip("no compiled kernels: the structured conv has no path to time")
     bench_bank_wht = pytest.importorskip("bench_bank_wht")
     conv = bench_bank_wht.stage_conv(4, 8)

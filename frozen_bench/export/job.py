@@ -173,9 +173,9 @@ class _Half(nn.Module):
 def _torchscript_export(view: nn.Module, x: torch.Tensor, path: Path, quantize: str) -> nn.Module:
     import warnings
 
-    from frozen_bench.nn import fast
+    from frozen_bench.nn import native
 
-    with warnings.catch_warnings(), fast.torch_only(), torch.enable_grad():
+    with warnings.catch_warnings(), native.torch_only(), torch.enable_grad():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notice, the tracer's
         if quantize == "int8":  # dynamic int8 Linear weights (torch.ao, deprecated for torchao but present)
             from torch.ao.quantization import quantize_dynamic

@@ -12,7 +12,7 @@ replaced by graph-friendly modules that compute the same numbers:
 
 ``dense=True`` (``frozen-bench export --dense``) writes WHT, DCT and FFT as their dense n×n
 matrices instead (one MatMul each), e.g. for a runtime without a DFT operator.
-The compiled CPU kernels are never used while a graph is recorded (``nn.fast.torch_only``).
+The compiled CPU kernels are never used while a graph is recorded (``nn.native.torch_only``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-from frozen_bench.nn import fast
+from frozen_bench.nn import fast, native
 from frozen_bench.nn.transforms import DCT, FFT, WHT, FixedTransform, RandomOrth
 
 
@@ -47,12 +47,12 @@ class ExportTransform(nn.Module):
         self.dim, self.out_dim, self.kind = t.dim, t.out_dim, type(t).name
         n = t.out_dim
         if isinstance(t, RandomOrth) or (dense and isinstance(t, (WHT, DCT, FFT))):
-            with torch.no_grad(), fast.torch_only():
+            with torch.no_grad(), native.torch_only():
                 m = t.mix(torch.eye(n, dtype=torch.float64)).float()  # row i = T(e_i): y = x @ m
             self.register_buffer("matrix", m.contiguous())
             self.kind = "matrix"
         elif isinstance(t, DCT):
-            C, S, _, _ = fast._dct_tables(n, torch.float32, torch.device("cpu"))
+            C, S, _, _ = fast.dct_tables(n, torch.float32, torch.device("cpu"))
             self.register_buffer("C", C.clone())
             self.register_buffer("S", S.clone())
 
@@ -69,7 +69,7 @@ class ExportTransform(nn.Module):
         if self.kind == "dct":
             return self._dct(x)
         if self.kind == "fft":
-            return fast._fft_real_torch(x)
+            return fast.fft_real_torch(x)
         return x  # identity
 
     def _dct(self, x):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from frozen_bench.nn import fast
+from frozen_bench.nn import fused
 from frozen_bench.nn.derived import derived
 from frozen_bench.nn.norms import make_norm
 
@@ -18,16 +18,16 @@ class MaxPool2x2(nn.MaxPool2d):
         super().__init__(2)
 
     def forward(self, x):
-        return fast.max_pool2x2(x)
+        return fused.max_pool2x2(x)
 
 
 def norm_act(norm: nn.Module, act: nn.Module, h):
     """``act(norm(h))``; a training-mode BatchNorm2d followed by the bi-slope PAct runs as one fused
-    op where the kernels apply (``fast.batchnorm_bislope``: the same numbers, fewer passes)."""
+    op where the kernels apply (``fused.batchnorm_bislope``: the same numbers, fewer passes)."""
     from frozen_bench.nn.activations import BiSlope
 
-    if type(act) is BiSlope and fast.batchnorm_bislope_applies(norm, h, act.a, act.b, act.c):
-        return fast.batchnorm_bislope(h, norm, act.a, act.b, act.c)
+    if type(act) is BiSlope and fused.batchnorm_bislope_applies(norm, h, act.a, act.b, act.c):
+        return fused.batchnorm_bislope(h, norm, act.a, act.b, act.c)
     return act(norm(h))
 
 
@@ -35,7 +35,7 @@ def stage_tail(norm: nn.Module | None, act: nn.Module, adapter: nn.Module | None
     """``pool(adapter(act(norm(h))))``; ``norm=None``: h is normalized already, or becomes so when the
     per-channel ``shift`` is added (a BatchNorm folded into the conv before it); ``adapter=None``: none.
     At evaluation, without a graph, the bi-slope PAct, a LoRA (or none) and the 2×2 max pool after an eval-mode
-    BatchNorm (or none) run as one pass over the map (``fast.stage_tail``: no full-resolution map is
+    BatchNorm (or none) run as one pass over the map (``fused.stage_tail``: no full-resolution map is
     written between them); anything else, or training, runs the modules one after another."""
     from frozen_bench.nn.activations import BiSlope
     from frozen_bench.nn.adapters import LoRA, NoAdapter
@@ -46,8 +46,8 @@ def stage_tail(norm: nn.Module | None, act: nn.Module, adapter: nn.Module | None
         scale, shift = _bn_affine(norm, h) if norm is not None else (None, shift)
         lora = type(adapter) is LoRA
         U, Vt = (adapter.U, _transposed(adapter, h)) if lora else (None, None)
-        if fast.stage_tail_applies(h, scale, shift, act.a, act.b, act.c, U, Vt):
-            return fast.stage_tail(h, scale, shift, act.a, act.b, act.c, U, Vt)
+        if fused.stage_tail_applies(h, scale, shift, act.a, act.b, act.c, U, Vt):
+            return fused.stage_tail(h, scale, shift, act.a, act.b, act.c, U, Vt)
     if norm is not None:
         h = norm_act(norm, act, h)
     else:

@@ -19,7 +19,7 @@ from torch import nn
 from frozen_bench.models.blocks import (MaxPool2x2, as_image, image_shape, activation_args, adapter_args, make_head, make_norm2d,
                                        bn_eval_affine, bn_eval_parts, num_classes, stage_shapes, stage_tail, transform_args)
 from frozen_bench.models.budget import size_stages, sized
-from frozen_bench.nn import fast
+from frozen_bench.nn import fast, fused
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
 from frozen_bench.nn.derived import derived
@@ -55,7 +55,7 @@ class FusedFilterMix(nn.Module):
     the transform's seeds, 0 for dct/hadamard/wht); in-memory size: the kernel (``fixed_numel``).
 
     With WHT mixing and 3×3 filters, the CPU kernels compute the map in its own structure instead
-    (``fast.bank_wht``: the bank, then the width-n2 WHT of its fold, n2 = next_pow2(width)): the same
+    (``fused.bank_wht``: the bank, then the width-n2 WHT of its fold, n2 = next_pow2(width)): the same
     map in 18CK + n2·log2(n2) FLOPs a pixel against the dense kernel's 18·width·C, in training and at
     evaluation, where it pays: where it makes under half the dense FLOPs (the dense conv runs at
     about twice the kernel's FLOP rate here, ``scripts/bench_bank_wht.py``; a one-channel first
@@ -90,12 +90,12 @@ class FusedFilterMix(nn.Module):
     def structure_applies(self, x) -> bool:
         """Whether the structured kernel can run on x (built, CPU kernels, a plain float tensor)."""
         return (self.structured is not None and x.dtype in self.structured["taps"]
-                and fast.bank_wht_applies(x, self.structured["taps"][x.dtype][0]))
+                and fused.bank_wht_applies(x, self.structured["taps"][x.dtype][0]))
 
     def structured_map(self, x):
         """The map by the structured kernel (callers check ``structure_applies``)."""
         taps, flipped = self.structured["taps"][x.dtype]
-        return fast.bank_wht(x, taps, flipped, self.structured["n2"], self.kernel.shape[0])
+        return fused.bank_wht(x, taps, flipped, self.structured["n2"], self.kernel.shape[0])
 
     def fixed_numel(self) -> int:
         return self.kernel.numel()

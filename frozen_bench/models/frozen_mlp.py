@@ -21,7 +21,7 @@ from torch import nn
 
 from frozen_bench.models.blocks import activation_args, adapter_args, make_head, num_classes, transform_args
 from frozen_bench.models.budget import Layout, by_layouts, sized
-from frozen_bench.nn import fast
+from frozen_bench.nn import fused
 from frozen_bench.nn.activations import BiSlope, make_activation
 from frozen_bench.nn.adapters import NoAdapter, make_adapter
 from frozen_bench.nn.norms import Gate, LightNorm, make_norm
@@ -110,7 +110,7 @@ class FrozenBlock(nn.Module):
     def forward(self, x):  # (B, W)
         params = self._one_call(x)
         if params:  # evaluation: the WHT, light norm and bi-slope PAct in one kernel call
-            return fast.wht_block(x, *params)
+            return fused.wht_block(x, *params)
         h = self.mix(x)  # (B, W) fixed
         h = self.adapter(self.act(self.norm(h)))
         return self.gate(x, h) if self.gate is not None else h
@@ -126,7 +126,7 @@ class FrozenBlock(nn.Module):
                 or type(act) is not BiSlope or type(m["adapter"]) is not NoAdapter or m.get("gate") is not None):
             return None
         params = (norm.scale, norm.bias, act.a, act.b, act.c)
-        return params if fast.wht_block_applies(x, *params) else None
+        return params if fused.wht_block_applies(x, *params) else None
 
 
 class FrozenMLP(nn.Module):

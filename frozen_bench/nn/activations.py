@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frozen_bench.nn import fast
+from frozen_bench.nn import fused
 from frozen_bench.registry import Registry
 
 def _per_channel(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +83,7 @@ class BiSlope(PAct):
         self.c = nn.Parameter(torch.full((channels,), init_bias))
 
     def forward(self, x):
-        return fast.bislope(x, self.a, self.b, self.c)  # one-pass kernel on CPU, else the expression
+        return fused.bislope(x, self.a, self.b, self.c)  # one-pass kernel on CPU, else the expression
 
 
 class PWL3(PAct):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from frozen_bench.nn import fast
+from frozen_bench.nn import fused
 from frozen_bench.nn.derived import derived
 from frozen_bench.registry import Registry
 
@@ -50,13 +50,13 @@ class LoRA(nn.Module):
         if x.ndim <= 2:
             return x + (x @ self.U) @ self.V
         # feature maps, training where the kernels apply: the low-rank form one image at a time in
-        # cache (fast.lora_map). Otherwise x + Vᵀ Uᵀ x at every position is M x with M = I + (UV)ᵀ, one
+        # cache (fused.lora_map). Otherwise x + Vᵀ Uᵀ x at every position is M x with M = I + (UV)ᵀ, one
         # (C, C) product over the (B, C, S) view (no channels-last copies, no separate residual add; on
         # CPU, C = 32..128, r = 8: 1.0-1.3x faster than the channels-last thin products in training,
         # 1.2-3x at evaluation); past C = 32 r the low-rank form does so many fewer FLOPs that it is kept
         grad = torch.is_grad_enabled() and (x.requires_grad or self.U.requires_grad or self.V.requires_grad)
-        if grad and fast.lora_map_applies(x, self.U, self.V):
-            return fast.lora_map(x, self.U, self.V)
+        if grad and fused.lora_map_applies(x, self.U, self.V):
+            return fused.lora_map(x, self.U, self.V)
         h = x.reshape(x.shape[0], x.shape[1], -1)  # (B, C, S)
         if len(self.U) > 32 * self.rank:
             return x + (self.V.T @ (self.U.T @ h)).view_as(x)

@@ -12,7 +12,7 @@ full size. All three are orthonormal, so each preserves the L2 norm of every row
 Every function supports autograd, float32/float64 and CPU/CUDA tensors.
 
 Two paths compute the same thing. On CPU float32/float64 tensors the compiled kernels of
-``csrc/fastmix.cpp`` (built at first use, see ``_native.py``) do the WHT butterflies in cache and
+``csrc/fastmix.cpp`` (built at first use, see ``native.py``) do the WHT butterflies in cache and
 the O(n) re-orderings around ``torch.fft.rfft``; their backward passes are the transposes
 (WHT: itself; DCT-II: DCT-III; fft_real: ifft_real). Everywhere else (CUDA, other dtypes,
 ``FROZEN_BENCH_NO_EXT=1``, no compiler) the pure-PyTorch path runs and autograd differentiates it.
@@ -20,12 +20,11 @@ the O(n) re-orderings around ``torch.fft.rfft``; their backward passes are the t
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
 
-from frozen_bench.nn import _native
+from frozen_bench.nn import native
 from frozen_bench.nn.matrices import sylvester_hadamard
 
 # ---------------------------------------------------------------- helpers
@@ -41,64 +40,14 @@ def next_power_of_two(n: int) -> int:
 
 def backend_status() -> str:
     """One line for logs and benchmark tables: which backend the CPU transforms use and why."""
-    return _native.status()
+    return native.status()
 
 
 def backend(x: torch.Tensor | None = None) -> str:
     """'native' if the compiled CPU kernels would handle ``x`` (default: a CPU float32 tensor)."""
     if x is None:
         x = torch.empty(1)
-    return "native" if _use_native(x) else "torch"
-
-
-_NATIVE_DTYPES = (torch.float32, torch.float64)
-try:
-    _is_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
-except AttributeError:  # older torch: no functorch wrappers to worry about
-    def _is_wrapped(x):  # noqa: E306
-        return False
-
-
-_TORCH_ONLY = False
-
-
-@contextlib.contextmanager
-def torch_only():
-    """Inside: every function takes its pure-PyTorch path (e.g. while ``torch.jit.trace`` records
-    a graph, which cannot see what a kernel does through raw pointers)."""
-    global _TORCH_ONLY
-    before, _TORCH_ONLY = _TORCH_ONLY, True
-    try:
-        yield
-    finally:
-        _TORCH_ONLY = before
-
-
-def _use_native(x: torch.Tensor) -> bool:
-    # Only plain, real CPU tensors: the kernels read raw memory, which fake/functorch/meta
-    # tensors (torch.compile, vmap, torch.func.grad) do not have; those take the PyTorch path.
-    # Cheapest checks first: this runs on every call.
-    return (
-        not _TORCH_ONLY
-        and x.dtype in _NATIVE_DTYPES
-        and x.is_cpu
-        and type(x) is torch.Tensor
-        and not _is_wrapped(x)
-        and _native.lib() is not None
-    )
-
-
-# (kernel name, dtype) -> ctypes function, looked up once. At batch 256, n = 1024 a transform
-# takes ~50 us, so every microsecond of Python around the kernel shows in the ratio.
-_K: dict = {}
-
-
-def _k(name: str, dtype: torch.dtype):
-    f = _K.get((name, dtype))
-    if f is None:
-        sfx = "f32" if dtype == torch.float32 else "f64"
-        f = _K[(name, dtype)] = getattr(_native.lib(), f"fb_{name}_{sfx}")
-    return f
+    return "native" if native.usable(x) else "torch"
 
 
 def _c(x: torch.Tensor) -> torch.Tensor:
@@ -119,10 +68,10 @@ def _plan(kind: str, n: int, dtype: torch.dtype) -> tuple:
     if p is None:
         cpu = torch.device("cpu")
         if kind == "dct":
-            C, S, _, _ = _dct_tables(n, dtype, cpu)
+            C, S, _, _ = dct_tables(n, dtype, cpu)
             ts = (*_half_twiddles(n, dtype), C, S) if n % 2 == 0 else (C, S)
         elif kind == "idct":
-            _, _, IC, IS = _dct_tables(n, dtype, cpu)
+            _, _, IC, IS = dct_tables(n, dtype, cpu)
             ts = (IC, IS, *_split_tables(n, dtype)) if n % 2 == 0 else (IC, IS)
         elif kind == "fft":
             ts = _pack_twiddles(n, dtype)
@@ -193,29 +142,18 @@ def _wht_native(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
     xc = _c(x)
     out = _empty(xc)
-    _k("wht", x.dtype)(xc.data_ptr(), out.data_ptr(), xc.numel() // n, n, 1.0 / math.sqrt(n),
+    native.kernel("wht", x.dtype)(xc.data_ptr(), out.data_ptr(), xc.numel() // n, n, 1.0 / math.sqrt(n),
                        torch.get_num_threads())
     return out
 
 
-class _WHTFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return _wht_native(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return wht(g)  # H/sqrt(n) is symmetric and orthonormal: its adjoint is itself
-
-
 def wht(x: torch.Tensor) -> torch.Tensor:
+    """Orthonormal WHT along the last dim, natural order (``x @ hadamard(n) / sqrt(n)``)."""
     n = x.shape[-1]
     if not is_power_of_two(n):
         raise ValueError(f"wht needs a power-of-two last dimension, got {n}; pad the input first")
-    if _use_native(x) and x.numel():
-        if x.requires_grad and torch.is_grad_enabled():
-            return _WHTFn.apply(x)
-        return _wht_native(x)  # skip autograd.Function's overhead when no graph is recorded
+    if native.usable(x) and x.numel():
+        return _run(x, _WHT, _wht_native)
     return wht_torch(x)
 
 
@@ -228,7 +166,7 @@ def wht(x: torch.Tensor) -> torch.Tensor:
 _dct_cache: dict[tuple[int, torch.dtype, torch.device], tuple[torch.Tensor, ...]] = {}
 
 
-def _dct_tables(n: int, dtype: torch.dtype, device: torch.device):
+def dct_tables(n: int, dtype: torch.dtype, device: torch.device):
     """(C, S) for the forward map and (IC, IS) for its inverse, length n//2+1."""
     key = (n, dtype, device)
     t = _dct_cache.get(key)
@@ -255,7 +193,7 @@ def _dct_tables_built(n: int, dtype: torch.dtype, device: torch.device):
 
 def _dct2_torch(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
-    C, S, _, _ = _dct_tables(n, x.dtype, x.device)
+    C, S, _, _ = dct_tables(n, x.dtype, x.device)
     v = torch.cat([x[..., 0::2], x[..., 1::2].flip(-1)], dim=-1)
     V = torch.fft.rfft(v, dim=-1)
     re, im = V.real, V.imag
@@ -267,7 +205,7 @@ def _dct2_torch(x: torch.Tensor) -> torch.Tensor:
 
 def _idct2_torch(y: torch.Tensor) -> torch.Tensor:
     n = y.shape[-1]
-    _, _, IC, IS = _dct_tables(n, y.dtype, y.device)
+    _, _, IC, IS = dct_tables(n, y.dtype, y.device)
     h, K = n // 2, (n - 1) // 2
     # b_m = y_{n-m} for m = 1..K; zero at the real-only bins (m = 0 and, n even, m = n/2).
     zero = torch.zeros_like(y[..., :1])
@@ -302,7 +240,7 @@ def _dct2_native(x: torch.Tensor) -> torch.Tensor:
     xc = _c(x)
     rows, nt = xc.numel() // n, torch.get_num_threads()
     _, ptrs = _plan("dct", n, x.dtype)
-    pre, post = _k("dct_pre", x.dtype), _k("dct_split_post" if n % 2 == 0 else "dct_post", x.dtype)
+    pre, post = native.kernel("dct_pre", x.dtype), native.kernel("dct_split_post" if n % 2 == 0 else "dct_post", x.dtype)
     y = _empty(xc)
     xp, yp, row_bytes = xc.data_ptr(), y.data_ptr(), n * xc.element_size()
     for r0, r1 in _chunks(rows, n, xc.element_size()):
@@ -340,8 +278,8 @@ def _idct2_native(y: torch.Tensor) -> torch.Tensor:
     rows, nt = yc.numel() // n, torch.get_num_threads()
     _, ptrs = _plan("idct", n, y.dtype)
     even = n % 2 == 0
-    pre = _k("dct3_unsplit_pre" if even else "dct3_pre", y.dtype)
-    post = _k("dct3_post", y.dtype)
+    pre = native.kernel("dct3_unsplit_pre" if even else "dct3_pre", y.dtype)
+    post = native.kernel("dct3_post", y.dtype)
     x = _empty(yc)
     yp, xp, row_bytes = yc.data_ptr(), x.data_ptr(), n * yc.element_size()
     for r0, r1 in _chunks(rows, n, yc.element_size()):
@@ -356,46 +294,18 @@ def _idct2_native(y: torch.Tensor) -> torch.Tensor:
     return x
 
 
-class _DCTFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return _dct2_native(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return idct2(g)  # orthonormal: the adjoint of DCT-II is its inverse, DCT-III
-
-
-class _IDCTFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, y):
-        return _idct2_native(y)
-
-    @staticmethod
-    def backward(ctx, g):
-        return dct2(g)
-
-
 def dct2(x: torch.Tensor) -> torch.Tensor:
     """Orthonormal DCT-II along the last dim (``scipy.fft.dct(x, norm="ortho")``)."""
     if x.numel() == 0:
         return x.clone()
-    if _use_native(x):
-        if x.requires_grad and torch.is_grad_enabled():
-            return _DCTFn.apply(x)
-        return _dct2_native(x)
-    return _dct2_torch(x)
+    return _run(x, _DCT, _dct2_native) if native.usable(x) else _dct2_torch(x)
 
 
 def idct2(y: torch.Tensor) -> torch.Tensor:
     """Inverse of ``dct2``: orthonormal DCT-III (``scipy.fft.idct(y, norm="ortho")``)."""
     if y.numel() == 0:
         return y.clone()
-    if _use_native(y):
-        if y.requires_grad and torch.is_grad_enabled():
-            return _IDCTFn.apply(y)
-        return _idct2_native(y)
-    return _idct2_torch(y)
+    return _run(y, _IDCT, _idct2_native) if native.usable(y) else _idct2_torch(y)
 
 
 # ---------------------------------------------------------------- FFT as n reals
@@ -403,7 +313,7 @@ def idct2(y: torch.Tensor) -> torch.Tensor:
 _SQRT2 = math.sqrt(2.0)
 
 
-def _fft_real_torch(x: torch.Tensor) -> torch.Tensor:
+def fft_real_torch(x: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1]
     X = torch.fft.rfft(x, dim=-1, norm="ortho")  # (..., n//2+1)
     re, im = X.real, X.imag
@@ -441,9 +351,9 @@ def _fft_real_native(x: torch.Tensor) -> torch.Tensor:
     x2 = xc.view(rows, n)
     if even:
         _, ptrs = _plan("fft", n, x.dtype)
-        pack, s0 = _k("fft_split_pack", x.dtype), 1.0 / math.sqrt(n)
+        pack, s0 = native.kernel("fft_split_pack", x.dtype), 1.0 / math.sqrt(n)
     else:
-        pack = _k("fft_pack", x.dtype)
+        pack = native.kernel("fft_pack", x.dtype)
     for r0, r1 in _chunks(rows, n, xc.element_size()):
         xs, r = (x2 if r1 - r0 == rows else x2[r0:r1]), r1 - r0
         if even:
@@ -477,9 +387,9 @@ def _ifft_real_native(y: torch.Tensor) -> torch.Tensor:
     even = n % 2 == 0
     if even:
         _, ptrs = _plan("ifft", n, y.dtype)
-        unpack, g0 = _k("fft_unsplit_unpack", y.dtype), 1.0 / math.sqrt(n)
+        unpack, g0 = native.kernel("fft_unsplit_unpack", y.dtype), 1.0 / math.sqrt(n)
     else:
-        unpack = _k("fft_unpack", y.dtype)
+        unpack = native.kernel("fft_unpack", y.dtype)
     yp, row_bytes = yc.data_ptr(), n * yc.element_size()
     parts = []
     for r0, r1 in _chunks(rows, n, yc.element_size()):
@@ -496,363 +406,51 @@ def _ifft_real_native(y: torch.Tensor) -> torch.Tensor:
     return x.view(*y.shape)
 
 
-class _FFTFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return _fft_real_native(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return ifft_real(g)  # orthonormal real map: adjoint = inverse
-
-
-class _IFFTFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, y):
-        return _ifft_real_native(y)
-
-    @staticmethod
-    def backward(ctx, g):
-        return fft_real(g)
-
-
 def fft_real(x: torch.Tensor) -> torch.Tensor:
+    """The orthonormal rfft of the last dim as n real numbers (the module docstring's packing)."""
     if x.numel() == 0:
         return x.clone()
-    if _use_native(x):
-        if x.requires_grad and torch.is_grad_enabled():
-            return _FFTFn.apply(x)
-        return _fft_real_native(x)
-    return _fft_real_torch(x)
+    return _run(x, _FFT, _fft_real_native) if native.usable(x) else fft_real_torch(x)
 
 
 def ifft_real(y: torch.Tensor) -> torch.Tensor:
     """Inverse of ``fft_real``."""
     if y.numel() == 0:
         return y.clone()
-    if _use_native(y):
-        if y.requires_grad and torch.is_grad_enabled():
-            return _IFFTFn.apply(y)
-        return _ifft_real_native(y)
-    return _ifft_real_torch(y)
+    return _run(y, _IFFT, _ifft_real_native) if native.usable(y) else _ifft_real_torch(y)
 
 
-# ---------------------------------------------------------------- bi-slope PAct (one pass each way)
+# ---------------------------------------------------------------- autograd of the native paths
 #
-# f(x) = a x+ - b x- + c per channel (dim 1 of (B, C, ...)). Autograd on that expression makes ~7
-# passes over the activation forward and ~12 backward; the kernel makes one each (the backward also
-# sums the three parameter gradients per channel). The same numbers up to float rounding.
+# Each map is orthonormal, so its backward is its adjoint, which is its inverse: WHT's is itself
+# (H/sqrt(n) is symmetric), DCT-II's is DCT-III, fft_real's is ifft_real (and the other way round).
 
 
-def bislope_torch(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    shape = (1, -1, *([1] * (x.ndim - 2)))
-    a, b, c = a.view(shape), b.view(shape), c.view(shape)
-    return a * torch.relu(x) - b * torch.relu(-x) + c
+def _orthonormal(forward_native, adjoint) -> type[torch.autograd.Function]:
+    """The autograd Function of one native transform: forward runs the kernel, backward applies
+    ``adjoint()`` (a public transform, itself differentiable, looked up when it runs)."""
+    class Orthonormal(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return forward_native(x)
 
+        @staticmethod
+        def backward(ctx, g):
+            return adjoint()(g)
 
-def _bislope_ok(x, a, b, c) -> bool:
-    return (x.ndim >= 2 and x.is_contiguous() and _use_native(x) and x.numel() > 0
-            and all(_plain_like(p, x) for p in (a, b, c)))
+    return Orthonormal
 
 
-_PLAIN = (torch.Tensor, torch.nn.Parameter)  # the parameters are Parameters; fake/functorch ones are not
+_WHT = _orthonormal(_wht_native, lambda: wht)
+_DCT = _orthonormal(_dct2_native, lambda: idct2)
+_IDCT = _orthonormal(_idct2_native, lambda: dct2)
+_FFT = _orthonormal(_fft_real_native, lambda: ifft_real)
+_IFFT = _orthonormal(_ifft_real_native, lambda: fft_real)
 
 
-def _plain_like(p: torch.Tensor, x: torch.Tensor) -> bool:
-    """A parameter the kernels can read beside x: a plain contiguous CPU tensor of x's dtype."""
-    return p.dtype == x.dtype and p.is_cpu and p.is_contiguous() and type(p) in _PLAIN and not _is_wrapped(p)
-
-
-def _bislope_native(x, a, b, c):
-    out = torch.empty_like(x)
-    B, C = x.shape[0], x.shape[1]
-    _k("bislope_fwd", x.dtype)(x.data_ptr(), out.data_ptr(), a.data_ptr(), b.data_ptr(), c.data_ptr(),
-                               B, C, x.numel() // max(1, B * C), torch.get_num_threads())
-    return out
-
-
-class _BiSlopeFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, a, b, c):
-        ctx.save_for_backward(x, a, b)
-        return _bislope_native(x, a, b, c)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, a, b = ctx.saved_tensors
-        g = _c(g)
-        B, C = x.shape[0], x.shape[1]
-        gx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
-        sums = torch.empty(3, C, dtype=torch.float64)
-        _k("bislope_bwd", x.dtype)(x.data_ptr(), g.data_ptr(), 0 if gx is None else gx.data_ptr(), a.data_ptr(),
-                                   b.data_ptr(), sums.data_ptr(), B, C, x.numel() // max(1, B * C),
-                                   torch.get_num_threads())
-        sums = sums.to(a.dtype)
-        # f = a relu(x) + b min(x, 0) + c: df/da = x+, df/db = min(x, 0) (the x < 0 sum), df/dc = 1
-        return gx, sums[0], sums[1], sums[2]
-
-
-def bislope(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """``a·relu(x) − b·relu(−x) + c`` with (C,) parameters on dim 1 of x; one pass with the kernels."""
-    if not _bislope_ok(x, a, b, c):
-        return bislope_torch(x, a, b, c)
-    if torch.is_grad_enabled() and (x.requires_grad or a.requires_grad or b.requires_grad or c.requires_grad):
-        return _BiSlopeFn.apply(x, a, b, c)
-    return _bislope_native(x, a, b, c)
-
-
-# ---------------------------------------------------------------- BatchNorm + bi-slope, training
-#
-# BatchNorm2d in training mode followed by the bi-slope PAct, as one op: the batch statistics in one
-# pass, the normalized and activated map written in a second (unfused, BatchNorm writes its output
-# and the PAct reads it back); backward: one pass for the five parameter sums, one more for the
-# input gradient only when the input needs one (a frozen CNN's first stage does not). The same
-# numbers as ``bn(x)`` then ``bislope`` up to float rounding, running statistics updated alike.
-
-
-def batchnorm_bislope_applies(bn, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> bool:
-    """Training-mode affine ``nn.BatchNorm2d`` with running statistics on a contiguous 4-D map the
-    kernels take (every parameter of x's dtype, plain and contiguous)."""
-    return (isinstance(bn, torch.nn.BatchNorm2d) and bn.training and bn.affine and bn.track_running_stats
-            and bn.running_mean is not None and x.ndim == 4 and x.shape[0] * x.shape[2] * x.shape[3] > 1
-            and _bislope_ok(x, a, b, c) and _bislope_ok(x, a, bn.weight, bn.bias))
-
-
-class _BNBiSlopeFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, gamma, beta, a, b, c, mean, inv):
-        ctx.save_for_backward(x, gamma, beta, a, b, mean, inv)
-        return _bnact_forward(x, gamma, beta, a, b, c, mean, inv)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, gamma, beta, a, b, mean, inv = ctx.saved_tensors
-        g = _c(g)
-        B, C = x.shape[0], x.shape[1]
-        gx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
-        sums = torch.empty(5, C, dtype=torch.float64)
-        _k("bnact_bwd", x.dtype)(x.data_ptr(), g.data_ptr(), 0 if gx is None else gx.data_ptr(), mean.data_ptr(),
-                                 inv.data_ptr(), gamma.data_ptr(), beta.data_ptr(), a.data_ptr(), b.data_ptr(),
-                                 sums.data_ptr(), B, C, x.numel() // (B * C), torch.get_num_threads())
-        sums = sums.to(x.dtype)
-        return gx, sums[3], sums[4], sums[0], sums[1], sums[2], None, None
-
-
-def batchnorm_bislope(x: torch.Tensor, bn: torch.nn.BatchNorm2d, a: torch.Tensor, b: torch.Tensor,
-                      c: torch.Tensor) -> torch.Tensor:
-    """``bislope(bn(x), a, b, c)`` for a training-mode BatchNorm2d (``batchnorm_bislope_applies``)."""
-    B, C = x.shape[0], x.shape[1]
-    mean, var = torch.empty(C, dtype=torch.float64), torch.empty(C, dtype=torch.float64)
-    _k("bnact_stats", x.dtype)(x.data_ptr(), mean.data_ptr(), var.data_ptr(), B, C, x.numel() // (B * C),
-                               torch.get_num_threads())
-    n = x.numel() // C
-    with torch.no_grad():  # as nn.BatchNorm2d.forward in training mode
-        bn.num_batches_tracked.add_(1)
-        m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
-        bn.running_mean.mul_(1 - m).add_(mean.to(bn.running_mean.dtype), alpha=m)
-        bn.running_var.mul_(1 - m).add_((var * n / max(n - 1, 1)).to(bn.running_var.dtype), alpha=m)
-    inv = torch.rsqrt(var + bn.eps)
-    if torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in (bn.weight, bn.bias, a, b, c))):
-        return _BNBiSlopeFn.apply(x, bn.weight, bn.bias, a, b, c, mean, inv)
-    return _bnact_forward(x, bn.weight, bn.bias, a, b, c, mean, inv)
-
-
-def _bnact_forward(x, gamma, beta, a, b, c, mean, inv):
-    y = torch.empty_like(x)
-    B, C = x.shape[0], x.shape[1]
-    _k("bnact_fwd", x.dtype)(x.data_ptr(), y.data_ptr(), mean.data_ptr(), inv.data_ptr(), gamma.data_ptr(),
-                             beta.data_ptr(), a.data_ptr(), b.data_ptr(), c.data_ptr(), B, C,
-                             x.numel() // (B * C), torch.get_num_threads())
-    return y
-
-
-# ---------------------------------------------------------------- 2x2 max pool (no index tensor)
-#
-# torch's max_pool2d writes an int64 index per output (twice the output's bytes) and its backward
-# zero-fills, then scatters; the kernel recomputes each window's winner from the input instead.
-
-
-def _pool_ok(x) -> bool:
-    return x.ndim == 4 and x.is_contiguous() and _use_native(x) and x.numel() > 0 and x.shape[2] >= 2 and x.shape[3] >= 2
-
-
-def _maxpool2_native(x):
-    B, C, H, W = x.shape
-    out = torch.empty(B, C, H // 2, W // 2, dtype=x.dtype)
-    _k("maxpool2_fwd", x.dtype)(x.data_ptr(), out.data_ptr(), B * C, H, W, torch.get_num_threads())
-    return out
-
-
-class _MaxPool2Fn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return _maxpool2_native(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        g = _c(g)
-        B, C, H, W = x.shape
-        gx = torch.empty_like(x)
-        _k("maxpool2_bwd", x.dtype)(x.data_ptr(), g.data_ptr(), gx.data_ptr(), B * C, H, W, torch.get_num_threads())
-        return gx
-
-
-def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
-    """``F.max_pool2d(x, 2)`` on (B, C, H, W): the same values and gradients (first maximum of a
-    window wins, NaN counts as the maximum); one pass each way with the kernels."""
-    if not _pool_ok(x):
-        return torch.nn.functional.max_pool2d(x, 2)
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _MaxPool2Fn.apply(x)
-    return _maxpool2_native(x)
-
-
-# ---------------------------------------------------------------- a CNN stage's tail at evaluation
-#
-# norm (evaluation BatchNorm as a per-channel affine), bi-slope PAct, LoRA and the 2x2 max pool, in
-# one pass over the stage's map (no full-resolution intermediate is written): see StageTail in
-# csrc/fastmix.cpp. Evaluation only (no graph); the same numbers as the separate ops up to rounding.
-
-
-def stage_tail_applies(z: torch.Tensor, *params) -> bool:
-    """A contiguous (B, C, H, W) CPU map of at least 2x2, no graph wanted, every given parameter
-    (None: that step is skipped) a plain contiguous tensor of z's dtype."""
-    return (z.ndim == 4 and z.shape[2] >= 2 and z.shape[3] >= 2 and z.numel() > 0 and z.is_contiguous()
-            and _use_native(z) and not (torch.is_grad_enabled() and z.requires_grad)
-            and all(p is None or _plain_like(p, z) for p in params))
-
-
-def stage_tail(z: torch.Tensor, scale=None, shift=None, a=None, b=None, c=None, U=None, Vt=None) -> torch.Tensor:
-    """``max_pool2d(lora(bislope(scale·z + shift)), 2)`` on (B, C, H, W), without a graph: scale/shift
-    (C,) (None: no affine), bi-slope a, b, c (C,) (None: no PAct), LoRA U (C, r) and Vt = Vᵀ (C, r)
-    (None: no adapter; the map h + (h U) V at every pixel). Callers check ``stage_tail_applies``."""
-    B, C, H, W = z.shape
-    y = torch.empty(B, C, H // 2, W // 2, dtype=z.dtype)
-    ptr = lambda p: 0 if p is None else p.data_ptr()  # noqa: E731 - null pointer: the step is skipped
-    _k("stage_tail", z.dtype)(z.data_ptr(), y.data_ptr(), ptr(scale), ptr(shift), ptr(a), ptr(b), ptr(c), ptr(U),
-                              ptr(Vt), B, C, H, W, 0 if U is None else U.shape[1], torch.get_num_threads())
-    return y
-
-
-# ---------------------------------------------------------------- LoRA on feature maps, training
-#
-# x + Vᵀ(Uᵀx) at every pixel of (B, C, ...) in the low-rank form, one image's (C, S) block at a time
-# in cache (LoRAMap in csrc/fastmix.cpp): forward and backward read and write each map about once,
-# with 12Cr FLOPs a pixel, where the merged (C, C) product makes 6C² and copies the map to and from
-# a channels-first (C, B·S) layout. The same numbers as the expression up to float rounding.
-
-
-def lora_map_applies(x: torch.Tensor, U: torch.Tensor, V: torch.Tensor) -> bool:
-    """A contiguous (B, C, ...) map whose pixel count per image is a multiple of the vector width,
-    with plain contiguous (C, r), (r, C) factors of its dtype."""
-    if not (x.ndim > 2 and x.is_contiguous() and x.numel() > 0 and _use_native(x)):
-        return False
-    S = x.numel() // (x.shape[0] * x.shape[1])
-    return S % _lanes(x) == 0 and _plain_like(U, x) and _plain_like(V, x)
-
-
-_LANES: dict = {}
-
-
-def _lanes(x: torch.Tensor) -> int:
-    """Elements of x's dtype in one of the kernels' vector registers (asked of the library once)."""
-    n = _LANES.get(x.dtype)
-    if n is None:
-        n = _LANES[x.dtype] = _native.lib().fb_vector_bytes() // x.element_size()
-    return n
-
-
-class _LoRAMapFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, U, V):
-        B, C = x.shape[0], x.shape[1]
-        S, r = x.numel() // (B * C), U.shape[1]
-        Vt = V.T.contiguous()
-        y, D = torch.empty_like(x), torch.empty(B, r, S, dtype=x.dtype)
-        _k("lora_fwd", x.dtype)(x.data_ptr(), y.data_ptr(), D.data_ptr(), U.data_ptr(), Vt.data_ptr(), B, C, S, r,
-                                torch.get_num_threads())
-        ctx.save_for_backward(x, U, Vt, D)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        x, U, Vt, D = ctx.saved_tensors
-        g = _c(g)
-        B, C = x.shape[0], x.shape[1]
-        S, r = x.numel() // (B * C), U.shape[1]
-        gx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
-        gU, gV = torch.empty(C, r, dtype=torch.float64), torch.empty(r, C, dtype=torch.float64)
-        _k("lora_bwd", x.dtype)(x.data_ptr(), g.data_ptr(), D.data_ptr(), 0 if gx is None else gx.data_ptr(),
-                                gU.data_ptr(), gV.data_ptr(), U.data_ptr(), Vt.data_ptr(), B, C, S, r,
-                                torch.get_num_threads())
-        return gx, gU.to(U.dtype), gV.to(U.dtype)
-
-
-def lora_map(x: torch.Tensor, U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
-    """``x + Vᵀ Uᵀ x`` over dim 1 of (B, C, ...) with autograd (callers check ``lora_map_applies``)."""
-    return _LoRAMapFn.apply(x, U, V)
-
-
-# ---------------------------------------------------------------- a frozen stage's fixed conv, structured
-#
-# The depthwise 3x3 filter bank then the WHT over channels (truncated to w outputs), computed as what it
-# is (BankWHT in csrc/fastmix.cpp): 18CK + n2 log2 n2 FLOPs a pixel, where its dense (w, C, 3, 3) form
-# makes 18wC (~10x more at C = 64, w = 128). Forward and the input gradient (the map has no parameter).
-
-
-def bank_wht_applies(x: torch.Tensor, taps: torch.Tensor) -> bool:
-    """A contiguous (B, C, H, W) CPU map and (K, 9) taps of its dtype."""
-    return x.ndim == 4 and x.is_contiguous() and x.numel() > 0 and _use_native(x) and _plain_like(taps, x)
-
-
-def _bank_wht_call(kind, src, taps, C, K, n2, w):
-    B, _, H, W = src.shape
-    out = torch.empty(B, w if kind == "fwd" else C, H, W, dtype=src.dtype)
-    _k(f"bankwht_{kind}", src.dtype)(src.data_ptr(), out.data_ptr(), taps.data_ptr(), B, C, H, W, K, n2, w,
-                                     torch.get_num_threads())
-    return out
-
-
-class _BankWHTFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, taps, flipped, n2, w):
-        ctx.meta = (taps, flipped, x.shape[1], n2, w)
-        return _bank_wht_call("fwd", x, taps, x.shape[1], taps.shape[0], n2, w)
-
-    @staticmethod
-    def backward(ctx, g):
-        taps, flipped, C, n2, w = ctx.meta
-        return _bank_wht_call("bwd", _c(g), flipped, C, taps.shape[0], n2, w), None, None, None, None
-
-
-def bank_wht(x: torch.Tensor, taps: torch.Tensor, flipped: torch.Tensor, n2: int, w: int) -> torch.Tensor:
-    """The first ``w`` channels of ``H_{n2}`` applied over the channels of the fold to ``n2`` of the
-    depthwise bank output: bank output c·K + j (filter j, (K, 9) ``taps``, on channel c) adds into
-    channel (c·K + j) mod n2. ``flipped``: the taps reversed (the input gradient's correlation).
-    Callers check ``bank_wht_applies``."""
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _BankWHTFn.apply(x, taps, flipped, n2, w)
-    return _bank_wht_call("fwd", x, taps, x.shape[1], taps.shape[0], n2, w)
-
-
-# ---------------------------------------------------------------- a frozen MLP block at evaluation
-#
-# bislope(scale·wht(x) + shift) on (B, n) rows in one call (WHTBlock in csrc/fastmix.cpp): at batch 1
-# the three separate calls' fixed costs were most of a block's time. Evaluation only (no graph).
-
-
-def wht_block_applies(x: torch.Tensor, *params) -> bool:
-    """A contiguous (B, n) CPU batch, n a power of two, no graph wanted, (n,) plain parameters."""
-    return (x.ndim == 2 and x.is_contiguous() and x.numel() > 0 and is_power_of_two(x.shape[1]) and _use_native(x)
-            and not torch.is_grad_enabled() and all(_plain_like(p, x) for p in params))
-
-
-def wht_block(x: torch.Tensor, scale, shift, a, b, c) -> torch.Tensor:
-    """``bislope(wht(x)·scale + shift)`` with (n,) per-channel parameters; callers check ``wht_block_applies``."""
-    rows, n = x.shape
-    y = torch.empty_like(x)
-    _k("wht_block", x.dtype)(x.data_ptr(), y.data_ptr(), scale.data_ptr(), shift.data_ptr(), a.data_ptr(), b.data_ptr(),
-                             c.data_ptr(), rows, n, 1.0 / math.sqrt(n), torch.get_num_threads())
-    return y
+def _run(x: torch.Tensor, fn: type[torch.autograd.Function], forward_native) -> torch.Tensor:
+    """A native transform of x: through its autograd Function where a graph is recorded, else the
+    kernel alone (autograd.Function's overhead skipped)."""
+    if x.requires_grad and torch.is_grad_enabled():
+        return fn.apply(x)
+    return forward_native(x)

@@ -90,10 +90,10 @@ def kernel_backend() -> str:
     """The fixed transforms' CPU backend (``nn.fast.backend_status``: native with its vector width,
     or the torch fallback and why); ``unused`` when nothing in this process called the kernel,
     so that recording it never compiles it."""
-    from frozen_bench.nn import _native
+    from frozen_bench.nn import native
     from frozen_bench.nn.fast import backend_status
 
-    if not getattr(_native, "_tried", True) and not _native.disabled():
+    if not native.tried() and not native.disabled():
         return "unused"
     return backend_status()
 

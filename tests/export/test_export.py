@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from frozen_bench.cli import main
 from frozen_bench.config import conf_dir
 from frozen_bench.export.view import ExportTransform, export_view, wht_butterfly
-from frozen_bench.nn import fast
+from frozen_bench.nn import fast, native
 from frozen_bench.nn.transforms import make_transform
 from frozen_bench.run import execute
 
@@ -41,7 +41,7 @@ def run(tmp_path_factory):
 @pytest.mark.parametrize("n", [1, 2, 8, 64, 256])
 def test_wht_butterflies_are_the_wht(n):
     x = torch.randn(5, n, dtype=torch.float64)
-    with fast.torch_only():
+    with native.torch_only():
         assert torch.allclose(wht_butterfly(x), fast.wht(x), atol=1e-12)
 
 

@@ -9,7 +9,7 @@ import scipy.fft
 import scipy.linalg
 import torch
 
-from frozen_bench.nn import _native, fast
+from frozen_bench.nn import fast, native
 
 BACKENDS = ["native", "torch"]
 POW2 = [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096]
@@ -25,8 +25,8 @@ def backend(request, monkeypatch):
         monkeypatch.setenv("FROZEN_BENCH_NO_EXT", "1")
     else:
         monkeypatch.delenv("FROZEN_BENCH_NO_EXT", raising=False)
-        if _native.lib() is None:
-            pytest.skip(f"compiled kernels unavailable: {_native.status()}")
+        if native.lib() is None:
+            pytest.skip(f"compiled kernels unavailable: {native.status()}")
     assert fast.backend() == request.param
     return request.param
 
@@ -55,10 +55,10 @@ def check(got: torch.Tensor, want: np.ndarray, dtype):
 def test_kernels_build_where_a_compiler_exists(monkeypatch):
     monkeypatch.delenv("FROZEN_BENCH_NO_EXT", raising=False)
     try:
-        _native._compiler()
+        native._compiler()
     except RuntimeError:
         pytest.skip("no C++ compiler on this machine")
-    assert _native.lib() is not None, _native.status()
+    assert native.lib() is not None, native.status()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -117,7 +117,7 @@ def test_float32_backward_is_the_transpose(backend, name):
 
 
 def test_paths_agree_and_accept_any_layout(monkeypatch):
-    if _native.lib() is None:
+    if native.lib() is None:
         pytest.skip("compiled kernels unavailable")
     base = rand((256, 48), torch.float32, seed=5)
     x = base.T  # (48, 256), not contiguous
@@ -131,7 +131,7 @@ def test_paths_agree_and_accept_any_layout(monkeypatch):
 
 def test_native_is_deterministic_across_thread_counts(monkeypatch):
     monkeypatch.delenv("FROZEN_BENCH_NO_EXT", raising=False)
-    if _native.lib() is None:
+    if native.lib() is None:
         pytest.skip("compiled kernels unavailable")
     x = rand((512, 1024), torch.float32, seed=6)
     before = torch.get_num_threads()
@@ -172,11 +172,11 @@ def test_failed_build_warns_once_and_falls_back(tmp_path, monkeypatch):
     broken.write_text("this is not C++\n")
     monkeypatch.delenv("FROZEN_BENCH_NO_EXT", raising=False)
     monkeypatch.setenv("FROZEN_BENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(_native, "SOURCE", broken)
-    monkeypatch.setattr(_native, "_FLAG_SETS", (["-O0"],))
-    monkeypatch.setattr(_native, "_lib", None)
-    monkeypatch.setattr(_native, "_tried", False)
-    monkeypatch.setattr(_native, "_error", None)
+    monkeypatch.setattr(native, "SOURCE", broken)
+    monkeypatch.setattr(native, "_FLAG_SETS", (["-O0"],))
+    monkeypatch.setattr(native, "_lib", None)
+    monkeypatch.setattr(native, "_tried", False)
+    monkeypatch.setattr(native, "_error", None)
     x = rand((2, 8), torch.float64)
     with pytest.warns(RuntimeWarning, match="compiled CPU kernels unavailable"):
         y = fast.wht(x)
@@ -184,18 +184,18 @@ def test_failed_build_warns_once_and_falls_back(tmp_path, monkeypatch):
         warnings.simplefilter("error")
         fast.wht(x)  # no second warning
     check(y, x.numpy() @ scipy.linalg.hadamard(8) / math.sqrt(8), torch.float64)
-    assert fast.backend() == "torch" and "build failed" in _native.status()
+    assert fast.backend() == "torch" and "build failed" in native.status()
 
 
 def test_fresh_build_into_empty_cache(tmp_path, monkeypatch):
     """What a fresh install does on first use: compile the shipped source into the user cache."""
     try:
-        _native._compiler()
+        native._compiler()
     except RuntimeError:
         pytest.skip("no C++ compiler on this machine")
     monkeypatch.setenv("FROZEN_BENCH_CACHE", str(tmp_path))
-    lb = _native._load()
-    assert lb.fb_abi_version() == _native.ABI_VERSION
+    lb = native._load()
+    assert lb.fb_abi_version() == native.ABI_VERSION
     assert len(list(tmp_path.glob("fastmix-*.so"))) == 1
 
 
@@ -211,7 +211,7 @@ def test_odd_storage_offset(backend, name):
 def test_row_chunking_matches_whole_batch(monkeypatch, n):
     # Large batches are processed in row chunks (cache blocking); force tiny chunks.
     monkeypatch.delenv("FROZEN_BENCH_NO_EXT", raising=False)
-    if _native.lib() is None:
+    if native.lib() is None:
         pytest.skip("compiled kernels unavailable")
     x = rand((3, 7, n), torch.float64, seed=10)  # 21 rows: chunks of 8, 8, 5
     want = {f: getattr(fast, f)(x) for f in ("dct2", "idct2", "fft_real", "ifft_real")}
@@ -227,7 +227,7 @@ def test_tables_first_built_in_inference_mode_still_serve_autograd(fn, monkeypat
     # torch.inference_mode() that fills the cache first must not break a later training step
     monkeypatch.setattr(fast, "_factor_cache", {})
     monkeypatch.setattr(fast, "_dct_cache", {})
-    with fast.torch_only():
+    with native.torch_only():
         with torch.inference_mode():
             fn(torch.randn(2, 64, dtype=torch.float64))
         x = torch.randn(2, 64, dtype=torch.float64, requires_grad=True)

@@ -5,7 +5,7 @@
 // stage's evaluation tail (norm, PAct, LoRA, max pool) in one pass; LoRA on feature maps in training.
 //
 // Plain C ABI, loaded with ctypes: no PyTorch headers, so the build takes about a second and needs
-// only a C++17 compiler. Built at first use by frozen_bench/nn/_native.py with -O3 -march=native;
+// only a C++17 compiler. Built at first use by frozen_bench/nn/native.py with -O3 -march=native;
 // any failure there falls back to the pure-PyTorch path.
 //
 // Vectors use the GCC/Clang vector extension, so one source compiles to AVX-512, AVX2, SSE or NEON.

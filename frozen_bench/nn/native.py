@@ -1,9 +1,11 @@
-"""Build and load the CPU kernels in ``csrc/fastmix.cpp`` at first use, or say why not.
+"""Build and load the CPU kernels in ``csrc/fastmix.cpp`` at first use, or say why not; and the
+rules every caller of a kernel shares (``usable``, ``plain_like``, ``kernel``, ``torch_only``).
 
 The kernels have a plain C ABI and are called through ctypes, so no PyTorch headers are compiled:
 the build is one ``c++ -O3 -march=native`` call of about a second, cached per source, compiler and
 CPU in a user cache dir. Anything that goes wrong (no compiler, no write access, a wrong result in
 the self-test) gives one warning and ``lib() is None``; callers then use the pure-PyTorch path.
+The fixed transforms (``fast.py``) and the fused layer kernels (``fused.py``) call them.
 
 Environment:
 - ``FROZEN_BENCH_NO_EXT=1``: never build or use the kernels (pure-PyTorch path).
@@ -14,6 +16,7 @@ Environment:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -25,6 +28,8 @@ import tempfile
 import threading
 import warnings
 from pathlib import Path
+
+import torch
 
 from frozen_bench.atomic import atomic_path
 
@@ -74,6 +79,11 @@ def lib() -> ctypes.CDLL | None:
                 _lib = None
             _tried = True
     return _lib
+
+
+def tried() -> bool:
+    """Whether this process has asked for the kernels yet (recording the backend must not build them)."""
+    return _tried
 
 
 def status() -> str:
@@ -205,3 +215,66 @@ def _self_test(lb: ctypes.CDLL) -> None:
             fn(xi.data_ptr(), out.data_ptr(), 3, n, n**-0.5, 1)
             if not torch.allclose(out.double(), want, atol=1e-4, rtol=1e-4):
                 raise RuntimeError(f"self-test failed (wht n={n}, {dt})")
+
+
+# ---------------------------------------------------------------- what may call a kernel
+
+_NATIVE_DTYPES = (torch.float32, torch.float64)
+try:
+    _is_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+except AttributeError:  # older torch: no functorch wrappers to worry about
+    def _is_wrapped(x):  # noqa: E306
+        return False
+
+
+_TORCH_ONLY = False
+
+
+@contextlib.contextmanager
+def torch_only():
+    """Inside: every function takes its pure-PyTorch path (e.g. while ``torch.jit.trace`` records
+    a graph, which cannot see what a kernel does through raw pointers)."""
+    global _TORCH_ONLY
+    before, _TORCH_ONLY = _TORCH_ONLY, True
+    try:
+        yield
+    finally:
+        _TORCH_ONLY = before
+
+
+def usable(x: torch.Tensor) -> bool:
+    """Whether the kernels can compute on ``x``: a plain, real CPU float32/float64 tensor, with the
+    library built and ``torch_only`` not in force."""
+    # Only plain, real CPU tensors: the kernels read raw memory, which fake/functorch/meta
+    # tensors (torch.compile, vmap, torch.func.grad) do not have; those take the PyTorch path.
+    # Cheapest checks first: this runs on every call.
+    return (
+        not _TORCH_ONLY
+        and x.dtype in _NATIVE_DTYPES
+        and x.is_cpu
+        and type(x) is torch.Tensor
+        and not _is_wrapped(x)
+        and lib() is not None
+    )
+
+
+# (kernel name, dtype) -> ctypes function, looked up once. At batch 256, n = 1024 a transform
+# takes ~50 us, so every microsecond of Python around the kernel shows in the ratio.
+_K: dict = {}
+
+
+def kernel(name: str, dtype: torch.dtype):
+    """The library's ``fb_<name>_f32|f64`` for ``dtype``."""
+    f = _K.get((name, dtype))
+    if f is None:
+        sfx = "f32" if dtype == torch.float32 else "f64"
+        f = _K[(name, dtype)] = getattr(lib(), f"fb_{name}_{sfx}")
+    return f
+
+
+_PLAIN = (torch.Tensor, torch.nn.Parameter)  # the parameters are Parameters; fake/functorch ones are not
+
+
+def plain_like(p: torch.Tensor, x: torch.Tensor) -> bool:
+    """A parameter the kernels can read beside x: a plain contiguous CPU tensor of x's dtype."""
+    return p.dtype == x.dtype and p.is_cpu and p.is_contiguous() and type(p) in _PLAIN and not _is_wrapped(p)
