@@ -1,7 +1,8 @@
 """``frozen-bench`` entry point: dispatch on the first word.
 
 ``run`` hands the rest of the command line to the Hydra app (so ``-m``, ``--cfg job``, ``--info``,
-``--help`` and ``+exp=NAME`` all work); the other commands are plain argparse.
+``--help`` and ``+exp=NAME`` all work; ``launch.command``); the other commands are plain argparse,
+and ``main`` is their one error handler: bad input is one line and exit 2, a bug keeps its traceback.
 """
 
 from __future__ import annotations
@@ -114,14 +115,9 @@ def cmd_figures(argv: list[str]) -> int:
     p.add_argument("--out", default=None, help="output folder (default: figures/ beside --csv)")
     p.add_argument("--tables", default=None, help="markdown tables to write (default: tables.md beside --csv)")
     a = p.parse_args(argv)
-    from frozen_bench.errors import UserError
     from frozen_bench.record.table import read_all_csv
 
-    try:
-        df = read_all_csv(a.csv)  # a missing or malformed CSV: one line, before any figure is drawn
-    except UserError as e:
-        print(f"frozen-bench figures: error: {e}", file=sys.stderr)
-        return 2
+    df = read_all_csv(a.csv)  # a missing or malformed CSV: one line, before any figure is drawn
     rows = len(df)
     del df
     from frozen_bench.report.figures import make_all
@@ -137,9 +133,6 @@ def cmd_figures(argv: list[str]) -> int:
             return 2
         tables = write_tables(read_all_csv(a.csv), a.tables or Path(a.csv).with_name("tables.md"), log=lambda *_: None,
                               source=a.csv)
-    except UserError as e:
-        print(f"frozen-bench figures: error: {e}", file=sys.stderr)
-        return 2
     except OSError as e:  # e.g. an unwritable --out
         print(f"frozen-bench figures: error: cannot write the figures ({e}); choose a writable --out", file=sys.stderr)
         return 2
@@ -159,20 +152,15 @@ def cmd_fair_select(argv: list[str]) -> int:
     p.add_argument("--design", action="store_true",
                    help="choose each family's design instead, from the design search's trials (fair_design_tune rows)")
     a = p.parse_args(argv)
-    from frozen_bench.errors import UserError
     from frozen_bench.report.design import design_select
     from frozen_bench.report.select import fair_select, final_overrides
 
     fair = Path(a.csv).with_name("fair")
     print(f"[frozen-bench] fair-select: read {a.csv}", file=sys.stderr)
-    try:
-        if a.design:
-            path, sel = design_select(a.csv, a.out or fair / "design_selected.csv")
-        else:
-            path, sel = fair_select(a.csv, a.out or fair / "selected.csv")
-    except UserError as e:
-        print(f"frozen-bench fair-select: error: {e}", file=sys.stderr)
-        return 2
+    if a.design:
+        path, sel = design_select(a.csv, a.out or fair / "design_selected.csv")
+    else:
+        path, sel = fair_select(a.csv, a.out or fair / "selected.csv")
     what = "design(s)" if a.design else "configuration(s)"
     print(f"[frozen-bench] fair-select: {len(sel)} {what} chosen on validation -> {path}", file=sys.stderr)
     if a.print_overrides:
@@ -193,13 +181,7 @@ def cmd_pending(argv: list[str]) -> int:
     from frozen_bench.launch.pending import pending, stale_lines
 
     if a.stale:
-        from frozen_bench.errors import UserError
-
-        try:
-            out, n, missing = stale_lines(a.csv)
-        except UserError as e:
-            print(f"frozen-bench pending: error: {e}", file=sys.stderr)
-            return 2
+        out, n, missing = stale_lines(a.csv)
         for line in out:
             print(line, flush=True)
         print(f"[frozen-bench] pending: read {a.csv}: {len(out) + len(missing)} of {n} rows are stale (made by code whose "
@@ -244,15 +226,10 @@ def cmd_summary(argv: list[str]) -> int:
     p.add_argument("--exp", default=None, help="only the rows of this exp (the sweep's name, e.g. sweep_transforms)")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="also draw a dot plot with 95%% CI bars there")
     a = p.parse_args(argv)
-    from frozen_bench.errors import UserError
     from frozen_bench.report.summary import markdown, plot, read, summarize
 
-    try:
-        df = read(a.csv)
-        table, keys = summarize(df, metric=a.metric, by=a.by, exp=a.exp)
-    except UserError as e:
-        print(f"frozen-bench summary: error: {e}", file=sys.stderr)
-        return 2
+    df = read(a.csv)
+    table, keys = summarize(df, metric=a.metric, by=a.by, exp=a.exp)
     print(f"[frozen-bench] summary: read {a.csv} ({len(df)} rows)", file=sys.stderr)  # bad input stays one line
     print(markdown(table, keys, a.metric))
     if a.plot:
@@ -281,15 +258,11 @@ def cmd_export(argv: list[str]) -> int:
                    help="image datasets: the normalisation in the graph, which then reads pixels 0-255 (N, C, H, W); "
                         "without it the input is the normalised tensor that preprocess.json, written beside, describes")
     a = p.parse_args(argv)
-    from frozen_bench.errors import UserError
     from frozen_bench.export.job import export_run
 
     try:
         export_run(a.run_dir, a.format, a.quantize, out=a.out, dense=a.dense, reps=max(1, a.reps), raw_input=a.raw_input)
-    except UserError as e:
-        print(f"frozen-bench export: error: {e}", file=sys.stderr)
-        return 2
-    except RuntimeError as e:
+    except RuntimeError as e:  # the export does not match PyTorch: a failure, not bad input
         print(f"frozen-bench export: error: {e}", file=sys.stderr)
         return 1
     return 0
@@ -318,25 +291,13 @@ def cmd_meta_init(argv: list[str]) -> int:
     p.add_argument("--eval-seeds", default="0,1,2", help="seeds of the held-out comparison, comma-separated "
                                                            "(default: 0,1,2; none: skip it)")
     a = p.parse_args(argv)
+    from frozen_bench.errors import UserError
+
     try:
         a.eval_seeds = [] if a.eval_seeds.strip().lower() in ("", "none") else [int(v) for v in a.eval_seeds.split(",")]
     except ValueError:
-        print(f"frozen-bench meta-init: error: --eval-seeds must be integers like 0,1,2 (or none), got {a.eval_seeds!r}",
-              file=sys.stderr)
-        return 2
-    from frozen_bench.errors import UserError, is_user_error, one_line
-
-    try:
-        code = _meta_init(a)
-    except UserError as e:
-        print(f"frozen-bench meta-init: error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:
-        if not is_user_error(e):
-            raise
-        print(f"frozen-bench meta-init: error: {one_line(e)}", file=sys.stderr)
-        return 2
-    return code
+        raise UserError(f"--eval-seeds must be integers like 0,1,2 (or none), got {a.eval_seeds!r}") from None
+    return _meta_init(a)
 
 
 def _meta_init(a) -> int:
@@ -435,7 +396,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_main(rest)  # one-line errors, a sweep summary, non-zero exit on any failure
     if cmd in COMMANDS:
-        return COMMANDS[cmd](rest)
+        from frozen_bench.errors import EXIT_BAD_INPUT, is_user_error, one_line
+
+        try:
+            return COMMANDS[cmd](rest)
+        except Exception as e:  # the one handler: bad input (errors.user_errors) is one line, exit 2;
+            if not is_user_error(e):  # anything else is a bug of ours, so its traceback stays
+                raise
+            print(f"frozen-bench {cmd}: error: {one_line(e)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     import difflib
 
     close = difflib.get_close_matches(cmd, ["run", *COMMANDS], n=1, cutoff=0.6)
