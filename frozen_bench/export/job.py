@@ -353,7 +353,8 @@ def export_run(run_dir: str | Path, fmt: str = "onnx", quantize: str = "none", o
     diff = np.abs(got32 - ref)
     ok = bool(np.all(diff <= TOLERANCE["atol"] + TOLERANCE["rtol"] * np.abs(ref)))
     match = {"ok": ok, "max_abs_diff": float(diff.max()), "samples": int(len(x_test)), **TOLERANCE,
-             "against": "the PyTorch model on the run's test set, float32 export"}
+             "against": "the PyTorch model on the run's test set"
+             + (" as pixels, the normalisation in both" if raw_input else "") + ", float32 export"}
     if not ok:
         raise RuntimeError(f"the exported model's outputs differ from PyTorch's by up to {diff.max():.3g} "
                            f"(tolerance rtol={TOLERANCE['rtol']}, atol={TOLERANCE['atol']}); nothing recorded")

@@ -45,9 +45,20 @@ def predictions_csv(t: Trained, names: list[str], header: list[str], values: tor
     return buf.getvalue()
 
 
+def folder_names(classes: list[str]) -> dict[str, int]:
+    """The folder names that stand for each class: its name, the name with a path separator made
+    ``_`` (Fashion-MNIST's ``T-shirt/top`` cannot be a folder: ``T-shirt_top``), and its number."""
+    index: dict[str, int] = {}
+    for i, c in enumerate(classes):
+        for name in (c, c.replace("/", "_").replace("\\", "_"), str(i)):
+            index.setdefault(name, i)
+    return index
+
+
 def labelled(folder: str | Path, t: Trained) -> tuple[list[Path], list[int]]:
     """The files of a labelled folder ``<folder>/<class>/<file>`` and their class numbers in the
-    model's class list (the run's class names); a folder name that is not one of them is an error."""
+    model's class list (a folder is named by the class's name or number, ``folder_names``); a
+    folder name that is neither is an error."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"--data {folder}: not a folder; give a folder of class subfolders (<class>/<file>)")
@@ -57,11 +68,12 @@ def labelled(folder: str | Path, t: Trained) -> tuple[list[Path], list[int]]:
     if not subs:
         raise UserError(f"--data {folder} has no class subfolders; put each class's files in <class>/ "
                         f"(the model's classes: {', '.join(t.classes[:12])}{' ...' if len(t.classes) > 12 else ''})")
-    index = {c: i for i, c in enumerate(t.classes)}
+    index = folder_names(t.classes)
     unknown = [d.name for d in subs if d.name not in index]
     if unknown:
         raise UserError(f"--data {folder}: class folder(s) {', '.join(unknown[:5])} are not classes of this model; "
-                        f"name them after its classes: {', '.join(t.classes[:12])}{' ...' if len(t.classes) > 12 else ''}")
+                        f"name them after its classes (or their numbers 0..{len(t.classes) - 1}): "
+                        f"{', '.join(t.classes[:12])}{' ...' if len(t.classes) > 12 else ''}")
     exts = I.READS[t.spec["kind"]][1]
     files, labels = [], []
     for d in subs:

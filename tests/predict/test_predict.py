@@ -78,11 +78,15 @@ def test_image_model_predicts_its_test_files_as_its_own_evaluation(image_run):
     assert (own.argmax(1) == y).float().mean().item() == pytest.approx(m["test_accuracy"])
 
 
-def test_image_model_evaluates_a_labelled_folder_as_its_test_accuracy(image_run):
+def test_image_model_evaluates_a_labelled_folder_as_its_test_accuracy(image_run, tmp_path):
     run, m, tree = image_run
     rec = evaluate_folder(load(run), tree / "test")
     assert rec["n"] == 15 and rec["accuracy"] == pytest.approx(m["test_accuracy"])
     assert np.asarray(rec["confusion_matrix"]).sum() == 15 and rec["per_class_n"] == [5, 5, 5]
+    by_number = tmp_path / "by_number"  # folders named by class number (a name with a / cannot be a folder)
+    for i, c in enumerate(("cat", "dog", "frog")):
+        shutil.copytree(tree / "test" / c, by_number / str(i))
+    assert evaluate_folder(load(run), by_number)["confusion_matrix"] == rec["confusion_matrix"]
 
 
 def test_audio_model_predicts_its_test_clips_as_its_own_evaluation(audio_run, tmp_path):
