@@ -31,7 +31,8 @@ commands:
   figures           draw every paper figure from outputs/all.csv into outputs/figures (--csv, --out)
   list              the options of each config group, the exp presets and the sweeps
   pending           read run lines (overrides, one run per line) on stdin, print those without a finished
-                    record: a resumable script's stage restarts without one process per finished run
+                    record: a resumable script's stage restarts without one process per finished run;
+                    --stale: a line re-running (force=true) each row of all.csv made by other result code
   run-lines -j N    run such lines (stdin), N at a time in N long-lived workers, skipping finished ones;
                     all.csv refreshed once at the end (no ~4 s process start per run)
   summary [CSV]     any sweep's metric as mean ± 95% CI and n, grouped by the keys it varied (markdown);
