@@ -54,3 +54,14 @@ def test_every_config_folder_is_a_listed_package():
     folders = {f"frozen_bench.conf.{d.name}" for d in (ROOT / "conf").iterdir() if d.is_dir() and not d.name.startswith((".", "_"))}
     assert not folders - packages, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(folders - packages)}"
     assert "frozen_bench.nn.csrc" in packages
+
+
+def test_every_code_package_is_listed():
+    """A wing missing from `packages` is left out of the wheel: `frozen-bench predict` would fail
+    in an installed copy only."""
+    import tomllib
+
+    packages = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    code = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "frozen_bench").rglob("__init__.py")
+            if "__pycache__" not in p.parts}
+    assert not code - packages, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(code - packages)}"
