@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -112,8 +113,54 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
 
     ``+optim.act_delta_l1=λ`` adds λ·Σ|θ − θ₀| over the PAct parameters to the loss
     (``frozen_bench.train.act_delta``), θ₀ being ``act_init`` (the values at build time), or the
-    values this fit starts from when it is not given."""
-    tr, optim = cfg["trainer"], cfg["optim"]
+    values this fit starts from when it is not given.
+
+    In parts: ``_Loop`` sets up (sizes, optimizer, schedule, loss, batch order), ``resume`` restores
+    a checkpoint's ``Position``, ``epoch`` trains one pass over the batches (``step`` each, saving
+    checkpoints as they fall due), ``record_epoch`` evaluates and logs its history row."""
+    loop = _Loop(model, data, cfg, device, act_init)
+    at = loop.resume(checkpointer, log)
+    first, status, diverged_step = at.epoch, "ok", None
+    t0 = time.perf_counter() - at.seconds
+    model.train()
+    progress = Progress(loop.total, start=at.step, log=log)
+    try:
+        for epoch in range(first, loop.epochs + 1):
+            if epoch != first or at.perm is None:  # a resumed epoch keeps its order and position
+                at.perm = torch.randperm(len(loop.x), generator=loop.g).to(device)
+                at.running, at.count, at.pos = 0.0, 0, 0
+            at.epoch = epoch
+            if not loop.epoch(at, progress, checkpointer, t0):
+                status, diverged_step = "diverged", at.step
+                progress.write(log, f"[frozen-bench] diverged: non-finite loss at step {diverged_step} (epoch {epoch})")
+                break
+            loop.record_epoch(at, progress, log, t0)
+            if at.step >= loop.total:
+                break
+    finally:
+        progress.close()
+    return {"history": at.history, "status": status, "diverged_step": diverged_step, "steps": at.step,
+            "train_seconds": time.perf_counter() - t0,
+            "train_loss_final": at.history[-1]["train_loss"] if at.history else float("nan")}
+
+
+@dataclass
+class Position:
+    """Where a fit stands: what a checkpoint saves and a resume restores. ``perm`` is the epoch's
+    batch order, ``pos`` the next sample of it; ``running``/``count`` the epoch's summed train loss
+    and samples; ``seconds`` the training time so far."""
+    epoch: int = 1
+    pos: int = 0
+    perm: torch.Tensor | None = None
+    step: int = 0
+    running: float = 0.0
+    count: int = 0
+    history: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _sizes(tr: dict, data: DataBundle) -> tuple[int, int, int]:
+    """(epochs, batch size, total steps) of a fit, checked against the training set."""
     epochs, bs = int(tr["epochs"]), int(tr["batch_size"])
     if epochs < 1:
         raise ValueError(f"trainer.epochs must be >= 1, got {epochs}")
@@ -126,89 +173,106 @@ def fit(model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, log
         raise UserError(f"trainer.batch_size={bs} exceeds the {n} training samples of {data.name}, so every step would "
                         f"take all {n}; set trainer.batch_size<={n} (or dataset.subset>={bs}), or count the run in steps "
                         f"with trainer.max_steps=N for full-batch steps")
-    steps_per_epoch = math.ceil(n / bs)
-    total = epochs * steps_per_epoch
+    total = epochs * math.ceil(n / bs)
     if tr.get("max_steps"):
         total = min(total, int(tr["max_steps"]))
-    opt = torch.optim.AdamW(param_groups(model, optim), betas=tuple(optim.get("betas", (0.9, 0.999))))
-    warmup = int(round(float(optim.get("warmup_frac", 0.05)) * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(total, max(warmup, 1), float(optim.get("min_lr_frac", 0.0))))
-    clip = optim.get("grad_clip")
-    act_l1 = float(optim.get("act_delta_l1") or 0.0)  # opt-in (+optim.act_delta_l1=λ): absent in most configs
-    if act_l1:
-        act_init = act_init if act_init is not None else AD.snapshot(model)  # before a checkpoint is loaded
-    criterion = loss_fn(data.task)
-    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
-    g = torch.Generator(device="cpu").manual_seed(int(cfg["seed"]))
-    # augment=none draws nothing from g, so runs without augmentation are unchanged by the hook
-    augment = make_augment(cfg.get("augment"))
-    eval_every = max(1, int(tr.get("eval_every", 1)))
-    history, step, status, diverged_step = [], 0, "ok", None
-    start_epoch, start_pos, perm, running, count, elapsed = 1, 0, None, 0.0, 0, 0.0
-    state = checkpointer.load() if checkpointer is not None else None
-    if state is not None:
-        load_checkpoint_states(state, checkpointer.path, model=model, opt=opt, sched=sched)
-        restore_rng(g, state["rng"])
-        history, step, elapsed = state["history"], state["step"], state["seconds"]
-        start_epoch, start_pos, perm = state["epoch"], state["pos"], state["perm"].to(device)
-        running, count = state["running"], state["count"]
-        log(f"[frozen-bench] resumed from {checkpointer.path} at step {step}/{total} (epoch {start_epoch})")
-    t0 = time.perf_counter() - elapsed
-    model.train()
-    progress = Progress(total, start=step, log=log)
-    try:
-        for epoch in range(start_epoch, epochs + 1):
-            if epoch != start_epoch or perm is None:
-                perm = torch.randperm(n, generator=g).to(device)
-                running, count, start_pos = 0.0, 0, 0
-            for i in range(start_pos, n, bs):
-                idx = perm[i:i + bs]
-                xb = x_train[idx]
-                if augment is not None:  # on the batch tensor, seeded by the loop's generator
-                    xb = augment(xb, g)
-                out = model(xb)
-                loss = criterion(out, y_train[idx])
-                if hasattr(model, "regularizer"):  # e.g. a mask sparsity term
-                    loss = loss + model.regularizer()
-                if act_l1:  # sparse PAct deltas
-                    loss = loss + act_l1 * AD.l1_penalty(model, act_init)
-                if not torch.isfinite(loss):
-                    status, diverged_step = "diverged", step
-                    break
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if hasattr(model, "after_backward"):  # e.g. per-layer gradient norms, before clipping
-                    model.after_backward()
-                if clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), float(clip))
-                opt.step()
-                sched.step()
-                step += 1
-                running += loss.item() * len(idx)
-                count += len(idx)
-                progress.update(step, running / count, epoch)
-                if step >= total:
-                    break
-                if checkpointer is not None and checkpointer.due(step):
-                    checkpointer.save({"step": step, "epoch": epoch, "pos": i + bs, "perm": perm.cpu(),
-                                       "running": running, "count": count, "history": history,
-                                       "seconds": time.perf_counter() - t0, "rng": capture_rng(g),
-                                       "model": model.state_dict(), "opt": opt.state_dict(),
-                                       "sched": sched.state_dict()})
-            if status == "diverged":
-                progress.write(log, f"[frozen-bench] diverged: non-finite loss at step {diverged_step} (epoch {epoch})")
+    return epochs, bs, total
+
+
+class _Loop:
+    """A fit's fixed parts, set up once, in this order: sizes, AdamW over the parameter groups,
+    the warm-up + cosine schedule, the loss (with the opt-in PAct delta penalty), the training
+    tensors on the device, the batch order's generator and the augmentation."""
+
+    def __init__(self, model: nn.Module, data: DataBundle, cfg: dict, device: torch.device, act_init: dict | None):
+        tr, optim = cfg["trainer"], cfg["optim"]
+        self.model, self.data, self.device = model, data, device
+        self.epochs, self.bs, self.total = _sizes(tr, data)
+        self.opt = torch.optim.AdamW(param_groups(model, optim), betas=tuple(optim.get("betas", (0.9, 0.999))))
+        warmup = int(round(float(optim.get("warmup_frac", 0.05)) * self.total))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, cosine_with_warmup(self.total, max(warmup, 1), float(optim.get("min_lr_frac", 0.0))))
+        self.clip = optim.get("grad_clip")
+        self.act_l1 = float(optim.get("act_delta_l1") or 0.0)  # opt-in (+optim.act_delta_l1=λ): absent in most configs
+        if self.act_l1:
+            act_init = act_init if act_init is not None else AD.snapshot(model)  # before a checkpoint is loaded
+        self.act_init = act_init
+        self.criterion = loss_fn(data.task)
+        self.x, self.y = data.x_train.to(device), data.y_train.to(device)
+        self.g = torch.Generator(device="cpu").manual_seed(int(cfg["seed"]))
+        # augment=none draws nothing from g, so runs without augmentation are unchanged by the hook
+        self.augment = make_augment(cfg.get("augment"))
+        self.eval_every = max(1, int(tr.get("eval_every", 1)))
+
+    def resume(self, checkpointer, log) -> Position:
+        """The position of this run's checkpoint, with the model, optimizer, schedule and batch
+        generator restored to it; the start where there is none."""
+        state = checkpointer.load() if checkpointer is not None else None
+        if state is None:
+            return Position()
+        load_checkpoint_states(state, checkpointer.path, model=self.model, opt=self.opt, sched=self.sched)
+        restore_rng(self.g, state["rng"])
+        at = Position(epoch=state["epoch"], pos=state["pos"], perm=state["perm"].to(self.device), step=state["step"],
+                      running=state["running"], count=state["count"], history=state["history"], seconds=state["seconds"])
+        log(f"[frozen-bench] resumed from {checkpointer.path} at step {at.step}/{self.total} (epoch {at.epoch})")
+        return at
+
+    def epoch(self, at: Position, progress: Progress, checkpointer, t0: float) -> bool:
+        """Train the rest of ``at``'s epoch, batch by batch, until its end or the run's last step,
+        saving a checkpoint where one falls due. False at a non-finite loss (the run diverged)."""
+        for i in range(at.pos, len(self.x), self.bs):
+            idx = at.perm[i:i + self.bs]
+            loss = self.step(idx)
+            if loss is None:
+                return False
+            at.step += 1
+            at.running += loss * len(idx)
+            at.count += len(idx)
+            progress.update(at.step, at.running / at.count, at.epoch)
+            if at.step >= self.total:
                 break
-            row = {"epoch": epoch, "step": step, "train_loss": running / max(count, 1), "seconds": time.perf_counter() - t0}
-            if epoch % eval_every == 0 or epoch == epochs or step >= total:
-                v = evaluate(model, data.x_val, data.y_val, data, device)
-                row.update({f"val_{k}": val for k, val in v.items()})
-            history.append(row)
-            shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "step", "seconds"))
-            progress.write(log, f"[frozen-bench] epoch {epoch}/{epochs} step {step}/{total} {shown} ({row['seconds']:.1f}s)")
-            if step >= total:
-                break
-    finally:
-        progress.close()
-    return {"history": history, "status": status, "diverged_step": diverged_step, "steps": step,
-            "train_seconds": time.perf_counter() - t0,
-            "train_loss_final": history[-1]["train_loss"] if history else float("nan")}
+            if checkpointer is not None and checkpointer.due(at.step):
+                checkpointer.save({"step": at.step, "epoch": at.epoch, "pos": i + self.bs, "perm": at.perm.cpu(),
+                                   "running": at.running, "count": at.count, "history": at.history,
+                                   "seconds": time.perf_counter() - t0, "rng": capture_rng(self.g),
+                                   "model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                                   "sched": self.sched.state_dict()})
+        return True
+
+    def step(self, idx: torch.Tensor) -> float | None:
+        """One optimizer step on the samples ``idx``: their loss, or None where it is not finite
+        (nothing is updated then)."""
+        model = self.model
+        xb = self.x[idx]
+        if self.augment is not None:  # on the batch tensor, seeded by the loop's generator
+            xb = self.augment(xb, self.g)
+        out = model(xb)
+        loss = self.criterion(out, self.y[idx])
+        if hasattr(model, "regularizer"):  # e.g. a mask sparsity term
+            loss = loss + model.regularizer()
+        if self.act_l1:  # sparse PAct deltas
+            loss = loss + self.act_l1 * AD.l1_penalty(model, self.act_init)
+        if not torch.isfinite(loss):
+            return None
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if hasattr(model, "after_backward"):  # e.g. per-layer gradient norms, before clipping
+            model.after_backward()
+        if self.clip:
+            nn.utils.clip_grad_norm_(model.parameters(), float(self.clip))
+        self.opt.step()
+        self.sched.step()
+        return loss.item()
+
+    def record_epoch(self, at: Position, progress: Progress, log, t0: float) -> None:
+        """The epoch's history row: its mean train loss and, every ``trainer.eval_every`` epochs
+        and at the end, the validation metrics; logged as one line."""
+        row = {"epoch": at.epoch, "step": at.step, "train_loss": at.running / max(at.count, 1),
+               "seconds": time.perf_counter() - t0}
+        if at.epoch % self.eval_every == 0 or at.epoch == self.epochs or at.step >= self.total:
+            v = evaluate(self.model, self.data.x_val, self.data.y_val, self.data, self.device)
+            row.update({f"val_{k}": val for k, val in v.items()})
+        at.history.append(row)
+        shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "step", "seconds"))
+        progress.write(log, f"[frozen-bench] epoch {at.epoch}/{self.epochs} step {at.step}/{self.total} {shown} "
+                            f"({row['seconds']:.1f}s)")
