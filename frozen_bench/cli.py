@@ -259,7 +259,7 @@ def cmd_export(argv: list[str]) -> int:
                    help="image datasets: the normalisation in the graph, which then reads pixels 0-255 (N, C, H, W); "
                         "without it the input is the normalised tensor that preprocess.json, written beside, describes")
     a = p.parse_args(argv)
-    from frozen_bench.export.job import export_run
+    from frozen_bench.export.export_run import export_run
 
     try:
         export_run(a.run_dir, a.format, a.quantize, out=a.out, dense=a.dense, reps=max(1, a.reps), raw_input=a.raw_input)

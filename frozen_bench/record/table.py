@@ -23,7 +23,7 @@ COLUMNS = [
     "git_dirty", "stale",
 ]
 
-# columns that are counts or sizes by construction (record/identity.py, train/job.py run_record):
+# columns that are counts or sizes by construction (record/identity.py, train/train_run.py run_record):
 # written as integers even where a missing value (a failed run) would make pandas hold floats
 INT_COLUMNS = (
     "adapter_rank", "width", "depth", "seed", "budget", "subset", "epochs", "batch_size", "trainable_params",

@@ -57,7 +57,7 @@ def test_export_transforms_compute_the_transform(name, dense):
 
 
 def test_export_view_is_the_same_model(run):
-    from frozen_bench.export.job import load_trained
+    from frozen_bench.export.export_run import load_trained
 
     _, model, data = load_trained(run[0])
     view = export_view(model)
@@ -92,7 +92,7 @@ def test_onnx_export_matches_torch_and_records_what_the_edge_needs(run, capsys):
 @needs_onnx
 @pytest.mark.parametrize("quantize", ["int8", "fp16"])
 def test_quantized_onnx_records_its_accuracy(run, quantize):
-    from frozen_bench.export.job import export_run
+    from frozen_bench.export.export_run import export_run
 
     run_dir, metrics = run
     rec = export_run(run_dir, "onnx", quantize, reps=5, log=lambda *_: None)
@@ -105,7 +105,7 @@ def test_quantized_onnx_records_its_accuracy(run, quantize):
 
 @pytest.mark.parametrize("quantize", ["none", "int8", "fp16"])
 def test_torchscript_export(run, quantize, tmp_path):
-    from frozen_bench.export.job import export_run
+    from frozen_bench.export.export_run import export_run
 
     run_dir, metrics = run
     rec = export_run(run_dir, "torchscript", quantize, out=tmp_path, reps=5, log=lambda *_: None)
@@ -149,7 +149,7 @@ def test_a_learned_permutation_is_exported_as_its_index():
 def test_transformers_export_and_match_torch(family, fmt, tmp_path):
     """The frozen transformer's fixed projections call their transform's ``mix`` on padded inputs:
     the export view's transforms offer it too, so a transformer run exports like the others."""
-    from frozen_bench.export.job import export_run
+    from frozen_bench.export.export_run import export_run
 
     m = execute(config(f"+family={family}", "dataset=digits", "dataset.image=true", "model.dim=32", "trainer.epochs=1",
                        "trainer.latency_reps=0", "trainer.save_model=true", f"results_dir={tmp_path}"), log=lambda *_: None)

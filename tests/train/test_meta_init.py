@@ -70,7 +70,7 @@ def test_an_outer_step_moves_the_init_toward_the_values_training_adapted_it_to()
 
 
 def test_a_run_with_init_from_starts_from_exactly_those_values(tmp_path, monkeypatch):
-    import frozen_bench.train.job as job
+    import frozen_bench.train.train_run as job
 
     short = ("trainer.epochs=1", "trainer.latency_reps=0")
     data = load_dataset(config()["dataset"])

@@ -1,4 +1,4 @@
-"""One run's job: ``train(cfg, out_dir)`` loads the data, builds the model, fits it, measures it.
+"""One run's training: ``train(cfg, out_dir)`` loads the data, builds the model, fits it, measures it.
 
 Plain config dict in, ``{"metrics", "history", "model", "data"}`` out; no Hydra below this line.
 A run is a list of phases (``frozen_bench.train.phases``): one fit for a plain run, one per target
