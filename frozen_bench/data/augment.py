@@ -78,8 +78,3 @@ def make_augment(cfg: dict | None) -> Callable[[torch.Tensor, torch.Generator], 
         return lambda x, generator: flip_crop(x, generator, padding=padding, flip=flip, pad_mode=mode)
     raise ValueError(f"augment={kind!r} is unknown; choose one of {', '.join(KINDS)}")
 
-
-def augment_batch(x: torch.Tensor, cfg: dict | None, generator: torch.Generator) -> torch.Tensor:
-    """One-shot form of make_augment: x unchanged for augment=none."""
-    fn = make_augment(cfg)
-    return x if fn is None else fn(x, generator)
