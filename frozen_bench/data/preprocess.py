@@ -17,7 +17,7 @@ Kinds:
   channel, ``(x - mean) / std``, then shaped to ``input_shape`` ((C, H, W), or flat for an MLP
   dataset such as digits);
 - ``audio``: a clip is read mono at ``sample_rate``, right-padded or cut to ``samples``, turned
-  into log features by the fixed front end ``frontend`` (``data.speech.make_frontend``), rounded
+  into log features by the fixed front end ``frontend`` (``data.audio.make_frontend``), rounded
   to ``feature_dtype`` (the loaders cache features in float16), and standardized per band
   (frequency row) with the training split's ``mean``/``std``: (F, T);
 - ``values``: a regression input, used as given.
@@ -167,7 +167,7 @@ def from_pixels(spec: dict, pixels) -> torch.Tensor:
 def read_audio(spec: dict, path) -> np.ndarray:
     """One WAV/FLAC clip as float32 (samples,), mono at the spec's rate, padded or cut (soundfile;
     torchaudio.load would need torchcodec)."""
-    from frozen_bench.data.speech import read_wav
+    from frozen_bench.data.audio import read_wav
 
     if spec["sample_rate"] != 16000 or spec["samples"] != 16000:
         raise ValueError("only 1 s clips at 16 kHz are supported by this front end")
@@ -181,7 +181,7 @@ def read_audio(spec: dict, path) -> np.ndarray:
 def from_waves(spec: dict, waves) -> torch.Tensor:
     """Waveforms (N, samples) or (samples,) float in [-1, 1] -> the model input (N, F, T): the
     front end, rounded to the loaders' feature dtype, standardized per band."""
-    from frozen_bench.data.speech import make_frontend
+    from frozen_bench.data.audio import make_frontend
 
     w = torch.as_tensor(np.asarray(waves, dtype=np.float32))
     if w.dim() == 1:

@@ -33,15 +33,14 @@ import torch
 
 from frozen_bench.atomic import atomic_open
 from frozen_bench.data import preprocess as P
+from frozen_bench.data.audio import SAMPLE_RATE, make_frontend, read_wav
 from frozen_bench.data.bundle import DataBundle, DatasetError
 from frozen_bench.data.paths import cache_dir, data_root
 
-SAMPLE_RATE = 16000
 WORDS35 = ("backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four", "go",
            "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven",
            "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero")
 KEYWORDS12 = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
-FRONTENDS = ("fft", "logmel", "mfcc")
 NOISE_DIR = "_background_noise_"
 AUDIO_EXTS = (".wav", ".flac")
 
@@ -83,22 +82,6 @@ def _ensure_files(cfg: dict, name: str, root: Path, folder: Path) -> None:
                            f"{fixes}") from None
     if not present():
         raise DatasetError(f"dataset={name}: download finished but {folder} lacks the split lists; place {need} there")
-
-
-def read_wav(path) -> np.ndarray:
-    """Mono float32 at 16 kHz, exactly 1 s (right zero-padding or cropping). WAV or FLAC; a path or
-    a binary file object (e.g. a tar member)."""
-    import soundfile as sf
-
-    wav, sr = sf.read(path if hasattr(path, "read") else str(path), dtype="float32", always_2d=True)
-    wav = wav.mean(1)
-    if sr != SAMPLE_RATE:
-        import torchaudio.functional as AF
-
-        wav = AF.resample(torch.from_numpy(wav), sr, SAMPLE_RATE).numpy()
-    out = np.zeros(SAMPLE_RATE, dtype=np.float32)
-    out[: min(len(wav), SAMPLE_RATE)] = wav[:SAMPLE_RATE]
-    return out
 
 
 def _list(folder: Path, fname: str) -> set[str]:
@@ -155,25 +138,6 @@ def _silence(folder: Path, n: int, seed: int) -> np.ndarray:
         start = rng.integers(len(src) - SAMPLE_RATE + 1)
         out[i] = src[start:start + SAMPLE_RATE] * rng.uniform(0.0, 1.0)
     return out
-
-
-def make_frontend(cfg: dict):
-    """Waveforms (N, 16000) -> log features (N, F, T)."""
-    import torchaudio.transforms as AT
-
-    kind = cfg.get("frontend", "logmel")
-    n_fft, hop = int(cfg.get("n_fft", 480)), int(cfg.get("hop_length", 320))
-    n_mels = int(cfg.get("n_mels", 40))
-    if kind == "fft":
-        tf = AT.Spectrogram(n_fft=n_fft, hop_length=hop, power=2.0)
-    elif kind == "logmel":
-        tf = AT.MelSpectrogram(SAMPLE_RATE, n_fft=n_fft, hop_length=hop, n_mels=n_mels)
-    elif kind == "mfcc":
-        return AT.MFCC(SAMPLE_RATE, n_mfcc=int(cfg.get("n_mfcc", 40)), log_mels=True,
-                       melkwargs={"n_fft": n_fft, "hop_length": hop, "n_mels": n_mels})
-    else:
-        raise ValueError(f"dataset.frontend must be one of {', '.join(FRONTENDS)}, got {kind!r}")
-    return lambda w: torch.log(tf(w) + 1e-6)
 
 
 def _features(folder: Path, items: list, frontend, seed: int, log) -> torch.Tensor:
