@@ -18,7 +18,7 @@ of each candidate per round, rotating order; ratios are medians of per-round rat
   op reads its inputs and writes its output once (BatchNorm's statistics: one more read forward,
   one more backward), backward reads input and incoming gradient and writes the outgoing one.
   Ops are counted one by one, so a pass that fuses several (the evaluation stage tail,
-  ``fast.stage_tail``) can run under the bound of its parts.
+  ``fused.stage_tail``) can run under the bound of its parts.
 
     python scripts/bench_models.py                # all pairs, 15 rounds
     python scripts/bench_models.py --quick        # 5 rounds, short samples
