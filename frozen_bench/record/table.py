@@ -30,6 +30,9 @@ INT_COLUMNS = (
     "total_params", "frozen_bytes", "model_bytes", "steps", "steps_to_converge", "diverged_step",
 )
 
+# hex names read as text: a commit like 0260669... would otherwise be read as the number 260669
+TEXT_COLUMNS = {"git_commit": str}
+
 # all.csv columns a reader (figures, notebooks) relies on
 REQUIRED_COLUMNS = ("signature", "status", "dataset", "model", "seed")
 
@@ -149,7 +152,7 @@ def _rows_without_local_run(out_csv: Path, local: set[str], log=print):
     if not out_csv.exists():
         return pd.DataFrame()
     try:
-        old = pd.read_csv(out_csv)
+        old = pd.read_csv(out_csv, dtype=TEXT_COLUMNS)
         if "signature" not in old.columns:
             raise ValueError("no signature column")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
@@ -189,7 +192,7 @@ def read_all_csv(path: str | Path):
                 # pandas would silently turn surplus leading cells into an index
                 if row and len(row) != len(header):
                     raise ValueError(f"line {line} has {len(row)} cells, the header {len(header)}")
-        df = pd.read_csv(path)
+        df = pd.read_csv(path, dtype=TEXT_COLUMNS)
     except (csv.Error, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
         raise UserError(f"{path} is not a readable CSV ({' '.join(str(e).split())[:150]}); {fix}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
