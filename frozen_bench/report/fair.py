@@ -3,9 +3,13 @@
 For each dataset and budget every family is listed (mean ± 95% CI over seeds); then the best frozen
 family meets the best trained family. "Best" is chosen on mean VALIDATION accuracy: choosing on
 test would pick the luckiest seed draw and bias the comparison towards whichever side has more
-families. Controls (random filters, identity mixing, ...) explain what the frozen structure buys;
-they are listed but never stand in for "frozen". The difference is paired by seed (same data order
-and split on both sides) and the verdict word is read off its 95% CI alone.
+families. Controls (random filters, identity mixing, ...) explain what the frozen structure buys,
+and they are frozen networks too (fixed convs, only per-channel parts and the head train): "best
+frozen" is chosen among frozen families and controls alike, so a control that validates best
+stands for frozen. The difference is paired by seed (same data order and split on both sides) and
+the verdict word is read off its 95% CI alone. Each family's row states its compute beside its
+budget: multiply-adds per example, fixed parameters, stored bytes, training seconds an epoch and
+batch-1 latency.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from frozen_bench.report.stats import Paired, paired, verdict
 
 FINAL_EXP, SMALL_EXP = "fair_final", "fair_small"
 KINDS = ("frozen", "trained", "control")
+FROZEN = ("frozen", "control")  # the kinds "best frozen" is chosen from: a control is a frozen network too
 COMMAND = "scripts/reproduce.sh fair"
 NEEDED = ("dataset", "family", "family_kind", "budget", "seed", "status", "val_accuracy", "test_accuracy")
 
@@ -61,9 +66,10 @@ def selected_only(sub: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     return sub.loc[sorted(set(keep))]
 
 
-def best_family(g: pd.DataFrame, kind: str) -> str | None:
-    """The family of ``kind`` with the best mean validation accuracy (ties: name order)."""
-    val = g[g["family_kind"] == kind].groupby("family")["val_accuracy"].mean().dropna()
+def best_family(g: pd.DataFrame, kind: str | tuple[str, ...]) -> str | None:
+    """The family of ``kind`` (one kind or several) with the best mean validation accuracy (ties: name order)."""
+    kinds = (kind,) if isinstance(kind, str) else kind
+    val = g[g["family_kind"].isin(kinds)].groupby("family")["val_accuracy"].mean().dropna()
     if val.empty:
         return None
     return sorted(val.index, key=lambda f: (-round(float(val[f]), 12), str(f)))[0]
@@ -103,7 +109,7 @@ HEAD = ["best frozen (by val)", "test acc (%)", "best trained (by val)", "test a
 
 
 def _versus(g: pd.DataFrame) -> list[str] | None:
-    fz, tr = best_family(g, "frozen"), best_family(g, "trained")
+    fz, tr = best_family(g, FROZEN), best_family(g, "trained")
     if fz is None or tr is None:
         return None
     c = compare(g, fz, tr)
@@ -140,10 +146,10 @@ def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP,
     groups = list(ok.groupby(["dataset", "budget"], sort=True))
     out += verdict_rows(groups, ok)
     for (ds, b), g in groups:
-        fz, tr = best_family(g, "frozen"), best_family(g, "trained")
+        fz, tr = best_family(g, FROZEN), best_family(g, "trained")
         out += ["", f"### {_row_ds(ok, ds, g)}, budget {int_cell(b)}", "",
                 *table_head(["family", "kind", "val acc (%)", "test acc (%)", "seeds", "trainable", "steps", "99% of final val by",
-                        "lr", "weight decay"])]
+                        "lr", "weight decay", *COMPUTE_HEAD])]
         order = sorted(g["family"].unique(), key=lambda f: (KINDS.index(k) if (k := g[g["family"] == f]["family_kind"].iloc[0]) in KINDS else 9, str(f)))
         for f in order:
             r = g[g["family"] == f]
@@ -151,10 +157,31 @@ def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP,
             hp = [(f"{r[c].iloc[0]:g}" if c in r and r[c].nunique() == 1 else ("varies" if c in r else "–")) for c in ("lr", "weight_decay")]
             out.append("| " + " | ".join([str(f), kind, pct_cell(r["val_accuracy"]), pct_cell(r["test_accuracy"]), str(r["seed"].nunique()),
                                            int_cell(r["trainable_params"].mean() if "trainable_params" in r else float("nan")),
-                                           int_cell(r["steps"].mean() if "steps" in r else float("nan")), _converged(r), *hp]) + " |")
+                                           int_cell(r["steps"].mean() if "steps" in r else float("nan")), _converged(r), *hp,
+                                           *compute_cells(r)]) + " |")
         notes = review_notes(g, every[(every["dataset"] == ds) & (every["budget"] == b)], b)
         out += ["", *notes] if notes else []
     return out + [""]
+
+
+COMPUTE_HEAD = ["MMAC / example", "fixed params", "stored kB", "train s / epoch", "latency b1 (ms)"]
+
+
+def compute_cells(r: pd.DataFrame) -> list[str]:
+    """A family's compute beside its budget (means over its seeds; – where its records lack the column):
+    multiply-adds of one example's forward pass, numbers in its fixed maps, bytes to store it (trainable
+    parameters plus the seeds of the fixed parts), training seconds an epoch on the recipe's images
+    (one thread each, two runs side by side), and the median batch-1 latency."""
+    def mean(col):
+        return r[col].astype(float).mean() if col in r and r[col].notna().any() else float("nan")
+
+    per_epoch = mean("train_seconds_per_epoch")
+    if pd.isna(per_epoch) and {"epochs", "train_seconds"} <= set(r.columns) and r["epochs"].notna().any():  # older records
+        per_epoch = (r["train_seconds"].astype(float) / r["epochs"].astype(float)).mean()
+    cells = [mean("macs_per_example") / 1e6, mean("fixed_params"), mean("model_bytes") / 1e3, per_epoch,
+             mean("latency_ms_b1_p50")]
+    fmt = ["{:,.2f}", "{:,.0f}", "{:,.1f}", "{:,.1f}", "{:.3f}"]
+    return ["–" if pd.isna(v) else f.format(v) for v, f in zip(cells, fmt)]
 
 
 def _converged(r: pd.DataFrame) -> str:

@@ -341,3 +341,61 @@ def fig_fair_budget(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     if not paths:
         raise MissingRows(f"no dataset has fair_final rows at two budgets; run: {COMMAND}")
     return paths
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points (cost, accuracy) no other point beats: none with cost <= and accuracy >=,
+    one of them strictly; sorted by cost."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+@figure("fair_compute")
+def fig_fair_compute(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Compute as the second axis: per dataset, each (family, budget) of the fair tables as its mean
+    test accuracy (± 95% CI over seeds) against its trainable parameters (left) and its multiply-adds
+    per example (right), both log scale; the Pareto front (no point cheaper and at least as accurate)
+    joined and ringed. Colours by kind; rows recorded without a multiply-add count are left out of
+    the right panel and counted in the caption."""
+    sub = _fair_rows(df)
+    paths = []
+    kind_marker = {"frozen": "o", "trained": "s", "control": "x"}
+    for ds, g in sub.groupby("dataset"):
+        pts = []
+        for (fam, b), f in g.groupby(["family", "budget"]):
+            m, c = mean_ci(100 * f["test_accuracy"])
+            macs = f["macs_per_example"].astype(float).mean() if "macs_per_example" in f else float("nan")
+            pts.append((fam, b, f["family_kind"].iloc[0], f["trainable_params"].astype(float).mean(), macs, m, c))
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
+        missing = sum(1 for p in pts if pd.isna(p[4]))
+        for ax, col, label in ((axes[0][0], 3, "trainable parameters (log scale)"),
+                               (axes[0][1], 4, "multiply-adds per example (log scale)")):
+            shown = [p for p in pts if not pd.isna(p[col])]
+            for p in shown:
+                ax.errorbar(p[col], p[5], yerr=ci_bars([p[5]], [p[6]]), fmt=kind_marker.get(p[2], "^"), capsize=2,
+                            color=FAMILY_COLOURS.get(p[2], "k"), ms=5)
+            front = [shown[i] for i in pareto_front([(p[col], p[5]) for p in shown])]
+            if front:
+                ax.step([p[col] for p in front], [p[5] for p in front], where="post", color="k", lw=0.8, alpha=0.6)
+                ax.scatter([p[col] for p in front], [p[5] for p in front], s=90, facecolors="none", edgecolors="k", lw=0.8)
+                for p in front:
+                    ax.annotate(f"{p[0]} {int(p[1]):,}", (p[col], p[5]), fontsize=6, xytext=(4, -9), textcoords="offset points")
+            if shown:
+                param_axis(ax, pd.Series([p[col] for p in shown]))
+            ax.set_xlabel(label)
+            ax.set_ylabel(CI_LABEL)
+            ax.grid(alpha=0.3)
+        fit_title(axes[0][0], f"{ds}: accuracy vs trainable budget", fontsize=9)
+        fit_title(axes[0][1], f"{ds}: accuracy vs compute", fontsize=9)
+        handles = [plt.Line2D([], [], marker=kind_marker[k], ls="", color=c, label=k) for k, c in FAMILY_COLOURS.items()]
+        handles.append(plt.Line2D([], [], marker="o", ls="-", color="k", mfc="none", ms=9, label="Pareto front"))
+        axes[0][1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
+        note = f"; {missing} (family, budget) without a multiply-add count left out on the right" if missing else ""
+        paths += save(fig, out_dir, f"fair_compute_{ds}", data_label(g) + "; each point a family at one budget, tuned on "
+                                                                          "validation; ringed: the Pareto front" + note)
+    return paths
