@@ -116,6 +116,6 @@ def test_a_sweep_warns_only_about_what_no_point_reads():
 
     assert warnings("-m", "model=dense_mlp,linear", "transform=dct,fft") == [
         "transform=dct,fft has no effect: model=dense_mlp,linear reads no transform; drop it, "
-        "or choose a model that reads transform (frozen_audio, frozen_cnn, frozen_mlp, frozen_transformer)"]
+        "or choose a model that reads transform (frozen_audio, frozen_audio_cnn, frozen_cnn, frozen_mlp, frozen_transformer)"]
     assert warnings("-m", "model=dense_mlp,frozen_mlp", "transform=dct") == []  # frozen_mlp reads it
     assert warnings("-m", "adapter=none,lora", "adapter.rank=2") == []  # the lora points read it
