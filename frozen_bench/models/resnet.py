@@ -3,7 +3,7 @@ what their 3×3 convolutions are:
 
 - ``frozen_resnet``: every conv fixed, by default the structured one (``model.conv=structured``: a
   fixed filter bank on every channel, then the transform group's channel mixing; with WHT and 3×3
-  filters it runs as the bank and the WHT of its fold, ``fast.bank_wht``), or seeded He-init dense
+  filters it runs as the bank and the WHT of its fold, ``nn.fused.bank_wht``), or seeded He-init dense
   convs (``model.conv=random``). Only per-channel parts train: the norms' affine, the PActs
   (``activation=``), optional low-rank adapters (``adapter=``), and the linear head.
 - ``bn_only_resnet``: the literature's form (Frankle, Schwab & Morcos, "Training BatchNorm and Only
