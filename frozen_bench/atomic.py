@@ -66,6 +66,16 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[IO]:
         yield f
 
 
+def probe_writable(folder: str | Path) -> None:
+    """Make ``folder`` and create and remove a file in it: raises OSError where nothing could be
+    written there (under a file, in /proc, read-only), before any work whose output would be lost."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.")
+    os.close(fd)
+    os.unlink(probe)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_open(path, "w") as f:
         f.write(text)

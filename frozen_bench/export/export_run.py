@@ -284,16 +284,12 @@ class RawImage(nn.Module):
 def _out_dir(out: str | Path | None, run_dir: Path) -> Path:
     """The export folder, made and probed before anything is exported: an --out under a file, in
     /proc or in a read-only run folder is one line (it was a traceback, or torch's own error)."""
-    import os
-    import tempfile
+    from frozen_bench.atomic import probe_writable
 
     out_dir = Path(out) if out else run_dir / "export"
     fix = "choose a writable folder with --out DIR" if out else f"the run folder {run_dir} is not writable: give --out DIR"
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".write-probe.")
-        os.close(fd)
-        os.unlink(probe)
+        probe_writable(out_dir)
     except OSError as e:
         raise UserError(f"cannot write the export into {out_dir} ({e.strerror or type(e).__name__}); {fix}") from None
     return out_dir

@@ -12,12 +12,10 @@ import csv
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-from frozen_bench.atomic import atomic_write_text, locked
+from frozen_bench.atomic import atomic_write_text, locked, probe_writable
 from frozen_bench.errors import UserError
 from frozen_bench.record.curve import plot_curve
 
@@ -33,12 +31,8 @@ def run_dir(results_dir: str | Path, sig: str) -> Path:
 
 def check_writable(results_dir: str | Path) -> None:
     """Fail before training, not after it, when the records could not be written."""
-    runs = Path(results_dir) / "runs"
     try:
-        runs.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=runs, prefix=".write-probe.")
-        os.close(fd)
-        os.unlink(probe)
+        probe_writable(Path(results_dir) / "runs")
     except OSError as e:
         raise UserError(f"results_dir={results_dir} is not writable ({e.strerror or e}); "
                         f"choose a writable folder with results_dir=PATH") from None
