@@ -55,7 +55,8 @@ def select(tune_df: pd.DataFrame, exp: str | None = TUNE_EXP) -> pd.DataFrame:
     df["val_accuracy"] = np.where(df["status"].astype(str) == "diverged", 0.0,
                                   pd.to_numeric(df["val_accuracy"], errors="coerce"))
     df = df[df["val_accuracy"].notna()]
-    out_cols = [*keys, "family_kind", *HPARAMS, "best_val_accuracy", "val_seeds", "configs_tried", "selected_on"]
+    out_cols = [*keys, "family_kind", *HPARAMS, "best_val_accuracy", "val_seeds", "configs_tried", "lr_edge",
+                "selected_on"]
     if df.empty:
         return pd.DataFrame(columns=out_cols)
     per = (df.groupby([*keys, *HPARAMS], dropna=False, sort=False)
@@ -64,6 +65,10 @@ def select(tune_df: pd.DataFrame, exp: str | None = TUNE_EXP) -> pd.DataFrame:
     per["_score"] = -per["best_val_accuracy"].round(12)
     per = per.sort_values(["_score", *HPARAMS], kind="mergesort")
     per["configs_tried"] = per.groupby(keys, dropna=False)["_score"].transform("size")
+    # an lr chosen at the end of the lrs tried may be short of the family's best: the Method lists them
+    lo = per.groupby(keys, dropna=False)["lr"].transform("min")
+    hi = per.groupby(keys, dropna=False)["lr"].transform("max")
+    per["lr_edge"] = np.where(lo == hi, "", np.where(per["lr"] == hi, "highest", np.where(per["lr"] == lo, "lowest", "")))
     best = per.groupby(keys, dropna=False, sort=True).head(1).drop(columns="_score")
     if "family_kind" in df.columns:
         kinds = df.groupby("family", dropna=False)["family_kind"].first()

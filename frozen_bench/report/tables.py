@@ -88,7 +88,32 @@ def fair_section(df: pd.DataFrame, log=print) -> list[str]:
             out += fn(df)
         except NoFairRows as e:
             log(f"[frozen-bench] tables: skipped {fn.__name__}: {e}")
-    return out
+    return out + grid_section(df)
+
+
+def grid_section(df: pd.DataFrame) -> list[str]:
+    """What the tuning screen tried per dataset (grid points per family) and every selection whose lr is
+    the lowest or highest lr its family was screened with: the Method's grid, read from the rows."""
+    from frozen_bench.report.select import TUNE_EXP, select
+
+    tune = df[df["exp"] == TUNE_EXP] if "exp" in df.columns else df.iloc[0:0]
+    if tune.empty:
+        return []
+    sel = select(tune)
+    out = ["## The tuning screen's grid and its edge picks (`fair_tune`)", "",
+           "Grid points per (budget, family), each dataset: the range over its families (a family screened on a "
+           "larger grid says so in the list below).", "", "| dataset | grid points per family | lrs tried |", "|---|---|---|"]
+    for ds, g in sel.groupby("dataset"):
+        lrs = sorted(tune.loc[tune["dataset"] == ds, "lr"].astype(float).unique())
+        lo, hi = int(g["configs_tried"].min()), int(g["configs_tried"].max())
+        out.append(f"| {ds} | {lo if lo == hi else f'{lo}–{hi}'} | {', '.join(f'{x:g}' for x in lrs)} |")
+    edge = sel[sel["lr_edge"].astype(str) != ""]
+    out += ["", f"Selections at an edge of their lr grid: {len(edge)} of {len(sel)}.", ""]
+    if len(edge):
+        out += ["| dataset | budget | family | lr | edge | grid points |", "|---|---|---|---|---|---|"]
+        out += [f"| {r.dataset} | {int(r.budget):,} | {r.family} | {float(r.lr):g} | {r.lr_edge} | {int(r.configs_tried)} |"
+                for r in edge.itertuples()]
+    return out + [""]
 
 
 def write_tables(df: pd.DataFrame, path: str | Path, log=print, source: str | Path = "results/all.csv") -> Path:

@@ -269,3 +269,18 @@ def test_twins_the_full_profile_did_not_run_come_from_the_quick_one():
     tf = next(line for line in text.splitlines() if "| frozen_transformer |" in line)
     assert cnn.startswith("| fashion_mnist (full) |") and tf.startswith("| fashion_mnist (quick) |")
     assert "| 5 |" in cnn and "| 5 |" in tf  # five seeds each: quick and full rows never pooled
+
+
+def test_selection_flags_an_lr_at_the_edge_of_its_grid_and_tables_list_it():
+    from frozen_bench.report import select, tables
+
+    rows = [dict(exp="fair_tune", dataset="cifar10_jpeg", budget=8000, family=f, family_kind=k, lr=lr, weight_decay=0.0,
+                 seed=0, status="ok", val_accuracy=v)
+            for f, k, curve in (("frozen_resnet", "frozen", {0.01: 0.30, 0.03: 0.37}),   # best at its top lr
+                                ("trained_cnn", "trained", {0.003: 0.50, 0.01: 0.54, 0.03: 0.52}))  # interior
+            for lr, v in curve.items()]
+    sel = select.select(pd.DataFrame(rows)).set_index("family")
+    assert sel.loc["frozen_resnet", "lr_edge"] == "highest" and sel.loc["trained_cnn", "lr_edge"] == ""
+    text = "\n".join(tables.grid_section(pd.DataFrame(rows)))
+    assert "| cifar10_jpeg | 2–3 | 0.003, 0.01, 0.03 |" in text
+    assert "Selections at an edge of their lr grid: 1 of 2." in text and "| frozen_resnet | 0.03 | highest | 2 |" in text
