@@ -15,12 +15,14 @@
 #             seed, lr 0.01: the paper's depth trend (accuracy grows with depth at width 16), checked
 #   5. anchor bn_only_resnet sized to 8k (depth 98) on the screen recipe, lr 0.01, one seed: the
 #             literature's 8k network where this machine can afford it
+#   speech    frozen_audio_cnn, the frozen twin of audio_cnn, at 20k on the real 12-class speech split: the
+#             lines scripts/fair.sh speech gives it (screen on its grid, select, 5 seeds, 30 epochs)
 #
 # Jobs run JOBS at a time (default 2), one thread each, in long-lived workers (frozen-bench run-lines).
-# Usage: scripts/resnets.sh [STAGES]   STAGES: a comma list of cifar10,fashion_mnist,depth,anchor (default all)
+# Usage: scripts/resnets.sh [STAGES]   STAGES: a comma list of cifar10,fashion_mnist,depth,anchor,speech (default all)
 # FB=... replaces the frozen-bench command (e.g. one running a fixed commit's code); RESULTS=DIR the folder.
 set -uo pipefail
-stages=${1:-cifar10,fashion_mnist,depth,anchor}
+stages=${1:-cifar10,fashion_mnist,depth,anchor,speech}
 want() { [[ ",$stages," == *",$1,"* ]]; }
 cd "$(dirname "$0")/.."
 if [ -z "${FB:-}" ]; then make -s setup || exit 1; fi
@@ -72,6 +74,22 @@ fi
 if want anchor; then
   stamp "5/5 bn_only_resnet at 8k (screen recipe, seed 0)"
   echo "+family=bn_only_resnet exp_name=bn_only_depth model.budget=8000 ${cifar[*]} dataset.subset=5000 trainer.epochs=5 trainer.batch_size=128 trainer.eval_every=1 trainer.latency_reps=0 optim.lr=0.01 optim.weight_decay=0.0 seed=0 trainer.threads=1 results_dir=$results" | run_lines
+fi
+
+if want speech; then
+  stamp "speech: frozen_audio_cnn at 20k (fair.sh's speech lines)"
+  speech=(dataset=speech_commands_test12 dataset.subset=null trainer.epochs=30)
+  for lr in 0.003 0.01 0.03; do for wd in 0.0 0.05; do
+    echo "+sweep=fair_tune family=frozen_audio_cnn model.budget=20000 optim.lr=$lr optim.weight_decay=$wd seed=0 ${speech[*]} trainer.threads=1 results_dir=$results"
+  done; done | run_lines
+  $fb collect --results-dir "$results" >/dev/null
+  $fb fair-select --csv "$results/all.csv" --out "$results/fair/selected.csv" --print-overrides \
+    > "$results/fair/selected.txt" || exit 1
+  grep -- "+family=frozen_audio_cnn .*dataset=speech_commands_test12" "$results/fair/selected.txt" | while read -r line; do
+    for seed in 0 1 2 3 4; do
+      echo "+profile=quick +sweep=fair_final $line ${speech[*]} seed=$seed trainer.threads=1 results_dir=$results"
+    done
+  done | run_lines
 fi
 
 $fb collect --results-dir "$results" >/dev/null
