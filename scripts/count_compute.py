@@ -9,7 +9,7 @@ filled only where the rebuilt model has the row's trainable parameter count (and
 where recorded): the proof that the counted network is the trained one. Others are left empty and
 listed. Nothing is trained; all.csv is rewritten atomically, every other cell unchanged.
 
-    python scripts/count_compute.py [--csv results/all.csv] [--exps fair_final,fair_design,fair_small]
+    python scripts/count_compute.py [--csv results/all.csv] [--exps fair_final,fair_design,fair_small] [--recount]
 """
 
 from __future__ import annotations
@@ -47,15 +47,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", default="results/all.csv")
     ap.add_argument("--exps", default="fair_final,fair_design,fair_small")
+    ap.add_argument("--recount", action="store_true", help="count rows that have a count too (after the counter changed)")
     a = ap.parse_args()
     path = Path(a.csv)
     df = pd.read_csv(path, low_memory=False)
     for col in ("macs_per_example", "fixed_params"):
         if col not in df.columns:
             df[col] = pd.NA
-    todo = df[df["exp"].isin(a.exps.split(",")) & (df["status"].astype(str) == "ok") & df["macs_per_example"].isna()
-              & df["command"].notna()]
-    print(f"[count_compute] {len(todo)} rows of {a.exps} without a compute count in {path}", file=sys.stderr)
+    todo = df[df["exp"].isin(a.exps.split(",")) & (df["status"].astype(str) == "ok")
+              & (df["macs_per_example"].isna() | a.recount) & df["command"].notna()]
+    print(f"[count_compute] {len(todo)} rows of {a.exps} to count in {path}", file=sys.stderr)
     datasets, counted, filled, refused = {}, {}, 0, []
     with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
         for i, row in todo.iterrows():

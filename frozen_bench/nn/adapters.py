@@ -46,6 +46,10 @@ class LoRA(nn.Module):
         self.U = nn.Parameter(torch.randn(channels, rank) / channels**0.5)
         self.V = nn.Parameter(torch.zeros(rank, channels))
 
+    def macs_per_output(self) -> int:
+        """Multiply-adds per output value (``train.compute``): x·U then ·V, r each (the residual add not counted)."""
+        return 2 * self.rank
+
     def forward(self, x):
         if x.ndim <= 2:
             return x + (x @ self.U) @ self.V
@@ -100,6 +104,10 @@ class Conv1x1(nn.Module):
         self.up = nn.Linear(rank, channels, bias=True)
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
+
+    def macs_per_output(self) -> int:
+        """Multiply-adds per output value (``train.compute``): down then up, r each."""
+        return 2 * self.rank
 
     def forward(self, x):
         if x.ndim <= 2:

@@ -90,6 +90,10 @@ class FixedFilterBank(nn.Module):
     def out_channels(self, in_channels: int) -> int:
         return in_channels * self.n_filters
 
+    def macs_per_output(self) -> int:
+        """Multiply-adds per output value (``train.compute``): one k×k filter on one channel."""
+        return self.kernel_size ** 2
+
     def fixed_numel(self) -> int:
         return self.bank.numel()
 

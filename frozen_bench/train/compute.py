@@ -4,7 +4,7 @@ model on one example, with fixed operators counted in the structure they run in.
 Counted: convolutions and linear layers (weights × output positions), fixed transforms along the
 last axis (``FixedTransform.ops_per_row``: n·log2 n for the WHT, 2·n·log2 n for the FFT-based DCT/FFT,
 n² for a random orthogonal matrix), and any module that states its own cost per output pixel
-(``macs_per_pixel``: the frozen ResNets' convs; ``macs_per_output``: a masked Linear; the frozen CNN's fused filter-bank + mixing in its
+(``macs_per_pixel``: the frozen ResNets' convs; ``macs_per_output``: a masked Linear, a low-rank adapter; the frozen CNN's fused filter-bank + mixing in its
 structured form where it runs so). Not counted: elementwise work (norms, PActs, pooling, residual
 adds), the same convention as the usual FLOP counters (fvcore, thop), so numbers compare with
 published multiply-add counts. A counted module's children are not counted again.
@@ -41,7 +41,14 @@ def _own_cost(m: nn.Module):
 
 
 def macs_per_example(model: nn.Module, input_shape: tuple[int, ...], device="cpu") -> int:
-    """Multiply-adds of one forward pass of one example (evaluation mode, the map the model computes)."""
+    """Multiply-adds of one forward pass of one example, the map the model computes. Counted on a copy
+    in training mode: at evaluation some models run several modules as one kernel call (a BatchNorm
+    folded into a fixed conv, the stage tail, the frozen MLP block), which no module hook would see;
+    training mode calls every module, and the copy keeps the model's statistics untouched. Two
+    examples, so a batch statistic exists; the count is per example."""
+    import copy
+
+    model = copy.deepcopy(model).train()
     counted: list[float] = []
     hooks = []
 
@@ -55,16 +62,9 @@ def macs_per_example(model: nn.Module, input_shape: tuple[int, ...], device="cpu
             visit(child)
 
     visit(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=device))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
-    return int(round(sum(counted)))
+    with torch.no_grad():
+        model(torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0)).to(device))
+    return int(round(sum(counted)))  # each hook counts per example (its output over the batch)
 
 
 def fixed_params(model: nn.Module) -> int:

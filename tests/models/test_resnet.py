@@ -124,3 +124,17 @@ def test_frozen_audio_cnn_is_audio_cnn_with_fixed_convs():
                             "transform": {"name": "wht", "seed": 0}, "activation": {"name": "relu"}},
                            data((40, 51), 12))
     assert 18000 <= M.trainable_params(budgeted) <= 20000
+
+
+def test_macs_see_the_convs_that_evaluation_runs_as_one_kernel_call():
+    from frozen_bench.models.frozen_cnn import FrozenCNN
+
+    m = FrozenCNN((3, 32, 32), 10, widths=[8, 12], fused=True).eval()  # at evaluation BatchNorm folds into the conv
+    # 3->8 at 32², 8->12 at 16² (both dense fixed kernels at these widths), flattened head 12·8·8 -> 10
+    assert C.macs_per_example(m, (3, 32, 32)) == 9 * 3 * 8 * 1024 + 9 * 8 * 12 * 256 + 12 * 64 * 10
+    assert not m.training  # counted on a copy
+    # unfused, the same map as a depthwise bank (9 filters, 9 taps each) and a WHT over its C·9 channels
+    unfused = FrozenCNN((3, 32, 32), 10, widths=[8, 12], fused=False)
+    bank = 9 * 9 * (3 * 1024 + 8 * 256)
+    wht = 32 * 5 * 1024 + 128 * 7 * 256  # 27 -> 32 and 72 -> 128 wide, n·log2 n each row
+    assert C.macs_per_example(unfused, (3, 32, 32)) == bank + wht + 12 * 64 * 10
