@@ -15,14 +15,17 @@
 #             seed, lr 0.01: the paper's depth trend (accuracy grows with depth at width 16), checked
 #   5. anchor bn_only_resnet sized to 8k (depth 98) on the screen recipe, lr 0.01, one seed: the
 #             literature's 8k network where this machine can afford it
+#   epochs    the CIFAR-10 8k leaders of each kind (frozen_resnet, frozen_cnn, trained_resnet, trained_cnn) at
+#             their selected point, seed 0, on the quick recipe's 10k images for 20 epochs instead of 10,
+#             validated every epoch (exp fair_epochs): what doubling the training buys each kind
 #   speech    frozen_audio_cnn, the frozen twin of audio_cnn, at 20k on the real 12-class speech split: the
 #             lines scripts/fair.sh speech gives it (screen on its grid, select, 5 seeds, 30 epochs)
 #
 # Jobs run JOBS at a time (default 2), one thread each, in long-lived workers (frozen-bench run-lines).
-# Usage: scripts/resnets.sh [STAGES]   STAGES: a comma list of cifar10,fashion_mnist,depth,anchor,speech (default all)
+# Usage: scripts/resnets.sh [STAGES]   STAGES: a comma list of cifar10,fashion_mnist,depth,anchor,epochs,speech (default all)
 # FB=... replaces the frozen-bench command (e.g. one running a fixed commit's code); RESULTS=DIR the folder.
 set -uo pipefail
-stages=${1:-cifar10,fashion_mnist,depth,anchor,speech}
+stages=${1:-cifar10,fashion_mnist,depth,anchor,epochs,speech}
 want() { [[ ",$stages," == *",$1,"* ]]; }
 cd "$(dirname "$0")/.."
 if [ -z "${FB:-}" ]; then make -s setup || exit 1; fi
@@ -74,6 +77,15 @@ fi
 if want anchor; then
   stamp "5/5 bn_only_resnet at 8k (screen recipe, seed 0)"
   echo "+family=bn_only_resnet exp_name=bn_only_depth model.budget=8000 ${cifar[*]} dataset.subset=5000 trainer.epochs=5 trainer.batch_size=128 trainer.eval_every=1 trainer.latency_reps=0 optim.lr=0.01 optim.weight_decay=0.0 seed=0 trainer.threads=1 results_dir=$results" | run_lines
+fi
+
+if want epochs; then
+  stamp "epochs: the CIFAR-10 8k leaders for 20 epochs (seed 0)"
+  for f in frozen_resnet trained_resnet frozen_cnn trained_cnn; do
+    grep -- "+family=$f model.budget=8000 .*dataset=cifar10" "$results/fair/selected.txt" | while read -r line; do
+      echo "+profile=quick +sweep=fair_final exp_name=fair_epochs $line dataset.subset=10000 trainer.epochs=20 trainer.eval_every=1 seed=0 trainer.threads=1 results_dir=$results"
+    done
+  done | run_lines
 fi
 
 if want speech; then
