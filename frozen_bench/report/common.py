@@ -190,7 +190,8 @@ def param_axis(ax, xs, axis: str = "x"):
     a = ax.xaxis if axis == "x" else ax.yaxis
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
     (ax.set_xlim if axis == "x" else ax.set_ylim)(lo / pad, hi * pad)
-    a.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    # past three decades, 1-2-5 ticks would crowd into one another: the decades alone
+    a.set_major_locator(LogLocator(subs=(1, 2, 5) if hi / lo < 1e3 else (1,)))
     a.set_major_formatter(FuncFormatter(lambda v, _: _count(v)))
     a.set_minor_formatter(NullFormatter())
 

@@ -360,12 +360,21 @@ def fig_fair_compute(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Compute as the second axis: per dataset, each (family, budget) of the fair tables as its mean
     test accuracy (± 95% CI over seeds) against its trainable parameters (left) and its multiply-adds
     per example (right), both log scale; the Pareto front (no point cheaper and at least as accurate)
-    joined and ringed. Colours by kind; rows recorded without a multiply-add count are left out of
-    the right panel and counted in the caption."""
-    sub = _fair_rows(df)
+    joined and ringed. One figure per dataset and profile (the two recipes never share a front; a
+    dataset run in both gets ``fair_compute_<dataset>_<profile>``). Colours by kind; rows recorded
+    without a multiply-add count are left out of the right panel and counted in the caption."""
+    from frozen_bench.report.fair import COMMAND, selected_only
+
+    sub = df[(df["exp"] == "fair_final") & (df["status"].astype(str) == "ok")] if "exp" in df.columns else df.iloc[0:0]
+    sub = selected_only(sub, df)
+    if sub.empty:
+        raise MissingRows(f"no finished fair_final rows in all.csv; run: {COMMAND}")
+    if "profile" not in sub.columns:
+        sub = sub.assign(profile="")
     paths = []
     kind_marker = {"frozen": "o", "trained": "s", "control": "x"}
-    for ds, g in sub.groupby("dataset"):
+    for (ds, prof), g in sub.groupby(["dataset", sub["profile"].fillna("")]):
+        name = f"fair_compute_{ds}" + (f"_{prof}" if prof and sub.loc[sub["dataset"] == ds, "profile"].nunique() > 1 else "")
         pts = []
         for (fam, b), f in g.groupby(["family", "budget"]):
             m, c = mean_ci(100 * f["test_accuracy"])
@@ -390,12 +399,13 @@ def fig_fair_compute(df: pd.DataFrame, out_dir: Path) -> list[Path]:
             ax.set_xlabel(label)
             ax.set_ylabel(CI_LABEL)
             ax.grid(alpha=0.3)
-        fit_title(axes[0][0], f"{ds}: accuracy vs trainable budget", fontsize=9)
-        fit_title(axes[0][1], f"{ds}: accuracy vs compute", fontsize=9)
+        label = f"{ds} ({prof})" if prof else str(ds)
+        fit_title(axes[0][0], f"{label}: accuracy vs trainable budget", fontsize=9)
+        fit_title(axes[0][1], f"{label}: accuracy vs compute", fontsize=9)
         handles = [plt.Line2D([], [], marker=kind_marker[k], ls="", color=c, label=k) for k, c in FAMILY_COLOURS.items()]
         handles.append(plt.Line2D([], [], marker="o", ls="-", color="k", mfc="none", ms=9, label="Pareto front"))
         axes[0][1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
         note = f"; {missing} (family, budget) without a multiply-add count left out on the right" if missing else ""
-        paths += save(fig, out_dir, f"fair_compute_{ds}", data_label(g) + "; each point a family at one budget, tuned on "
+        paths += save(fig, out_dir, name, data_label(g) + "; each point a family at one budget, tuned on "
                                                                           "validation; ringed: the Pareto front" + note)
     return paths
