@@ -226,7 +226,8 @@ def small_data_table(df: pd.DataFrame, exp: str = SMALL_EXP) -> list[str]:
 
 
 # each frozen family and its trained twin: the same stages or blocks, with the fixed parts trained
-TWINS = (("frozen_cnn", "trained_cnn"), ("frozen_transformer", "transformer"))
+TWINS = (("frozen_cnn", "trained_cnn"), ("frozen_transformer", "transformer"), ("frozen_resnet", "trained_resnet"),
+         ("bn_only_resnet", "trained_resnet"), ("frozen_audio_cnn", "audio_cnn"))
 
 
 def twin_rows(ok: pd.DataFrame) -> list[tuple[str, float, str, str, Paired]]:
