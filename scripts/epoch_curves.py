@@ -29,7 +29,8 @@ import pandas as pd  # noqa: E402
 
 from frozen_bench.report.stats import mean_ci  # noqa: E402
 
-KEYS = ["dataset", "budget", "family", "family_kind", "profile", "seed", "signature"]
+KEYS = ["exp", "dataset", "budget", "family", "family_kind", "profile", "seed", "signature"]
+EXPS = ("fair_final", "fair_epochs")  # the finals (5 seeds) and the leaders at twice the epochs (scripts/resnets.sh epochs)
 
 
 def gather(results: Path, families: set[str]) -> pd.DataFrame:
@@ -39,7 +40,7 @@ def gather(results: Path, families: set[str]) -> pd.DataFrame:
         if not (mfile.is_file() and hfile.is_file()):
             continue
         m = json.loads(mfile.read_text())
-        if m.get("exp") != "fair_final" or m.get("status") != "ok" or m.get("family") not in families:
+        if m.get("exp") not in EXPS or m.get("status") != "ok" or m.get("family") not in families:
             continue
         h = pd.read_csv(hfile).dropna(subset=["val_accuracy"])
         for _, r in h.iterrows():
@@ -51,18 +52,18 @@ def gather(results: Path, families: set[str]) -> pd.DataFrame:
 
 def draw(df: pd.DataFrame, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7.2, 3.8))
-    colours = {"frozen": "C0", "trained": "C3", "control": "0.55"}
-    styles = ["-", "--", ":", "-."]
-    for i, ((ds, b, fam), g) in enumerate(df.groupby(["dataset", "budget", "family"])):
+    colour = {f: f"C{i}" for i, f in enumerate(sorted(df["family"].unique()))}
+    for (ds, b, fam, exp), g in df.groupby(["dataset", "budget", "family", "exp"]):
         pts = sorted((e, *mean_ci(100 * ge["val_accuracy"]), ge["seed"].nunique()) for e, ge in g.groupby("epoch"))
         e, m, c, n = zip(*pts)
-        ax.errorbar(e, m, yerr=c, marker="o", capsize=3, ls=styles[i % len(styles)],
-                    color=colours.get(g["family_kind"].iloc[0], "k"), label=f"{fam}, {ds}, {int(b):,} (n={max(n)})")
+        ax.errorbar(e, m, yerr=[0 if pd.isna(x) else x for x in c], marker="o" if exp == "fair_final" else ".",
+                    capsize=3, ls="-" if exp == "fair_final" else ":", color=colour[fam],
+                    label=f"{fam}, {int(b):,}, {int(max(e))} epochs (n={max(n)})")
     ax.set_xlabel("epoch (of the recipe's one cosine schedule)")
     ax.set_ylabel("validation accuracy (%), mean ± 95% CI")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    ax.set_title("Accuracy along training, fair protocol finals", fontsize=9)
+    ax.set_title(f"{', '.join(sorted(df['dataset'].unique()))}: finals (solid) and twice the epochs (dotted)", fontsize=9)
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "fair_epochs.png", out / "fair_epochs.pdf"]
@@ -75,7 +76,7 @@ def draw(df: pd.DataFrame, out: Path) -> list[Path]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--results", type=Path, default=Path("results"))
-    ap.add_argument("--families", default="frozen_resnet,trained_resnet,bn_only_resnet")
+    ap.add_argument("--families", default="frozen_resnet,trained_resnet,bn_only_resnet,frozen_cnn,trained_cnn")
     ap.add_argument("--from-csv", action="store_true", help="redraw from <results>/fair/epochs.csv")
     a = ap.parse_args()
     csv = a.results / "fair" / "epochs.csv"
