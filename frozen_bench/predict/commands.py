@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from frozen_bench.config import RESULTS_DIR
-from frozen_bench.errors import EXIT_BAD_INPUT, UserError
+from frozen_bench.errors import UserError
 
 
 def _say(msg: str) -> None:
@@ -32,15 +32,12 @@ def cmd_predict(argv: list[str]) -> int:
     from frozen_bench.predict.load import load
     from frozen_bench.predict.score import predict, predictions_csv
 
-    try:
-        t = load(a.run_dir, a.results_dir, log=_say)
-        names, header, values = predict(t, a.inputs, prepared=a.prepared)
-        text = predictions_csv(t, names, header, values)
-        if a.out:
-            _write(Path(a.out), text, "--out")
-    except UserError as e:
-        _say(f"frozen-bench predict: error: {e}")
-        return EXIT_BAD_INPUT
+    # bad input (UserError) is cli.main's one handler's: one line, exit 2
+    t = load(a.run_dir, a.results_dir, log=_say)
+    names, header, values = predict(t, a.inputs, prepared=a.prepared)
+    text = predictions_csv(t, names, header, values)
+    if a.out:
+        _write(Path(a.out), text, "--out")
     if not a.out:
         sys.stdout.write(text)
     _say(f"[frozen-bench] predict: {len(names)} input(s), model {t.run_dir} ({t.spec['dataset']}, preprocessing from "
@@ -62,13 +59,9 @@ def cmd_evaluate(argv: list[str]) -> int:
     from frozen_bench.predict.load import load
     from frozen_bench.predict.score import confusion_text, evaluate_folder, record_path, write_record
 
-    try:
-        t = load(a.run_dir, a.results_dir, log=_say)
-        rec = evaluate_folder(t, a.data)
-        path = write_record(rec, Path(a.out) if a.out else record_path(t, a.data))
-    except UserError as e:
-        _say(f"frozen-bench evaluate: error: {e}")
-        return EXIT_BAD_INPUT
+    t = load(a.run_dir, a.results_dir, log=_say)
+    rec = evaluate_folder(t, a.data)
+    path = write_record(rec, Path(a.out) if a.out else record_path(t, a.data))
     test = rec.get("run_test_accuracy")
     print(f"{rec['data']}: n={rec['n']} accuracy={100 * rec['accuracy']:.2f}% f1_macro={rec['f1_macro']:.4f}"
           + (f" (the run's own test set: {100 * test:.2f}%)" if isinstance(test, (int, float)) else ""))
