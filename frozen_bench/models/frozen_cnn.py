@@ -97,6 +97,11 @@ class FusedFilterMix(nn.Module):
         taps, flipped = self.structured["taps"][x.dtype]
         return fused.bank_wht(x, taps, flipped, self.structured["n2"], self.kernel.shape[0])
 
+    def macs_per_pixel(self) -> float:
+        """Multiply-adds per output pixel (``train.compute``) in the form the model takes: the bank and
+        the butterflies (each add counted as one) where it prefers the structure, else the dense kernel."""
+        return self.structured["flops"] / 2 if self.prefers_structure else float(self.kernel[0].numel() * self.kernel.shape[0])
+
     def fixed_numel(self) -> int:
         return self.kernel.numel()
 

@@ -80,12 +80,8 @@ class StructuredConv(nn.Module):
         return h[:, :, ::2, ::2].contiguous() if self.stride == 2 else h
 
     def macs_per_pixel(self) -> float:
-        """Multiply-adds per output pixel counted in the structure that runs: the bank and the
-        butterflies (each butterfly add counted as one) where the structured kernel is taken, else the
-        dense fixed kernel; a stride-2 conv computes the full map (×4)."""
-        c = self.conv
-        k = c.structured["flops"] / 2 if c.prefers_structure else c.kernel[0].numel() * c.kernel.shape[0]
-        return float(k * self.stride ** 2)
+        """Multiply-adds per output pixel: the fused conv's, and a stride-2 conv computes the full map (×4)."""
+        return self.conv.macs_per_pixel() * self.stride ** 2
 
 
 def make_conv(kind: str, cin: int, cout: int, stride: int, seed: int, filters: str, n_filters, transform: str) -> nn.Module:

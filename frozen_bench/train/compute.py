@@ -4,8 +4,9 @@ model on one example, with fixed operators counted in the structure they run in.
 Counted: convolutions and linear layers (weights × output positions), fixed transforms along the
 last axis (``FixedTransform.ops_per_row``: n·log2 n for the WHT, 2·n·log2 n for the FFT-based DCT/FFT,
 n² for a random orthogonal matrix), and any module that states its own cost per output pixel
-(``macs_per_pixel``: the frozen ResNets' convs; ``macs_per_output``: a masked Linear, a low-rank adapter; the frozen CNN's fused filter-bank + mixing in its
-structured form where it runs so). Not counted: elementwise work (norms, PActs, pooling, residual
+(``macs_per_pixel``: the frozen ResNets' convs, the frozen CNN's fused filter bank + mixing in its
+structured form where it runs so) or per output value (``macs_per_output``: a masked Linear, a
+low-rank adapter, a depthwise filter bank). Not counted: elementwise work (norms, PActs, pooling, residual
 adds), the same convention as the usual FLOP counters (fvcore, thop), so numbers compare with
 published multiply-add counts. A counted module's children are not counted again.
 """
@@ -18,16 +19,12 @@ from torch import nn
 
 def _own_cost(m: nn.Module):
     """(module -> cost of one call given its output) for a module counted as a whole, else None."""
-    from frozen_bench.models.frozen_cnn import FusedFilterMix
     from frozen_bench.nn.transforms import FixedTransform
 
     if hasattr(m, "macs_per_pixel"):  # (B, C, H, W) out: a fixed conv that states its cost a pixel
         return lambda out: m.macs_per_pixel() * out.shape[-1] * out.shape[-2]
     if hasattr(m, "macs_per_output"):  # a layer applied functionally (a masked Linear): its cost per output value
         return lambda out: m.macs_per_output() * (out.numel() // out.shape[0])
-    if isinstance(m, FusedFilterMix):  # the frozen CNN's fixed conv: structured where it prefers it
-        per = (m.structured["flops"] / 2 if m.prefers_structure else m.kernel[0].numel() * m.kernel.shape[0])
-        return lambda out: per * out.shape[-1] * out.shape[-2]
     if isinstance(m, FixedTransform):  # rows of out_dim values along the last axis
         return lambda out: m.ops_per_row() * (out.numel() // out.shape[0]) / max(out.shape[-1], 1)
     if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
