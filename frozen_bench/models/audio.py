@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from frozen_bench.models.budget import Layout, by_layouts, sized
+from frozen_bench.models.budget import Layout, by_layouts, channel_layouts, sized
 from frozen_bench.models.blocks import activation_args, adapter_args, make_head, num_classes, transform_args
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
@@ -126,11 +126,5 @@ def build_audio_cnn(cfg: dict, data) -> AudioCNN:
     m = cfg["model"]
     kw = dict(input_shape=data.input_shape, num_classes=num_classes(data),
               channels=[int(c) for c in (m.get("channels") or (16, 32, 64))], dropout=float(m.get("dropout", 0.0)))
-    return sized(cfg, AudioCNN, kw, by_layouts(_channel_layouts), shows=("channels",))
+    return sized(cfg, AudioCNN, kw, by_layouts(channel_layouts), shows=("channels",))
 
-
-def _channel_layouts(kw: dict) -> list[Layout]:
-    """The last stage's channels are the knob; the others keep their configured ratios to it."""
-    ratios = [c / kw["channels"][-1] for c in kw["channels"][:-1]]
-    return [Layout(f"channels in the ratios of {kw['channels']}",
-                   lambda s: {**kw, "channels": [max(1, round(r * s)) for r in ratios] + [s]})]

@@ -66,6 +66,14 @@ def sized(cfg: dict, cls: Callable[..., nn.Module], kw: dict, fit: Fit,
     return built(model, chosen, shows)
 
 
+def channel_layouts(kw: dict) -> list[Layout]:
+    """An audio CNN's layout (``audio_cnn``, ``frozen_audio_cnn``): the last stage's channels are the
+    knob; the others keep their configured ratios to it."""
+    ratios = [c / kw["channels"][-1] for c in kw["channels"][:-1]]
+    return [Layout(f"channels in the ratios of {kw['channels']}",
+                   lambda s: {**kw, "channels": [max(1, round(r * s)) for r in ratios] + [s]})]
+
+
 def by_layouts(make: Callable[[dict], list[Layout]]) -> Fit:
     """A ``fit`` that tries the layouts ``make(kw)`` offers, in order (``fit_budget``)."""
     return lambda family, cls, kw, budget: fit_budget(family, cls, make(kw), budget)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from frozen_bench.models.blocks import activation_args, norm_act, num_classes, transform_args
-from frozen_bench.models.budget import Layout, by_layouts, sized
+from frozen_bench.models.budget import by_layouts, channel_layouts, sized
 from frozen_bench.models.resnet import StructuredConv
 from frozen_bench.nn.activations import make_activation
 
@@ -53,11 +53,5 @@ def build(cfg: dict, data) -> FrozenAudioCNN:
     kw = dict(input_shape=data.input_shape, num_classes=num_classes(data),
               channels=[int(c) for c in (m.get("channels") or (16, 32, 64))], filters=m.get("filters", "dct"),
               **transform_args(cfg), **activation_args(cfg, default="relu"))
-    return sized(cfg, FrozenAudioCNN, kw, by_layouts(_channel_layouts), shows=("channels",))
+    return sized(cfg, FrozenAudioCNN, kw, by_layouts(channel_layouts), shows=("channels",))
 
-
-def _channel_layouts(kw: dict) -> list[Layout]:
-    """The last stage's channels as the knob, the others in the ratios of ``model.channels``."""
-    ratios = [c / kw["channels"][-1] for c in kw["channels"][:-1]]
-    return [Layout(f"channels in the ratios of {kw['channels']}",
-                   lambda s: {**kw, "channels": [max(1, round(r * s)) for r in ratios] + [s]})]
