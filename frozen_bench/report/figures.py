@@ -392,8 +392,10 @@ def fig_fair_compute(df: pd.DataFrame, out_dir: Path) -> list[Path]:
             if front:
                 ax.step([p[col] for p in front], [p[5] for p in front], where="post", color="k", lw=0.8, alpha=0.6)
                 ax.scatter([p[col] for p in front], [p[5] for p in front], s=90, facecolors="none", edgecolors="k", lw=0.8)
-                for p in front:
-                    ax.annotate(f"{p[0]} {int(p[1]):,}", (p[col], p[5]), fontsize=6, xytext=(4, -9), textcoords="offset points")
+                for k, p in enumerate(front):  # labels alternate below and above the front; the last one
+                    last = k == len(front) - 1  # points left, so it stays inside the axes
+                    ax.annotate(f"{p[0]} {int(p[1]):,}", (p[col], p[5]), fontsize=6, textcoords="offset points",
+                                xytext=(-4 if last else 4, -9 if k % 2 == 0 else 5), ha="right" if last else "left")
             if shown:
                 param_axis(ax, pd.Series([p[col] for p in shown]))
             ax.set_xlabel(label)
