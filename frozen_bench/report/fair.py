@@ -53,15 +53,17 @@ def selected_only(sub: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``sub`` run with the configuration the tuning rows of ``df`` select today: a
     final run left from an earlier selection (e.g. before the grid grew) never pools with the
     chosen one. Without tuning rows (hand-made tables) ``sub`` is returned as it is."""
-    from frozen_bench.report.select import TUNE_EXP, select
+    from frozen_bench.report.select import TUNE_EXP, hparams, select
 
     tune = df[df["exp"] == TUNE_EXP] if "exp" in df.columns else df.iloc[0:0]
     if tune.empty or sub.empty:
         return sub
-    chosen = select(tune)[["dataset", "budget", "family", "lr", "weight_decay"]]
-    key = ["dataset", "budget", "family", "lr", "weight_decay"]
-    left = sub.assign(**{k: sub[k].astype(float) for k in ("budget", "lr", "weight_decay")})
-    right = chosen.assign(**{k: chosen[k].astype(float) for k in ("budget", "lr", "weight_decay")}).drop_duplicates()
+    chosen = select(tune)
+    nums = ["budget", *(h for h in hparams(chosen) if h in sub.columns)]
+    key = ["dataset", "family", *nums]
+    # a missing multiplier (a hand-made row) matches a missing one: -1 stands for it on both sides
+    left = sub.assign(**{k: sub[k].astype(float).fillna(-1.0) for k in nums})
+    right = chosen[key].assign(**{k: chosen[k].astype(float).fillna(-1.0) for k in nums}).drop_duplicates()
     keep = left.reset_index().merge(right, on=key, how="inner")["index"]
     return sub.loc[sorted(set(keep))]
 
@@ -149,12 +151,12 @@ def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP,
         fz, tr = best_family(g, FROZEN), best_family(g, "trained")
         out += ["", f"### {_row_ds(ok, ds, g)}, budget {int_cell(b)}", "",
                 *table_head(["family", "kind", "val acc (%)", "test acc (%)", "seeds", "trainable", "steps", "99% of final val by",
-                        "lr", "weight decay", *COMPUTE_HEAD])]
+                        "lr", "weight decay", "PAct lr ×", *COMPUTE_HEAD])]
         order = sorted(g["family"].unique(), key=lambda f: (KINDS.index(k) if (k := g[g["family"] == f]["family_kind"].iloc[0]) in KINDS else 9, str(f)))
         for f in order:
             r = g[g["family"] == f]
             kind = str(r["family_kind"].iloc[0]) + (" ★" if f in (fz, tr) else "")
-            hp = [(f"{r[c].iloc[0]:g}" if c in r and r[c].nunique() == 1 else ("varies" if c in r else "–")) for c in ("lr", "weight_decay")]
+            hp = [_one(r, c) for c in ("lr", "weight_decay")] + [_one(r, "act_lr_mult") if has_pact(r) else "–"]
             out.append("| " + " | ".join([str(f), kind, pct_cell(r["val_accuracy"]), pct_cell(r["test_accuracy"]), str(r["seed"].nunique()),
                                            int_cell(r["trainable_params"].mean() if "trainable_params" in r else float("nan")),
                                            int_cell(r["steps"].mean() if "steps" in r else float("nan")), _converged(r), *hp,
@@ -165,6 +167,23 @@ def fair_table(final_df: pd.DataFrame, exp: str = FINAL_EXP,
 
 
 COMPUTE_HEAD = ["MMAC / example", "fixed params", "stored kB", "train s / epoch", "latency b1 (ms)"]
+
+
+def _one(r: pd.DataFrame, c: str) -> str:
+    """A hyperparameter's cell: its value, ``varies`` when the rows differ, ``–`` when not recorded."""
+    return f"{r[c].iloc[0]:g}" if c in r and r[c].nunique() == 1 else ("varies" if c in r else "–")
+
+
+# activations without trainable parameters: the PAct lr multiplier moves nothing in them
+PLAIN_ACTIVATIONS = ("relu", "identity")
+
+
+def has_pact(r: pd.DataFrame) -> bool:
+    """Whether the rows' family trains a PAct (so its lr multiplier is a hyperparameter of it)."""
+    if "activation" not in r:
+        return False
+    acts = r["activation"].dropna().astype(str)
+    return bool(len(acts)) and not acts.isin([*PLAIN_ACTIVATIONS, ""]).all()
 
 
 def compute_cells(r: pd.DataFrame) -> list[str]:

@@ -1,12 +1,13 @@
 """Stage 3 of the fair protocol: choose each (dataset, budget, family) configuration on VALIDATION.
 
-Every family gets the same grid (lr × weight decay); the winner is the grid point with the best
-mean validation accuracy over its tuning seeds. Test metrics must not influence this choice, or
+Every family gets the same grid (lr × weight decay; a family with PAct activations may add the PAct lr
+multiplier, ``act_lr_mult``, as a third axis); the winner is the grid point with the best mean
+validation accuracy over its tuning seeds. Test metrics must not influence this choice, or
 the final test numbers are selected on themselves; so ``select`` drops every ``test_*`` column
 before it looks at anything, and the selection file it writes holds no test number.
 
-Ties (equal mean validation accuracy) go to the smaller lr, then the smaller weight decay: a
-deterministic rule that does not depend on row order.
+Ties (equal mean validation accuracy) go to the smaller lr, then the smaller weight decay, then the
+smaller PAct multiplier: a deterministic rule that does not depend on row order.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import pandas as pd
 
 TUNE_EXP = "fair_tune"
 HPARAMS = ("lr", "weight_decay")
+# tuned where the rows carry it (every record does; a hand-made table may not): the PAct lr multiplier
+OPTIONAL_HPARAMS = ("act_lr_mult",)
 # the identity of one selection; profile and subset join it when the rows carry them
 KEYS = ("dataset", "budget", "family")
 OPTIONAL_KEYS = ("profile", "subset")
 # how the final stage names what was chosen (Hydra overrides)
 OVERRIDES = {"family": "+family", "budget": "model.budget", "lr": "optim.lr",
-             "weight_decay": "optim.weight_decay", "dataset": "dataset"}
+             "weight_decay": "optim.weight_decay", "act_lr_mult": "optim.act_lr_mult", "dataset": "dataset"}
 SUBSET_OVERRIDE = "dataset.subset"
 
 
@@ -39,8 +42,14 @@ def _keys(df: pd.DataFrame) -> list[str]:
     return [*KEYS, *(k for k in OPTIONAL_KEYS if k in df.columns)]
 
 
+def hparams(df: pd.DataFrame) -> list[str]:
+    """The tuned columns of ``df``: lr, weight decay, and the optional ones it carries."""
+    return [*HPARAMS, *(h for h in OPTIONAL_HPARAMS if h in df.columns)]
+
+
 def select(tune_df: pd.DataFrame, exp: str | None = TUNE_EXP) -> pd.DataFrame:
-    """One row per (dataset, budget, family[, profile, subset]): the chosen lr and weight_decay,
+    """One row per (dataset, budget, family[, profile, subset]): the chosen lr, weight_decay (and
+    act_lr_mult where the rows carry it),
     ``best_val_accuracy`` (its mean over seeds), ``val_seeds``, ``configs_tried``, ``selected_on="val"``
     and ``family_kind`` when known. ``exp`` keeps only that experiment's rows (None: all rows).
 
@@ -50,20 +59,20 @@ def select(tune_df: pd.DataFrame, exp: str | None = TUNE_EXP) -> pd.DataFrame:
     df = without_test(tune_df)  # from here on no test metric exists
     if exp is not None and "exp" in df.columns:
         df = df[df["exp"] == exp]
-    keys = _keys(df)
+    keys, hps = _keys(df), hparams(df)
     df = df[df["status"].astype(str) != "failed"].copy()
     df["val_accuracy"] = np.where(df["status"].astype(str) == "diverged", 0.0,
                                   pd.to_numeric(df["val_accuracy"], errors="coerce"))
     df = df[df["val_accuracy"].notna()]
-    out_cols = [*keys, "family_kind", *HPARAMS, "best_val_accuracy", "val_seeds", "configs_tried", "lr_edge",
+    out_cols = [*keys, "family_kind", *hps, "best_val_accuracy", "val_seeds", "configs_tried", "lr_edge",
                 "selected_on"]
     if df.empty:
         return pd.DataFrame(columns=out_cols)
-    per = (df.groupby([*keys, *HPARAMS], dropna=False, sort=False)
+    per = (df.groupby([*keys, *hps], dropna=False, sort=False)
              .agg(best_val_accuracy=("val_accuracy", "mean"), val_seeds=("val_accuracy", "size")).reset_index())
     # rounding: means of the same values summed in another order must still tie exactly
     per["_score"] = -per["best_val_accuracy"].round(12)
-    per = per.sort_values(["_score", *HPARAMS], kind="mergesort")
+    per = per.sort_values(["_score", *hps], kind="mergesort")
     per["configs_tried"] = per.groupby(keys, dropna=False)["_score"].transform("size")
     # an lr chosen at the end of the lrs tried may be short of the family's best: the Method lists them
     lo = per.groupby(keys, dropna=False)["lr"].transform("min")
@@ -108,6 +117,10 @@ def dataset_overrides(name: str) -> list[str]:
     return [f"{OVERRIDES['dataset']}={name}"]
 
 
+def _given(v) -> bool:
+    return v is not None and not pd.isna(v) and str(v) != ""
+
+
 def final_overrides(row, keep_subset: bool = False) -> list[str]:
     """The Hydra overrides that rebuild a selected configuration for the final (seeds) stage, e.g.
     ``["+family=frozen_cnn", "model.budget=8000", "optim.lr=0.003", "optim.weight_decay=0.0",
@@ -117,9 +130,10 @@ def final_overrides(row, keep_subset: bool = False) -> list[str]:
     row = dict(row)
     out = [f"{OVERRIDES['family']}={row['family']}", f"{OVERRIDES['budget']}={int(row['budget'])}",
            f"{OVERRIDES['lr']}={_num(row['lr'])}", f"{OVERRIDES['weight_decay']}={_num(row['weight_decay'])}",
+           *(f"{OVERRIDES[h]}={_num(row[h])}" for h in OPTIONAL_HPARAMS if _given(row.get(h))),
            *dataset_overrides(str(row["dataset"]))]
     sub = row.get("subset")
-    if keep_subset and sub is not None and not pd.isna(sub) and str(sub) != "":
+    if keep_subset and _given(sub):
         out.append(f"{SUBSET_OVERRIDE}={int(float(sub))}")
     return out
 

@@ -107,6 +107,17 @@ def grid_section(df: pd.DataFrame) -> list[str]:
         lrs = sorted(tune.loc[tune["dataset"] == ds, "lr"].astype(float).unique())
         lo, hi = int(g["configs_tried"].min()), int(g["configs_tried"].max())
         out.append(f"| {ds} | {lo if lo == hi else f'{lo}–{hi}'} | {', '.join(f'{x:g}' for x in lrs)} |")
+    larger = sel[sel["configs_tried"] > sel.groupby("dataset")["configs_tried"].transform("min")]
+    if len(larger):
+        out += ["", "Selections screened on a larger grid than their dataset's smallest:", "",
+                "| dataset | budget | family | grid points | lrs tried | PAct lr × tried | chosen |", "|---|---|---|---|---|---|---|"]
+        for r in larger.itertuples():
+            own = tune[(tune["dataset"] == r.dataset) & (tune["family"] == r.family) & (tune["budget"].astype(float) == float(r.budget))]
+            tried = lambda c: ", ".join(f"{x:g}" for x in sorted(own[c].dropna().astype(float).unique())) if c in own else "–"
+            chosen = f"lr {float(r.lr):g}, wd {float(r.weight_decay):g}" + (
+                f", PAct lr × {float(r.act_lr_mult):g}" if "act_lr_mult" in sel and pd.notna(r.act_lr_mult) else "")
+            out.append(f"| {r.dataset} | {int(r.budget):,} | {r.family} | {int(r.configs_tried)} | {tried('lr')} | "
+                       f"{tried('act_lr_mult')} | {chosen} |")
     edge = sel[sel["lr_edge"].astype(str) != ""]
     out += ["", f"Selections at an edge of their lr grid: {len(edge)} of {len(sel)}.", ""]
     if len(edge):

@@ -96,6 +96,25 @@ def test_selection_file_and_final_overrides(tmp_path):
     assert sel_mod.without_test(pd.DataFrame(columns=["test_x", "val_x"])).columns.tolist() == ["val_x"]
 
 
+def test_pact_lr_multiplier_is_a_tuned_axis_where_the_rows_vary_it():
+    # frozen_cnn is screened at two PAct multipliers and peaks at 1.0; trained_cnn keeps one (0.1)
+    base = tune_rows(peak).assign(act_lr_mult=0.1)
+    more = tune_rows(peak, families=("frozen_cnn",)).assign(act_lr_mult=1.0)
+    more["val_accuracy"] += 0.05
+    out = select(pd.concat([base, more], ignore_index=True))
+    r = out.set_index("family")
+    assert (r.loc["frozen_cnn", "act_lr_mult"], r.loc["frozen_cnn", "configs_tried"]) == (1.0, 12)
+    assert (r.loc["trained_cnn", "act_lr_mult"], r.loc["trained_cnn", "configs_tried"]) == (0.1, 6)
+    assert final_overrides(r.loc["frozen_cnn"].to_dict() | {"family": "frozen_cnn", "dataset": "fashion_mnist"}) == [
+        "+family=frozen_cnn", "model.budget=8000", "optim.lr=0.01", "optim.weight_decay=0.0", "optim.act_lr_mult=1.0",
+        "dataset=fashion_mnist"]
+    # a final run at the multiplier not chosen never pools with the chosen one
+    finals = pd.DataFrame([dict(dataset="fashion_mnist", family="frozen_cnn", budget=8000, lr=0.01, weight_decay=0.0,
+                                act_lr_mult=m, seed=0) for m in (0.1, 1.0)])
+    kept = fair.selected_only(finals, pd.concat([base, more], ignore_index=True))
+    assert kept["act_lr_mult"].tolist() == [1.0]
+
+
 A = np.array([90.1, 91.3, 89.8, 90.6, 90.9])
 B = np.array([89.0, 90.9, 88.7, 89.9, 90.1])
 
@@ -284,3 +303,6 @@ def test_selection_flags_an_lr_at_the_edge_of_its_grid_and_tables_list_it():
     text = "\n".join(tables.grid_section(pd.DataFrame(rows)))
     assert "| cifar10_jpeg | 2–3 | 0.003, 0.01, 0.03 |" in text
     assert "Selections at an edge of their lr grid: 1 of 2." in text and "| frozen_resnet | 0.03 | highest | 2 |" in text
+    # the family screened on more points than the dataset's smallest grid is listed with what it tried
+    assert "| cifar10_jpeg | 8,000 | trained_cnn | 3 | 0.003, 0.01, 0.03 | – | lr 0.01, wd 0 |" in text
+    assert "| frozen_resnet | 2 |" not in text
