@@ -109,3 +109,21 @@ def test_frozen_cnn_fused_is_the_same_map_with_no_trainable_fixed_part(transform
     fused = [m for m in b.modules() if isinstance(m, FusedFilterMix)]
     assert len(fused) == 2 and all(sum(p.numel() for p in m.parameters()) == 0 for m in fused)
     assert M.total_params(b) - M.trainable_params(b) == sum(m.kernel.numel() for m in fused)
+
+
+def test_linear_on_a_logmel_map_pools_frequency_and_time_to_fit_its_budget():
+    # the real speech split's (40, 51) log-mel map holds 2,040 features: 24,492 weights for 12 classes,
+    # above 20k; the budget pools both axes to at most side x side
+    data = DataBundle("speech", torch.zeros(4, 40, 51), torch.zeros(4, dtype=torch.long), *[torch.zeros(0)] * 4,
+                      num_classes=12)
+    m = build_model({**_cfg({"name": "linear", "budget": 20000}, {}), "activation": None, "adapter": None}, data)
+    n = M.trainable_params(m)
+    assert 18000 <= n <= 20000 and m.side is not None and m.side < 51
+    fe, ti = min(m.side, 40), min(m.side, 51)
+    assert n == fe * ti * 12 + 12
+    x = torch.randn(3, 40, 51)
+    # pooling is the mean over each cell: the map at side x side equals torch's own adaptive pool
+    ref = torch.nn.functional.adaptive_avg_pool2d(x.unsqueeze(1), (fe, ti)).flatten(1) @ m.fc.weight.T + m.fc.bias
+    assert torch.allclose(m(x), ref, atol=1e-5)
+    unpooled = build_model({**_cfg({"name": "linear"}, {}), "activation": None, "adapter": None}, data)
+    assert M.trainable_params(unpooled) == 40 * 51 * 12 + 12 and unpooled.pool is None
