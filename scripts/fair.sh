@@ -11,8 +11,8 @@
 #               cifar10        frozen_cnn, trained_cnn at 8k, 20k and 100k, linear at 8k and 20k (it has
 #                              no 100k form), dense_mlp1 at 20k (the smallest it reaches) and 100k
 #                              x 6 points (lr 3 x wd 2), a 5k-image 5-epoch screen
-#               speech         frozen_audio, audio_cnn, its frozen twin frozen_audio_cnn, and frozen_cnn, trained_cnn reading the log-mel map
-#                              as a 1-channel image, at 20k x 6 points, on the speaker-disjoint split of
+#               speech         frozen_audio, audio_cnn, its frozen twin frozen_audio_cnn, frozen_cnn, trained_cnn reading the log-mel map
+#                              as a 1-channel image, and linear on the log-mel map (pooled to fit), at 20k x 6 points, on the speaker-disjoint split of
 #                              the real 12-class test set (SMALL REAL SUBSET), 30 epochs
 #   2. select each (dataset, budget, family)'s grid point on validation accuracy alone
 #             (frozen-bench fair-select -> results/fair/selected.csv)
@@ -107,7 +107,7 @@ stamp "1/6 tune: $(echo "$sets" | tr , ' ')"
     grid dense_mlp1 20000 "${short[@]}" dataset=cifar10
   fi
   if want speech; then  # speech_commands_test12: a SMALL REAL SUBSET
-    grid frozen_audio,audio_cnn,frozen_audio_cnn,frozen_cnn,trained_cnn 20000 "${short[@]}" "${speech[@]}"
+    grid frozen_audio,audio_cnn,frozen_audio_cnn,frozen_cnn,trained_cnn,linear 20000 "${short[@]}" "${speech[@]}"
   fi
 } | run_lines
 

@@ -6,7 +6,10 @@
 #             fair_tune.yaml: 5k training images, 5 epochs, batch 128, seed 0, no test number) on the
 #             larger sets' grid, lr {0.003, 0.01, 0.03} x weight decay {0, 0.05}, plus lr 0.1: on that grid
 #             both ResNet families chose its top lr, 0.03 (a grid-edge pick), so the grid grows upward
-#             for both alike; CIFAR-10 (JPEG copy) and Fashion-MNIST
+#             for both alike; CIFAR-10 (JPEG copy) and Fashion-MNIST. Then 8 more points for each, so the
+#             two get the same number: frozen_resnet's PAct lr multiplier at 1.0 as well as the default 0.1
+#             (a tuned axis of every family with a PAct), trained_resnet (ReLU, no PAct) a denser lr grid,
+#             lr {0.005, 0.02, 0.05, 0.2}: 16 points each
 #   2. select each (dataset, budget, family)'s point on validation accuracy alone (fair-select; every
 #             family of results/all.csv, the earlier ones unchanged)
 #   3. final  the selected point with seeds 0-4 on the quick fair recipe: CIFAR-10 10k images, 10 epochs;
@@ -18,8 +21,9 @@
 #   epochs    the CIFAR-10 8k leaders of each kind (frozen_resnet, frozen_cnn, trained_resnet, trained_cnn) at
 #             their selected point, seed 0, on the quick recipe's 10k images for 20 epochs instead of 10,
 #             validated every epoch (exp fair_epochs): what doubling the training buys each kind
-#   speech    frozen_audio_cnn, the frozen twin of audio_cnn, at 20k on the real 12-class speech split: the
-#             lines scripts/fair.sh speech gives it (screen on its grid, select, 5 seeds, 30 epochs)
+#   speech    frozen_audio_cnn, the frozen twin of audio_cnn, and linear (the log-mel map pooled to fit) at 20k on
+#             the real 12-class speech split: the lines scripts/fair.sh speech gives them (screen on its grid,
+#             select, 5 seeds, 30 epochs)
 #
 # Jobs run JOBS at a time (default 2), one thread each, in long-lived workers (frozen-bench run-lines).
 # Usage: scripts/resnets.sh [STAGES]   STAGES: a comma list of cifar10,fashion_mnist,depth,anchor,epochs,speech (default all)
@@ -47,6 +51,12 @@ for d in cifar10 fashion_mnist; do
   for f in "${families[@]}"; do for lr in 0.003 0.01 0.03 0.1; do for wd in 0.0 0.05; do
     echo "+sweep=fair_tune family=$f model.budget=8000 optim.lr=$lr optim.weight_decay=$wd seed=0 ${data[*]} trainer.threads=1 results_dir=$results"
   done; done; done
+  for lr in 0.003 0.01 0.03 0.1; do for wd in 0.0 0.05; do
+    echo "+sweep=fair_tune family=frozen_resnet model.budget=8000 optim.lr=$lr optim.weight_decay=$wd optim.act_lr_mult=1.0 seed=0 ${data[*]} trainer.threads=1 results_dir=$results"
+  done; done
+  for lr in 0.005 0.02 0.05 0.2; do for wd in 0.0 0.05; do
+    echo "+sweep=fair_tune family=trained_resnet model.budget=8000 optim.lr=$lr optim.weight_decay=$wd seed=0 ${data[*]} trainer.threads=1 results_dir=$results"
+  done; done
 done | run_lines
 
 stamp "2/5 select on validation"
@@ -89,15 +99,15 @@ if want epochs; then
 fi
 
 if want speech; then
-  stamp "speech: frozen_audio_cnn at 20k (fair.sh's speech lines)"
+  stamp "speech: frozen_audio_cnn and linear at 20k (fair.sh's speech lines)"
   speech=(dataset=speech_commands_test12 dataset.subset=null trainer.epochs=30)
-  for lr in 0.003 0.01 0.03; do for wd in 0.0 0.05; do
-    echo "+sweep=fair_tune family=frozen_audio_cnn model.budget=20000 optim.lr=$lr optim.weight_decay=$wd seed=0 ${speech[*]} trainer.threads=1 results_dir=$results"
-  done; done | run_lines
+  for f in frozen_audio_cnn linear; do for lr in 0.003 0.01 0.03; do for wd in 0.0 0.05; do
+    echo "+sweep=fair_tune family=$f model.budget=20000 optim.lr=$lr optim.weight_decay=$wd seed=0 ${speech[*]} trainer.threads=1 results_dir=$results"
+  done; done; done | run_lines
   $fb collect --results-dir "$results" >/dev/null
   $fb fair-select --csv "$results/all.csv" --out "$results/fair/selected.csv" --print-overrides \
     > "$results/fair/selected.txt" || exit 1
-  grep -- "+family=frozen_audio_cnn .*dataset=speech_commands_test12" "$results/fair/selected.txt" | while read -r line; do
+  grep -E -- "\+family=(frozen_audio_cnn|linear) .*dataset=speech_commands_test12" "$results/fair/selected.txt" | while read -r line; do
     for seed in 0 1 2 3 4; do
       echo "+profile=quick +sweep=fair_final $line ${speech[*]} seed=$seed trainer.threads=1 results_dir=$results"
     done
