@@ -67,23 +67,7 @@ case "$profile" in
          small_steps=3000; small_sizes="100 300 1000 3000 10000"; design_budgets="8000 20000"; design_trials=24 ;;
 esac
 
-# each job on its own line -> frozen-bench run-lines: those without a finished record, $jobs at a time in
-# $jobs long-lived workers (no process start per run), one line per finished run and a count at the end
-run_lines() { "$fb" run-lines -j "$jobs" 2>&1 | grep -E "^(\[line [0-9]+\] )?\[frozen-bench\] (ok|diverged|skip|run-lines)|error"; }
-select_all() {
-  "$fb" collect --results-dir "$results" >/dev/null
-  "$fb" fair-select --csv "$results/all.csv" --out "$results/fair/selected.csv" --print-overrides \
-    > "$results/fair/selected.txt" || exit 1
-}
-
-# the tuning screen as run lines: `+sweep=fair_tune` with one grid point's overrides is the very config
-# (and signature) that `frozen-bench run -m +sweep=fair_tune ...` gives that point
-grid() {  # grid FAMILIES BUDGETS LRS WDS [EXTRA...] -> one line per point, seed 0
-  local fams=$1 budgets=$2 lrs=$3 wds=$4; shift 4
-  for f in ${fams//,/ }; do for b in ${budgets//,/ }; do for lr in ${lrs//,/ }; do for wd in ${wds//,/ }; do
-    echo "+sweep=fair_tune family=$f model.budget=$b optim.lr=$lr optim.weight_decay=$wd seed=0 $* trainer.threads=1 results_dir=$results"
-  done; done; done; done
-}
+source scripts/protocol.sh  # run_lines, select_all, grid
 seven=frozen_cnn,frozen_mlp,trained_cnn,separable_cnn,dense_mlp1,dense_mlp2,linear
 controls=frozen_cnn_random_filters,frozen_cnn_identity_mix,frozen_cnn_relu,frozen_cnn_probe
 lrs=0.001,0.003,0.01,0.03,0.1; wds=0.0,0.05   # fair_tune's grid, 5 x 2

@@ -38,8 +38,7 @@ jobs=${JOBS:-2}
 results=${RESULTS:-results}
 start=$(date +%s)
 stamp() { echo "=== resnets: $1 — $(( $(date +%s) - start )) s elapsed"; }
-run_lines() { $fb run-lines -j "$jobs" 2>&1 | grep -E "^(\[line [0-9]+\] )?\[frozen-bench\] (ok|diverged|skip|run-lines)|rror"; }
-families=(frozen_resnet trained_resnet)
+source scripts/protocol.sh  # run_lines, select_all, grid
 cifar=(dataset=cifar10 dataset.source=imagefolder)
 fmnist=(dataset=fashion_mnist)
 mkdir -p "$results/fair"
@@ -48,21 +47,13 @@ stamp "1/5 tune at 8k"
 for d in cifar10 fashion_mnist; do
   want "$d" || continue
   [ "$d" = cifar10 ] && data=("${cifar[@]}") || data=("${fmnist[@]}")
-  for f in "${families[@]}"; do for lr in 0.003 0.01 0.03 0.1; do for wd in 0.0 0.05; do
-    echo "+sweep=fair_tune family=$f model.budget=8000 optim.lr=$lr optim.weight_decay=$wd seed=0 ${data[*]} trainer.threads=1 results_dir=$results"
-  done; done; done
-  for lr in 0.003 0.01 0.03 0.1; do for wd in 0.0 0.05; do
-    echo "+sweep=fair_tune family=frozen_resnet model.budget=8000 optim.lr=$lr optim.weight_decay=$wd optim.act_lr_mult=1.0 seed=0 ${data[*]} trainer.threads=1 results_dir=$results"
-  done; done
-  for lr in 0.005 0.02 0.05 0.2; do for wd in 0.0 0.05; do
-    echo "+sweep=fair_tune family=trained_resnet model.budget=8000 optim.lr=$lr optim.weight_decay=$wd seed=0 ${data[*]} trainer.threads=1 results_dir=$results"
-  done; done
+  grid frozen_resnet,trained_resnet 8000 0.003,0.01,0.03,0.1 0.0,0.05 "${data[@]}"
+  grid frozen_resnet 8000 0.003,0.01,0.03,0.1 0.0,0.05 optim.act_lr_mult=1.0 "${data[@]}"
+  grid trained_resnet 8000 0.005,0.02,0.05,0.2 0.0,0.05 "${data[@]}"
 done | run_lines
 
 stamp "2/5 select on validation"
-$fb collect --results-dir "$results" >/dev/null
-$fb fair-select --csv "$results/all.csv" --out "$results/fair/selected.csv" --print-overrides \
-  > "$results/fair/selected.txt" || exit 1
+select_all
 
 stamp "3/5 final: 5 seeds of each selected ResNet"
 while read -r line; do
@@ -101,12 +92,8 @@ fi
 if want speech; then
   stamp "speech: frozen_audio_cnn and linear at 20k (fair.sh's speech lines)"
   speech=(dataset=speech_commands_test12 dataset.subset=null trainer.epochs=30)
-  for f in frozen_audio_cnn linear; do for lr in 0.003 0.01 0.03; do for wd in 0.0 0.05; do
-    echo "+sweep=fair_tune family=$f model.budget=20000 optim.lr=$lr optim.weight_decay=$wd seed=0 ${speech[*]} trainer.threads=1 results_dir=$results"
-  done; done; done | run_lines
-  $fb collect --results-dir "$results" >/dev/null
-  $fb fair-select --csv "$results/all.csv" --out "$results/fair/selected.csv" --print-overrides \
-    > "$results/fair/selected.txt" || exit 1
+  grid frozen_audio_cnn,linear 20000 0.003,0.01,0.03 0.0,0.05 "${speech[@]}" | run_lines
+  select_all
   grep -E -- "\+family=(frozen_audio_cnn|linear) .*dataset=speech_commands_test12" "$results/fair/selected.txt" | while read -r line; do
     for seed in 0 1 2 3 4; do
       echo "+profile=quick +sweep=fair_final $line ${speech[*]} seed=$seed trainer.threads=1 results_dir=$results"
