@@ -138,3 +138,36 @@ def test_macs_see_the_convs_that_evaluation_runs_as_one_kernel_call():
     bank = 9 * 9 * (3 * 1024 + 8 * 256)
     wht = 32 * 5 * 1024 + 128 * 7 * 256  # 27 -> 32 and 72 -> 128 wide, n·log2 n each row
     assert C.macs_per_example(unfused, (3, 32, 32)) == bank + wht + 12 * 64 * 10
+
+
+@pytest.mark.parametrize("name", ["frozen_resnet", "trained_resnet"])
+def test_off_cpu_path_is_the_kernel_path(name):
+    """On a GPU (or any tensor the CPU kernels cannot read) every fused kernel steps aside for its
+    PyTorch form: ``native.torch_only`` forces that path here, and the loss and every gradient
+    must be the kernel path's, in training and at evaluation."""
+    from frozen_bench.nn import native
+
+    if native.lib() is None:
+        pytest.skip("the CPU kernels are not built here: both paths are the PyTorch one")
+    torch.manual_seed(0)
+    m = build_model(cfg(name, depth=8, width=8), data())
+    x, y = torch.randn(6, 3, 32, 32), torch.arange(6) % 10
+
+    def step():
+        m.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+
+    kernel_loss, kernel_grads = step()
+    with native.torch_only():
+        torch_loss, torch_grads = step()
+    torch.testing.assert_close(torch_loss, kernel_loss, rtol=1e-5, atol=1e-5)
+    assert kernel_grads.keys() == torch_grads.keys() and kernel_grads
+    for n in kernel_grads:
+        torch.testing.assert_close(torch_grads[n], kernel_grads[n], rtol=1e-4, atol=1e-5, msg=n)
+    m.eval()
+    with torch.no_grad():
+        fast = m(x)
+        with native.torch_only():
+            torch.testing.assert_close(m(x), fast, rtol=1e-4, atol=1e-5)
