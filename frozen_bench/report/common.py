@@ -140,12 +140,16 @@ def wrap_to_width(fig, text: str, width_frac: float = 0.98, **kw) -> str:
     return wrapped
 
 
-def save(fig, out_dir: Path, name: str, caption: str) -> list[Path]:
+def save(fig, out_dir: Path, name: str, caption: str, arrange=None) -> list[Path]:
+    """Caption, lay out and write ``fig`` as PNG and PDF. ``arrange(fig)``: runs once the layout is
+    final (e.g. moving labels apart, which needs the axes' final size)."""
     # 0.95: the width is measured at the figure's dpi, drawn at the file's (120): leave a margin
     caption = wrap_to_width(fig, caption, width_frac=0.95, fontsize=CAPTION_PT)
     cap = fig.text(0.01, 4 / fig.bbox.height, caption, fontsize=CAPTION_PT, ha="left", va="bottom")
     bottom = (cap.get_window_extent(fig.canvas.get_renderer()).height + 8) / fig.bbox.height
     fig.tight_layout(rect=(0, bottom, 1, 1))
+    if arrange is not None:
+        arrange(fig)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("png", "pdf"):

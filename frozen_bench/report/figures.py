@@ -343,6 +343,23 @@ def fig_fair_budget(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     return paths
 
 
+def separate_labels(fig, texts, step: float = 7.0, tries: int = 8) -> None:
+    """Move each annotation (in order) down by ``step`` points, then up, until its box overlaps no
+    earlier one's: labels of points close on a log axis no longer print over each other."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for t in texts:
+        x0, y0 = t.xyann
+        for k in range(tries + 1):
+            # 0, -1, +1, -2, +2, ... steps away from where the label was put
+            t.xyann = (x0, y0 + step * ((k + 1) // 2) * (-1 if k % 2 else 1))
+            box = t.get_window_extent(renderer)
+            if not any(box.overlaps(b) for b in placed):
+                break
+        placed.append(t.get_window_extent(renderer))
+
+
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     """Indices of the points (cost, accuracy) no other point beats: none with cost <= and accuracy >=,
     one of them strictly; sorted by cost."""
@@ -381,6 +398,7 @@ def fig_fair_compute(df: pd.DataFrame, out_dir: Path) -> list[Path]:
             macs = f["macs_per_example"].astype(float).mean() if "macs_per_example" in f else float("nan")
             pts.append((fam, b, f["family_kind"].iloc[0], f["trainable_params"].astype(float).mean(), macs, m, c))
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
+        labels = []  # each panel's front labels, moved apart once the layout is final
         missing = sum(1 for p in pts if pd.isna(p[4]))
         for ax, col, label in ((axes[0][0], 3, "trainable parameters (log scale)"),
                                (axes[0][1], 4, "multiply-adds per example (log scale)")):
@@ -392,10 +410,12 @@ def fig_fair_compute(df: pd.DataFrame, out_dir: Path) -> list[Path]:
             if front:
                 ax.step([p[col] for p in front], [p[5] for p in front], where="post", color="k", lw=0.8, alpha=0.6)
                 ax.scatter([p[col] for p in front], [p[5] for p in front], s=90, facecolors="none", edgecolors="k", lw=0.8)
+                texts = []
                 for k, p in enumerate(front):  # labels alternate below and above the front; the last one
                     last = k == len(front) - 1  # points left, so it stays inside the axes
-                    ax.annotate(f"{p[0]} {int(p[1]):,}", (p[col], p[5]), fontsize=6, textcoords="offset points",
-                                xytext=(-4 if last else 4, -9 if k % 2 == 0 else 5), ha="right" if last else "left")
+                    texts.append(ax.annotate(f"{p[0]} {int(p[1]):,}", (p[col], p[5]), fontsize=6, textcoords="offset points",
+                                             xytext=(-4 if last else 4, -9 if k % 2 == 0 else 5), ha="right" if last else "left"))
+                labels.append(texts)
             if shown:
                 param_axis(ax, pd.Series([p[col] for p in shown]))
             ax.set_xlabel(label)
@@ -409,5 +429,6 @@ def fig_fair_compute(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         axes[0][1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
         note = f"; {missing} (family, budget) without a multiply-add count left out on the right" if missing else ""
         paths += save(fig, out_dir, name, data_label(g) + "; each point a family at one budget, tuned on "
-                                                                          "validation; ringed: the Pareto front" + note)
+                                                          "validation; ringed: the Pareto front" + note,
+                      arrange=lambda fig, labels=labels: [separate_labels(fig, t) for t in labels])
     return paths

@@ -35,3 +35,25 @@ def test_compute_figure_draws_both_axes_and_says_what_it_left_out(tmp_path, monk
     assert "1 (family, budget) without a multiply-add count" in " ".join(text.split())  # the control had none
     ringed = {t.get_text() for t in right.texts}  # the front on compute: cheapest, then better
     assert ringed == {"frozen_cnn 8,000", "trained_cnn 8,000"}
+
+
+def test_labels_of_close_front_points_do_not_overlap(tmp_path, monkeypatch):
+    from frozen_bench.report import common
+
+    # the Fashion-MNIST quick front's last steps (multiply-adds, accuracy): the last two labels, one
+    # pointing right and the last pointing left, printed over each other before they were moved apart
+    front = [(7.2e3, 0.822), (1.3e4, 0.836), (2.0e4, 0.842), (6.4e4, 0.870), (2.3e5, 0.881), (8.4e5, 0.888)]
+    pts = [*front, (3.3e5, 0.854), (1.6e5, 0.823), (5.1e5, 0.829)]
+    df = pd.DataFrame([dict(exp="fair_final", profile="quick", dataset="d", synthetic=False, family=f"family_{i}",
+                            family_kind="trained", budget=8000, trainable_params=7000 + 100 * i, seed=s, status="ok",
+                            val_accuracy=acc, test_accuracy=acc + 0.002 * s, macs_per_example=macs, steps=10)
+                       for i, (macs, acc) in enumerate(pts) for s in range(3)])
+    seen = {}
+    monkeypatch.setattr(common, "ON_SAVE", [lambda fig, name: seen.update({name: fig})])
+    figures.FIGURES.build("fair_compute", df, tmp_path)
+    fig = seen["fair_compute_d"]
+    fig.canvas.draw()
+    right = fig.axes[1]
+    boxes = [t.get_window_extent() for t in right.texts]
+    assert len(boxes) == len(front)
+    assert not [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
