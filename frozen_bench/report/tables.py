@@ -115,7 +115,7 @@ def grid_section(df: pd.DataFrame) -> list[str]:
             own = tune[(tune["dataset"] == r.dataset) & (tune["family"] == r.family) & (tune["budget"].astype(float) == float(r.budget))]
             tried = lambda c: ", ".join(f"{x:g}" for x in sorted(own[c].dropna().astype(float).unique())) if c in own else "–"
             chosen = f"lr {float(r.lr):g}, wd {float(r.weight_decay):g}" + (
-                f", PAct lr × {float(r.act_lr_mult):g}" if "act_lr_mult" in sel and pd.notna(r.act_lr_mult) else "")
+                f", PAct lr × {float(r.act_lr_mult):g}" if "act_lr_mult" in own and own["act_lr_mult"].nunique() > 1 else "")
             out.append(f"| {r.dataset} | {int(r.budget):,} | {r.family} | {int(r.configs_tried)} | {tried('lr')} | "
                        f"{tried('act_lr_mult')} | {chosen} |")
     edge = sel[sel["lr_edge"].astype(str) != ""]
