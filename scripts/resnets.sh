@@ -21,15 +21,22 @@
 #   epochs    the CIFAR-10 8k leaders of each kind (frozen_resnet, frozen_cnn, trained_resnet, trained_cnn) at
 #             their selected point, seed 0, on the quick recipe's 10k images for 20 epochs instead of 10,
 #             validated every epoch (exp fair_epochs): what doubling the training buys each kind
+#   design    the design search on CIFAR-10 at 8k, frozen and trained alike (conf/sweep/fair_design*.yaml, the
+#             screen recipe): frozen_resnet (width, conv, filter bank, mixing, adapter, PAct, PAct lr x,
+#             pooling, lr, weight decay), trained_resnet (depth, PAct, PAct lr x, pooling, lr, weight
+#             decay), frozen_cnn and trained_cnn (their fair_design spaces), DESIGN_TRIALS random trials
+#             each (default 16: a frozen ResNet trial is about 5 minutes on one core); each family's best
+#             trial by validation (fair-select --design) then runs with seeds 0-4 on the quick recipe
 #   speech    frozen_audio_cnn, the frozen twin of audio_cnn, and linear (the log-mel map pooled to fit) at 20k on
 #             the real 12-class speech split: the lines scripts/fair.sh speech gives them (screen on its grid,
 #             select, 5 seeds, 30 epochs)
 #
 # Jobs run JOBS at a time (default 2), one thread each, in long-lived workers (frozen-bench run-lines).
-# Usage: scripts/resnets.sh [STAGES]   STAGES: a comma list of cifar10,fashion_mnist,depth,anchor,epochs,speech (default all)
+# Usage: scripts/resnets.sh [STAGES]   STAGES: a comma list of cifar10,fashion_mnist,depth,anchor,epochs,design,speech
+#   (default all)
 # FB=... replaces the frozen-bench command (e.g. one running a fixed commit's code); RESULTS=DIR the folder.
 set -uo pipefail
-stages=${1:-cifar10,fashion_mnist,depth,anchor,epochs,speech}
+stages=${1:-cifar10,fashion_mnist,depth,anchor,epochs,design,speech}
 want() { [[ ",$stages," == *",$1,"* ]]; }
 cd "$(dirname "$0")/.."
 if [ -z "${FB:-}" ]; then make -s setup || exit 1; fi
@@ -85,6 +92,25 @@ if want epochs; then
   for f in frozen_resnet trained_resnet frozen_cnn trained_cnn; do
     grep -- "+family=$f model.budget=8000 .*dataset=cifar10" "$results/fair/selected.txt" | while read -r line; do
       echo "+profile=quick +sweep=fair_final exp_name=fair_epochs $line dataset.subset=10000 trainer.epochs=20 trainer.eval_every=1 seed=0 trainer.threads=1 results_dir=$results"
+    done
+  done | run_lines
+fi
+
+if want design; then
+  trials=${DESIGN_TRIALS:-16}
+  stamp "design: CIFAR-10 at 8k, $trials trials each of trained_cnn, frozen_cnn, trained_resnet, frozen_resnet"
+  par=(hydra/launcher=joblib "hydra.launcher.n_jobs=$jobs" hydra.sweeper.n_jobs=$jobs hydra.sweeper.n_trials=$trials
+       trainer.threads=1 "results_dir=$results" model.budget=8000 "${cifar[@]}")
+  for pair in fair_design:trained_cnn fair_design_frozen:frozen_cnn fair_design_trained_resnet:trained_resnet \
+              fair_design_frozen_resnet:frozen_resnet; do
+    $fb run -m "+sweep=${pair%%:*}" "+family=${pair##*:}" "${par[@]}"
+  done 2>&1 | grep -E "^\[frozen-bench\] sweep:|error"
+  $fb collect --results-dir "$results" >/dev/null
+  $fb fair-select --design --csv "$results/all.csv" --out "$results/fair/design_selected.csv" --print-overrides \
+    > "$results/fair/design_selected.txt" || exit 1
+  grep -- "dataset=cifar10" "$results/fair/design_selected.txt" | while read -r line; do
+    for seed in 0 1 2 3 4; do
+      echo "+profile=quick +sweep=fair_final exp_name=fair_design $line dataset.subset=10000 trainer.epochs=10 seed=$seed trainer.threads=1 results_dir=$results"
     done
   done | run_lines
 fi

@@ -7,7 +7,9 @@ A builder takes the plain config dict and the DataBundle (input shape, classes) 
 so a record says only what was trained and equal networks share one signature. It is a tuple, or
 a function of the ``model`` section when what is read depends on an option (a frozen mixing
 inside ``function_net``, the base network of ``masked``). What trains (frozen, trained, control)
-is the fair comparison's ``family_kind``, set by ``conf/family/``.
+is the fair comparison's ``family_kind``, set by ``conf/family/``. ``late_defaults`` names model
+keys added after the family had records: at that value ``prune`` leaves them out, so an earlier
+record keeps its signature (the network it trained is the one the default builds).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from frozen_bench.nn.adapters import reads_rank
 from frozen_bench.registry import Registry
 
 PACT_MIXING = ("transform", "activation", "adapter")
+RESNET_LATE = {"pool": "avg"}  # model.pool came after the ResNets' first records
 
 MODELS = Registry("model")
 MODELS.add("frozen_mlp", frozen_mlp.build, reads=PACT_MIXING)
@@ -31,9 +34,10 @@ MODELS.add("frozen_transformer", transformer.build_frozen, reads=PACT_MIXING)
 MODELS.add("frozen_audio_cnn", frozen_audio_cnn.build, reads=("transform", "activation"))
 MODELS.add("frozen_resnet", resnet.build_frozen,
            # the structured conv's channel mixing is the transform group; random convs read no transform
-           reads=lambda m: PACT_MIXING if m.get("conv", "structured") == "structured" else ("activation", "adapter"))
-MODELS.add("bn_only_resnet", resnet.build_bn_only, reads=())
-MODELS.add("trained_resnet", resnet.build_trained, reads=("activation",))
+           reads=lambda m: PACT_MIXING if m.get("conv", "structured") == "structured" else ("activation", "adapter"),
+           late_defaults=RESNET_LATE)
+MODELS.add("bn_only_resnet", resnet.build_bn_only, reads=(), late_defaults=RESNET_LATE)
+MODELS.add("trained_resnet", resnet.build_trained, reads=("activation",), late_defaults=RESNET_LATE)
 MODELS.add("dense_mlp", dense.build, reads=())
 MODELS.add("linear", linear.build, reads=())
 MODELS.add("trained_cnn", trained_cnn.build, reads=("activation",))
@@ -60,7 +64,8 @@ def reads(model_cfg: dict) -> tuple[str, ...]:
 def prune(cfg: dict) -> dict:
     """The resolved config without the component groups its model does not read (and without
     ``adapter.rank`` when there is no adapter), so that equal networks get one signature and a
-    record names only what was trained: ``model=dense_mlp transform=dct`` is ``model=dense_mlp``."""
+    record names only what was trained: ``model=dense_mlp transform=dct`` is ``model=dense_mlp``; a
+    model key at its late default is left out too."""
     model = cfg.get("model") or {}
     if model.get("name") not in MODELS:
         return cfg  # composing already rejects an unknown model; a plain dict caller gets the builder's error
@@ -70,6 +75,9 @@ def prune(cfg: dict) -> dict:
         out["adapter"] = {"name": "none"}
     if isinstance(out.get("augment"), dict) and out["augment"].get("name") == "none":
         del out["augment"]  # no augmentation: the signature of a run from before the group existed
+    late = MODELS.entry(model["name"]).meta.get("late_defaults", {})
+    if any(model.get(k, object()) == v for k, v in late.items()):
+        out["model"] = {k: v for k, v in model.items() if k not in late or v != late[k]}
     return out
 
 

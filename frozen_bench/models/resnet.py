@@ -16,7 +16,7 @@ Block: h = act1(norm1(conv1(x))); out = act2(adapter(norm2(conv2(h))) + shortcut
 is the identity, or where a stage halves the map and doubles the width, the parameter-free option A
 of the CIFAR ResNet paper (every other pixel, zero channels appended), so nothing fixed or trained
 hides in the shortcut. Stage widths are (w, 2w, 4w), ``n = (depth - 2) / 6`` blocks each; a 3×3
-stem conv, then global average pooling and a linear head.
+stem conv, then global pooling (``model.pool``: avg, the CIFAR ResNet's, or max) and a linear head.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from frozen_bench.nn.adapters import make_adapter
 from frozen_bench.nn.filters import make_filter_bank
 
 CONVS = ("structured", "random", "trained")
+POOLS = ("avg", "max")  # the global pooling before the head
 
 
 class RandomConv(nn.Module):
@@ -128,11 +129,11 @@ class Block(nn.Module):
 
 class ResNet(nn.Module):
     """ResNet-(6n+2) for (C, H, W) images: stem, three stages of n blocks at widths (w, 2w, 4w), the
-    second and third halving the map, global average pooling, linear head."""
+    second and third halving the map, global pooling (``pool``: avg or max), linear head."""
 
     def __init__(self, input_shape, num_classes, depth=20, width=16, conv="structured", filters="dct", n_filters=None,
                  transform="wht", transform_seed=0, activation="relu", act_kwargs=None, adapter="none", rank=0,
-                 norm="batch"):
+                 norm="batch", pool="avg"):
         super().__init__()
         if len(input_shape) != 3:
             raise ValueError(f"the ResNet families need image inputs (C, H, W), got shape {tuple(input_shape)}")
@@ -141,7 +142,9 @@ class ResNet(nn.Module):
             raise ValueError(f"model.depth must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {depth}")
         if width < 1:
             raise ValueError(f"model.width must be >= 1, got {width}")
-        self.depth, self.width, self.conv_kind = depth, width, conv
+        if pool not in POOLS:
+            raise ValueError(f"model.pool must be {' or '.join(POOLS)} (the global pooling before the head), got {pool!r}")
+        self.depth, self.width, self.conv_kind, self.pool = depth, width, conv, pool
         n = (depth - 2) // 6
         spec = {"kind": conv, "filters": filters, "n_filters": n_filters, "transform": transform}
         seed = int(transform_seed) * 1000  # each conv its own seed: stem, then 2 a block
@@ -161,7 +164,7 @@ class ResNet(nn.Module):
     def forward(self, x):
         h = norm_act(self.stem_norm, self.stem_act, self.stem(as_image(x)))  # (B, w, H, W)
         h = self.blocks(h)  # (B, 4w, H/4, W/4)
-        return self.head(h.mean((2, 3)))
+        return self.head(h.mean((2, 3)) if self.pool == "avg" else h.amax((2, 3)))
 
     def record_metrics(self) -> dict:
         """Where the trainable parameters sit: the head's share and the per-channel share (norms,
@@ -182,7 +185,7 @@ def _args(cfg: dict, data, conv: str, frozen_parts: bool) -> dict:
     m = cfg["model"]
     kw = dict(input_shape=image_shape(data.input_shape), num_classes=num_classes(data), depth=int(m.get("depth", 20)),
               width=int(m.get("width", 16)), conv=conv, filters=m.get("filters", "dct"), n_filters=m.get("n_filters"),
-              norm=m.get("norm", "batch"), activation="relu", act_kwargs={}, adapter="none", rank=0, transform="wht")
+              norm=m.get("norm", "batch"), pool=m.get("pool", "avg"), activation="relu", act_kwargs={}, adapter="none", rank=0, transform="wht")
     if frozen_parts:
         kw.update(**activation_args(cfg, default="relu"), **adapter_args(cfg))
         if conv == "structured":

@@ -171,3 +171,30 @@ def test_off_cpu_path_is_the_kernel_path(name):
         fast = m(x)
         with native.torch_only():
             torch.testing.assert_close(m(x), fast, rtol=1e-4, atol=1e-5)
+
+
+def test_global_pool_is_avg_or_max_and_a_bad_one_says_so():
+    d = data()
+    avg = build_model(cfg("frozen_resnet", depth=8, width=8), d)
+    mx = build_model(cfg("frozen_resnet", depth=8, width=8, pool="max"), d)
+    mx.load_state_dict(avg.state_dict())
+    avg.eval(), mx.eval()
+    feats = {}
+    for name, m in (("avg", avg), ("max", mx)):
+        m.head.register_forward_hook(lambda mod, inp, out, name=name: feats.__setitem__(name, inp[0]))
+        m(d.x_test)
+    h = avg.blocks(avg.stem_act(avg.stem_norm(avg.stem(d.x_test))))
+    assert torch.allclose(feats["avg"], h.mean((2, 3)), atol=1e-6)
+    assert torch.allclose(feats["max"], h.amax((2, 3)), atol=1e-6)
+    with pytest.raises(ValueError, match="model.pool must be avg or max"):
+        build_model(cfg("trained_resnet", depth=8, width=4, pool="sum"), d)
+
+
+def test_the_default_pool_keeps_the_signature_of_records_made_before_it_existed():
+    from frozen_bench.models import prune
+    from frozen_bench.record.signature import signature
+
+    before = cfg("frozen_resnet", depth=8, width=8)  # a record's config from before model.pool
+    assert signature(prune(cfg("frozen_resnet", depth=8, width=8, pool="avg"))) == signature(prune(before))
+    assert "pool" not in prune(cfg("trained_resnet", pool="avg"))["model"]
+    assert prune(cfg("trained_resnet", pool="max"))["model"]["pool"] == "max"
