@@ -24,7 +24,7 @@
 #   design    the design search on CIFAR-10 at 8k, frozen and trained alike (conf/sweep/fair_design*.yaml, the
 #             screen recipe): frozen_resnet (width, conv, filter bank, mixing, adapter, PAct, PAct lr x,
 #             pooling, lr, weight decay), trained_resnet (depth, PAct, PAct lr x, pooling, lr, weight
-#             decay), frozen_cnn and trained_cnn (their fair_design spaces), DESIGN_TRIALS random trials
+#             decay), frozen_cnn and trained_cnn (their fair_design spaces and the PAct lr x), DESIGN_TRIALS random trials
 #             each (default 16: a frozen ResNet trial is about 5 minutes on one core); each family's best
 #             trial by validation (fair-select --design) then runs with seeds 0-4 on the quick recipe
 #   speech    frozen_audio_cnn, the frozen twin of audio_cnn, and linear (the log-mel map pooled to fit) at 20k on
@@ -101,8 +101,12 @@ if want design; then
   stamp "design: CIFAR-10 at 8k, $trials trials each of trained_cnn, frozen_cnn, trained_resnet, frozen_resnet"
   par=(hydra/launcher=joblib "hydra.launcher.n_jobs=$jobs" hydra.sweeper.n_jobs=$jobs hydra.sweeper.n_trials=$trials
        trainer.threads=1 "results_dir=$results" model.budget=8000 "${cifar[@]}")
-  for pair in fair_design:trained_cnn fair_design_frozen:frozen_cnn fair_design_trained_resnet:trained_resnet \
-              fair_design_frozen_resnet:frozen_resnet; do
+  # the CNN families' spaces are the ones their Fashion-MNIST search ran, plus the PAct lr multiplier that the
+  # ResNets' space holds (a sweep override on the command line is one more axis of the Optuna space)
+  for pair in fair_design:trained_cnn fair_design_frozen:frozen_cnn; do
+    $fb run -m "+sweep=${pair%%:*}" "+family=${pair##*:}" "${par[@]}" "optim.act_lr_mult=choice(0.1,1.0)"
+  done 2>&1 | grep -E "^\[frozen-bench\] sweep:|error"
+  for pair in fair_design_trained_resnet:trained_resnet fair_design_frozen_resnet:frozen_resnet; do
     $fb run -m "+sweep=${pair%%:*}" "+family=${pair##*:}" "${par[@]}"
   done 2>&1 | grep -E "^\[frozen-bench\] sweep:|error"
   $fb collect --results-dir "$results" >/dev/null
