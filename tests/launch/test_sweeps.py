@@ -25,7 +25,8 @@ def expand(sweep: str, profile: str) -> list[list[str]]:
     return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
 
 
-SEARCHES = {"lr_search", "fair_design", "fair_design_frozen"}  # optuna: a number of trials, not a grid
+SEARCHES = {"lr_search", "fair_design", "fair_design_frozen",  # optuna: a number of trials, not a grid
+            "fair_design_resnet", "fair_design_frozen_resnet", "fair_design_trained_resnet"}
 FAIR = {"fair_tune": 140, "fair_final": 5}  # the fair protocol (scripts/fair.sh): no +profile grid
 REAL = {"speech_why": 36}  # real-data diagnostics (scripts/reproduce.sh real): their own recipe, no +profile grid
 
@@ -60,6 +61,34 @@ def test_fair_design_searches_the_shared_cnn_axes_on_the_screen_recipe_without_t
     # the frozen family: the same trials and recipe, the shared space plus its own axes
     assert set(frozen.hydra.sweeper.params) == shared | {"transform", "model.filters", "adapter"}
     assert frozen.hydra.sweeper.n_trials == cfg.hydra.sweeper.n_trials and frozen.exp_name == cfg.exp_name
+
+
+def test_the_resnet_design_spaces_share_the_screen_and_every_value_composes():
+    """Both ResNet families search the same shared axes on the CNN search's recipe and trial count,
+    each with its own shape axis (the frozen one: width and its frozen-only axes; the trained one:
+    depth), and every value of every axis composes as a job of that family."""
+    def space(sweep, family):
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            return compose(config_name="config", overrides=[f"+sweep={sweep}", f"+family={family}"], return_hydra_config=True)
+    cnn = space("fair_design", "trained_cnn")
+    frozen, trained = space("fair_design_frozen_resnet", "frozen_resnet"), space("fair_design_trained_resnet", "trained_resnet")
+    shared = {"optim.lr", "optim.weight_decay", "optim.act_lr_mult", "activation", "model.pool"}
+    assert set(frozen.hydra.sweeper.params) == shared | {"model.width", "model.conv", "model.filters", "transform", "adapter"}
+    assert set(trained.hydra.sweeper.params) == shared | {"model.depth"}
+    for cfg in (frozen, trained):
+        assert (cfg.exp_name, cfg.objective, cfg.trainer.test) == ("fair_design_tune", "val_accuracy", False)
+        assert cfg.hydra.sweeper.n_trials == cnn.hydra.sweeper.n_trials and cfg.hydra.sweeper.sampler.seed == 0
+        assert "random" in cfg.hydra.sweeper.sampler._target_.lower()
+        assert (cfg.dataset.subset, cfg.trainer.epochs, cfg.trainer.batch_size) == (
+            cnn.dataset.subset, cnn.trainer.epochs, cnn.trainer.batch_size)
+    parser = OverridesParser.create()
+    for sweep, family, cfg in (("fair_design_frozen_resnet", "frozen_resnet", frozen),
+                               ("fair_design_trained_resnet", "trained_resnet", trained)):
+        for key, spec in cfg.hydra.sweeper.params.items():
+            for value in parser.parse_override(f"{key}={spec}").sweep_string_iterator():
+                with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+                    job = compose(config_name="config", overrides=[f"+sweep={sweep}", f"+family={family}", f"{key}={value}"])
+                assert job.model.name == family
 
 
 @pytest.mark.parametrize("profile", ["quick", "full"])
