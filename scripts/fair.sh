@@ -10,7 +10,8 @@
 #               digits         the same at 2k and 5k on the whole set, 30 epochs
 #               cifar10        frozen_cnn, trained_cnn at 8k, 20k and 100k, linear at 8k and 20k (it has
 #                              no 100k form), dense_mlp1 at 20k (the smallest it reaches) and 100k
-#                              x 6 points (lr 3 x wd 2), a 5k-image 5-epoch screen
+#                              x 6 points (lr 3 x wd 2), a 5k-image 5-epoch screen; at 8k and 20k the
+#                              two CNNs also at PAct lr x 1.0 (12 points)
 #               speech         frozen_audio, audio_cnn, its frozen twin frozen_audio_cnn, frozen_cnn, trained_cnn reading the log-mel map
 #                              as a 1-channel image, and linear on the log-mel map (pooled to fit), at 20k x 6 points, on the speaker-disjoint split of
 #                              the real 12-class test set (SMALL REAL SUBSET), 30 epochs
@@ -87,6 +88,9 @@ stamp "1/6 tune: $(echo "$sets" | tr , ' ')"
   fi
   if want cifar10; then
     grid frozen_cnn,trained_cnn,linear 8000,20000 "${short[@]}" dataset=cifar10
+    # the PAct lr multiplier, a tuned axis of every family with a PAct: both CNNs at 1.0 as well (the
+    # default is 0.1); linear, a floor with no PAct, is not a contender and keeps its 6 points
+    grid frozen_cnn,trained_cnn 8000,20000 "${short[@]}" dataset=cifar10 optim.act_lr_mult=1.0
     grid frozen_cnn,trained_cnn,dense_mlp1 100000 "${short[@]}" dataset=cifar10
     grid dense_mlp1 20000 "${short[@]}" dataset=cifar10
   fi
