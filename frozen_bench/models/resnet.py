@@ -32,7 +32,7 @@ from frozen_bench.models.blocks import (activation_args, adapter_args, as_image,
 from frozen_bench.models.budget import Layout, by_layouts, sized
 from frozen_bench.models.frozen_cnn import ChannelMix, FusedFilterMix
 from frozen_bench.nn.activations import make_activation
-from frozen_bench.nn.adapters import make_adapter
+from frozen_bench.nn.adapters import make_adapter, reads_rank
 from frozen_bench.nn.filters import make_filter_bank
 
 CONVS = ("structured", "random", "trained")
@@ -199,12 +199,16 @@ def _layouts(kw: dict, knobs: tuple[str, ...]) -> list[Layout]:
     configured; where that cannot land in the window (a trained net's width moves its count by
     ~1k·w² at depth 20), the first knob at neighbouring values of the other, then the second knob."""
     d, w = kw["depth"], kw["width"]
+    # a rank-r adapter needs r channels: no layout narrower than that (it could only fail to build,
+    # "adapter.rank is larger than the width", where a wider one may fit)
+    floor = max(1, int(kw.get("rank") or 0)) if reads_rank(kw.get("adapter", "none")) else 1
     by_depth = lambda width: Layout(f"depth 6n+2 at width {width}",  # noqa: E731
                                     lambda n: {**kw, "width": width, "depth": 6 * n + 2}, lo=1, hi=400)
     by_width = lambda depth: Layout(f"width at depth {depth}",  # noqa: E731
-                                    lambda x: {**kw, "depth": depth, "width": x}, lo=1, hi=2048)
+                                    lambda x: {**kw, "depth": depth, "width": x}, lo=floor, hi=2048)
     if knobs[0] == "depth":
-        return [by_depth(w)] + [by_depth(x) for x in range(w - 1, max(w // 2, 1) - 1, -1)] + [by_width(d)]
+        return ([by_depth(w)] + [by_depth(x) for x in range(w - 1, max(w // 2, floor) - 1, -1)]
+                + [by_width(d)])
     return [by_width(x) for x in dict.fromkeys((d, 14, 8, 26, 32, 44, 56))] + [by_depth(w)]
 
 

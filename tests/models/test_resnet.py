@@ -198,3 +198,14 @@ def test_the_default_pool_keeps_the_signature_of_records_made_before_it_existed(
     assert signature(prune(cfg("frozen_resnet", depth=8, width=8, pool="avg"))) == signature(prune(before))
     assert "pool" not in prune(cfg("trained_resnet", pool="avg"))["model"]
     assert prune(cfg("trained_resnet", pool="max"))["model"]["pool"] == "max"
+
+
+def test_budget_sizing_never_narrows_below_the_adapters_rank():
+    """A frozen ResNet at width 8 with a rank-8 adapter used to be narrowed to width 7 by the
+    budget's fallback layouts and fail ("adapter.rank is larger than the width"); no layout goes
+    below the rank now, so it lands in the window."""
+    c = {**cfg("frozen_resnet", width=8, budget=8000), "adapter": {"name": "conv1x1", "rank": 8},
+         "activation": {"name": "prelu"}}  # the failed design-search trial: at width 8 no depth lands
+    m = build_model(c, data())
+    n = sum(p.numel() for p in m.parameters() if p.requires_grad)
+    assert 7200 <= n <= 8000 and m.width >= 8
