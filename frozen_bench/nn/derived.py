@@ -17,7 +17,11 @@ def derived(module: nn.Module, name: str, tensors, like: torch.Tensor, build):
     ``tensors`` changes or ``like``'s dtype or device does."""
     key = (*[(t._version, t.data_ptr()) for t in tensors], like.dtype, like.device)
     if getattr(module, f"_{name}_key", None) != key:
-        with torch.no_grad(), torch.inference_mode(False):  # built in inference mode, still usable outside it
+        # inference mode off (a value first built in inference mode still serves autograd later), then
+        # no graph: in this order, because leaving inference mode turns gradient recording back on, and
+        # a cached value with a graph would keep its parameters' history and stop the module from being
+        # copied (copy.deepcopy: "Only Tensors created explicitly by the user ... support the deepcopy")
+        with torch.inference_mode(False), torch.no_grad():
             setattr(module, f"_{name}", build())
         setattr(module, f"_{name}_key", key)
     return getattr(module, f"_{name}")
