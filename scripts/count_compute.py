@@ -9,7 +9,11 @@ filled only where the rebuilt model has the row's trainable parameter count (and
 where recorded): the proof that the counted network is the trained one. Others are left empty and
 listed. Nothing is trained; all.csv is rewritten atomically, every other cell unchanged.
 
-    python scripts/count_compute.py [--csv results/all.csv] [--exps fair_final,fair_design,fair_small] [--recount]
+``collect`` rebuilds a row from its run folder where one exists, so a count written to all.csv alone
+is lost at the next collect for runs whose folder is on this machine; ``--records`` also writes it
+into that run's ``metrics.json`` (with ``compute_counted_by`` naming this script).
+
+    python scripts/count_compute.py [--csv results/all.csv] [--exps fair_final,fair_design,fair_small] [--recount] [--records]
 """
 
 from __future__ import annotations
@@ -43,11 +47,22 @@ def words_of(command: str) -> list[str] | None:
     return [x for x in w[2:] if x != "-m" and not x.startswith(SKIP)]
 
 
+def write_record(metrics: Path, macs: int, fixed: int) -> None:
+    """The count into a run's own record, so that collect keeps it (no folder here: nothing to do)."""
+    if not metrics.is_file():
+        return
+    m = json.loads(metrics.read_text())
+    m.update(macs_per_example=int(macs), fixed_params=int(fixed), compute_counted_by="scripts/count_compute.py")
+    atomic_write_text(metrics, json.dumps(m, indent=2, default=str) + "\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", default="results/all.csv")
     ap.add_argument("--exps", default="fair_final,fair_design,fair_small")
     ap.add_argument("--recount", action="store_true", help="count rows that have a count too (after the counter changed)")
+    ap.add_argument("--records", action="store_true",
+                    help="also write each count into the run's metrics.json, where its folder is here")
     a = ap.parse_args()
     path = Path(a.csv)
     df = pd.read_csv(path, low_memory=False)
@@ -82,6 +97,8 @@ def main() -> int:
                 continue
             df.at[i, "macs_per_example"], df.at[i, "fixed_params"] = macs, fixed
             filled += 1
+            if a.records:
+                write_record(path.parent / "runs" / str(row["signature"]) / "metrics.json", macs, fixed)
     for sig, why in refused:
         print(f"[count_compute] left empty {sig}: {why}", file=sys.stderr)
     for col in ("macs_per_example", "fixed_params"):
