@@ -91,6 +91,9 @@ stamp "1/6 tune: $(echo "$sets" | tr , ' ')"
     # the PAct lr multiplier, a tuned axis of every family with a PAct: both CNNs at 1.0 as well (the
     # default is 0.1); linear, a floor with no PAct, is not a contender and keeps its 6 points
     grid frozen_cnn,trained_cnn 8000,20000 "${short[@]}" dataset=cifar10 optim.act_lr_mult=1.0
+    # frozen_cnn at 8k then chose the grid's top lr (0.03), so its grid grew by lr 0.1 (it kept 0.03)
+    grid frozen_cnn 8000 0.1 0.0,0.05 dataset=cifar10
+    grid frozen_cnn 8000 0.1 0.0,0.05 dataset=cifar10 optim.act_lr_mult=1.0
     grid frozen_cnn,trained_cnn,dense_mlp1 100000 "${short[@]}" dataset=cifar10
     grid dense_mlp1 20000 "${short[@]}" dataset=cifar10
   fi
