@@ -24,7 +24,7 @@ from frozen_bench.nn.adapters import reads_rank
 from frozen_bench.registry import Registry
 
 PACT_MIXING = ("transform", "activation", "adapter")
-RESNET_LATE = {"pool": "avg"}  # model.pool came after the ResNets' first records
+RESNET_LATE = {"pool": "avg", "fine_sizing": False}  # keys that came after the ResNets' first records
 
 MODELS = Registry("model")
 MODELS.add("frozen_mlp", frozen_mlp.build, reads=PACT_MIXING)

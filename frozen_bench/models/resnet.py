@@ -17,6 +17,12 @@ is the identity, or where a stage halves the map and doubles the width, the para
 of the CIFAR ResNet paper (every other pixel, zero channels appended), so nothing fixed or trained
 hides in the shortcut. Stage widths are (w, 2w, 4w), ``n = (depth - 2) / 6`` blocks each; a 3×3
 stem conv, then global pooling (``model.pool``: avg, the CIFAR ResNet's, or max) and a linear head.
+
+``model.budget`` sizes the net by whole widths or depths. A trained conv's count grows by about
+w²·depth per width step, which can jump over the budget's window (at 8k, ResNet-8 with a 3-knot PAct
+has 5,306 trainable at width 4 and 8,070 at width 5); ``model.fine_sizing=true`` then also tries
+stage widths a few channels off (w, 2w, 4w), such as (4, 9, 19), and keeps the largest count within
+the budget.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from torch import nn
 
 from frozen_bench.models.blocks import (activation_args, adapter_args, as_image, image_shape, make_norm2d, norm_act,
                                        num_classes, transform_args)
-from frozen_bench.models.budget import Layout, by_layouts, sized
+from frozen_bench.models.budget import Layout, fit_budget, sized
 from frozen_bench.models.frozen_cnn import ChannelMix, FusedFilterMix
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter, reads_rank
@@ -128,12 +134,13 @@ class Block(nn.Module):
 
 
 class ResNet(nn.Module):
-    """ResNet-(6n+2) for (C, H, W) images: stem, three stages of n blocks at widths (w, 2w, 4w), the
-    second and third halving the map, global pooling (``pool``: avg or max), linear head."""
+    """ResNet-(6n+2) for (C, H, W) images: stem, three stages of n blocks at widths (w, 2w, 4w) (or
+    ``widths``: three non-decreasing stage widths, the first w), the second and third halving the
+    map, global pooling (``pool``: avg or max), linear head."""
 
     def __init__(self, input_shape, num_classes, depth=20, width=16, conv="structured", filters="dct", n_filters=None,
                  transform="wht", transform_seed=0, activation="relu", act_kwargs=None, adapter="none", rank=0,
-                 norm="batch", pool="avg"):
+                 norm="batch", pool="avg", widths=None):
         super().__init__()
         if len(input_shape) != 3:
             raise ValueError(f"the ResNet families need image inputs (C, H, W), got shape {tuple(input_shape)}")
@@ -144,7 +151,12 @@ class ResNet(nn.Module):
             raise ValueError(f"model.width must be >= 1, got {width}")
         if pool not in POOLS:
             raise ValueError(f"model.pool must be {' or '.join(POOLS)} (the global pooling before the head), got {pool!r}")
-        self.depth, self.width, self.conv_kind, self.pool = depth, width, conv, pool
+        widths = (width, 2 * width, 4 * width) if widths is None else tuple(int(w) for w in widths)
+        if len(widths) != 3 or widths[0] != width or list(widths) != sorted(widths):
+            # the option-A shortcut pads channels with zeros; it has no way to drop any
+            raise ValueError(f"ResNet stage widths must be three non-decreasing widths starting at width={width}, "
+                             f"got {list(widths)}")
+        self.depth, self.width, self.widths, self.conv_kind, self.pool = depth, width, widths, conv, pool
         n = (depth - 2) // 6
         spec = {"kind": conv, "filters": filters, "n_filters": n_filters, "transform": transform}
         seed = int(transform_seed) * 1000  # each conv its own seed: stem, then 2 a block
@@ -152,7 +164,7 @@ class ResNet(nn.Module):
         self.stem_norm = make_norm2d(norm, width)
         self.stem_act = make_activation(activation, width, **(act_kwargs or {}))
         blocks, c = [], width
-        for stage, w in enumerate((width, 2 * width, 4 * width)):
+        for stage, w in enumerate(widths):
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
                 blocks.append(Block(c, w, stride, seed + 1 + 2 * len(blocks), spec, activation, act_kwargs or {},
@@ -212,8 +224,18 @@ def _layouts(kw: dict, knobs: tuple[str, ...]) -> list[Layout]:
     return [by_width(x) for x in dict.fromkeys((d, 14, 8, 26, 32, 44, 56))] + [by_depth(w)]
 
 
+def _stage_neighbours(kw: dict) -> list[dict]:
+    """Stage widths a few channels off (w, 2w, 4w): the first stage w or w+1, the second up to 2
+    more, the third up to 4 more, never narrowing from one stage to the next (``model.fine_sizing``)."""
+    w = kw["width"]
+    return [{**kw, "width": a, "widths": (a, b, c)} for a in (w, w + 1) for b in range(2 * w, 2 * w + 3)
+            for c in range(4 * w, 4 * w + 5) if a <= b <= c and (a, b, c) != (w, 2 * w, 4 * w)]
+
+
 def _sized(cfg: dict, kw: dict, knobs: tuple[str, ...]) -> ResNet:
-    return sized(cfg, ResNet, kw, by_layouts(lambda k: _layouts(k, knobs)), shows=("depth", "width"))
+    refine = _stage_neighbours if cfg["model"].get("fine_sizing", False) else None
+    fit = lambda family, cls, k, budget: fit_budget(family, cls, _layouts(k, knobs), budget, refine=refine)  # noqa: E731
+    return sized(cfg, ResNet, kw, fit, shows=("depth", "width", "widths"))
 
 
 def _knobs(cfg: dict, default: str) -> tuple[str, ...]:

@@ -74,7 +74,9 @@ def test_the_resnet_design_spaces_share_the_screen_and_every_value_composes():
     frozen, trained = space("fair_design_frozen_resnet", "frozen_resnet"), space("fair_design_trained_resnet", "trained_resnet")
     shared = {"optim.lr", "optim.weight_decay", "optim.act_lr_mult", "activation", "model.pool"}
     assert set(frozen.hydra.sweeper.params) == shared | {"model.width", "model.conv", "model.filters", "transform", "adapter"}
-    assert set(trained.hydra.sweeper.params) == shared | {"model.depth"}
+    assert set(trained.hydra.sweeper.params) == shared | {"model.depth", "model.fine_sizing"}
+    # a fixed value, not an axis: every trained trial (and so its chosen design's finals) is sized finely
+    assert str(trained.hydra.sweeper.params["model.fine_sizing"]).lower() == "true"
     for cfg in (frozen, trained):
         assert (cfg.exp_name, cfg.objective, cfg.trainer.test) == ("fair_design_tune", "val_accuracy", False)
         assert cfg.hydra.sweeper.n_trials == cnn.hydra.sweeper.n_trials and cfg.hydra.sweeper.sampler.seed == 0
@@ -85,10 +87,15 @@ def test_the_resnet_design_spaces_share_the_screen_and_every_value_composes():
     for sweep, family, cfg in (("fair_design_frozen_resnet", "frozen_resnet", frozen),
                                ("fair_design_trained_resnet", "trained_resnet", trained)):
         for key, spec in cfg.hydra.sweeper.params.items():
-            for value in parser.parse_override(f"{key}={spec}").sweep_string_iterator():
+            override = parser.parse_override(f"{key}={spec}")
+            # a fixed value among the params is one override of every trial
+            values = override.sweep_string_iterator() if override.is_sweep_override() else [str(spec)]
+            for value in values:
                 with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
                     job = compose(config_name="config", overrides=[f"+sweep={sweep}", f"+family={family}", f"{key}={value}"])
                 assert job.model.name == family
+                if key == "model.fine_sizing":
+                    assert job.model.fine_sizing is True
 
 
 @pytest.mark.parametrize("profile", ["quick", "full"])

@@ -198,6 +198,9 @@ def test_the_default_pool_keeps_the_signature_of_records_made_before_it_existed(
     assert signature(prune(cfg("frozen_resnet", depth=8, width=8, pool="avg"))) == signature(prune(before))
     assert "pool" not in prune(cfg("trained_resnet", pool="avg"))["model"]
     assert prune(cfg("trained_resnet", pool="max"))["model"]["pool"] == "max"
+    assert signature(prune(cfg("trained_resnet", budget=8000, fine_sizing=False))) \
+        == signature(prune(cfg("trained_resnet", budget=8000)))  # likewise model.fine_sizing
+    assert prune(cfg("trained_resnet", fine_sizing=True))["model"]["fine_sizing"] is True
 
 
 def test_budget_sizing_never_narrows_below_the_adapters_rank():
@@ -209,3 +212,24 @@ def test_budget_sizing_never_narrows_below_the_adapters_rank():
     m = build_model(c, data())
     n = sum(p.numel() for p in m.parameters() if p.requires_grad)
     assert 7200 <= n <= 8000 and m.width >= 8
+
+
+@pytest.mark.parametrize("depth", [8, 14, 20, 32])
+def test_fine_sizing_lands_a_trained_resnet_at_its_own_depth_where_whole_widths_jump_the_window(depth):
+    """With a 3-knot PAct a trained ResNet has 5,306 trainable at width 4 and 8,070 at width 5
+    (depth 8): whole widths miss [7200, 8000] at every depth of the design search, whose trials
+    failed or fell back to ResNet-8. Stage widths a few channels off (w, 2w, 4w) land each depth."""
+    c = {**cfg("trained_resnet", depth=depth, budget=8000), "activation": {"name": "pwl3"}}
+    with pytest.raises(Exception, match="cannot be sized to model.budget=8000"):
+        build_model(c, data())
+    c["model"]["fine_sizing"] = True
+    m = build_model(c, data())
+    assert 7200 <= M.trainable_params(m) <= 8000 and m.depth == depth
+    a, b, w3 = m.widths
+    assert m.width == a <= b <= w3 and m.built == f"depth={depth} width={a} widths=({a},{b},{w3})"
+    assert m.head.in_features == w3
+
+
+def test_stage_widths_may_not_narrow():
+    with pytest.raises(ValueError, match="three non-decreasing widths starting at width=4"):
+        ResNet((3, 32, 32), 10, depth=8, width=4, conv="trained", widths=(4, 8, 6))
