@@ -24,9 +24,10 @@
 #   design    the design search on CIFAR-10 at 8k, frozen and trained alike (conf/sweep/fair_design*.yaml, the
 #             screen recipe): frozen_resnet (width, conv, filter bank, mixing, adapter, PAct, PAct lr x,
 #             pooling, lr, weight decay), trained_resnet (depth, PAct, PAct lr x, pooling, lr, weight
-#             decay), frozen_cnn and trained_cnn (their fair_design spaces and the PAct lr x), DESIGN_TRIALS random trials
-#             each (default 16: a frozen ResNet trial is about 5 minutes on one core); each family's best
-#             trial by validation (fair-select --design) then runs with seeds 0-4 on the quick recipe
+#             decay; sized with model.fine_sizing), frozen_cnn and trained_cnn (their fair_design spaces and the PAct
+#             lr x), DESIGN_TRIALS random trials each (default 16: a frozen ResNet trial is 2-18 minutes on one
+#             core); each family's best trial by validation (fair-select --design) then runs with seeds 0-4 on the
+#             quick recipe, checkpointed every epoch
 #   speech    frozen_audio_cnn, the frozen twin of audio_cnn, and linear (the log-mel map pooled to fit) at 20k on
 #             the real 12-class speech split: the lines scripts/fair.sh speech gives them (screen on its grid,
 #             select, 5 seeds, 30 epochs)
@@ -114,7 +115,9 @@ if want design; then
     > "$results/fair/design_selected.txt" || exit 1
   grep -- "dataset=cifar10" "$results/fair/design_selected.txt" | while read -r line; do
     for seed in 0 1 2 3 4; do
-      echo "+profile=quick +sweep=fair_final exp_name=fair_design $line dataset.subset=10000 trainer.epochs=10 seed=$seed trainer.threads=1 results_dir=$results"
+      # checkpointed every epoch (79 steps): a wide frozen ResNet's final is about an hour of one core, and a
+      # stopped one resumes where it stood (trainer.checkpoint_every is not part of the run's signature)
+      echo "+profile=quick +sweep=fair_final exp_name=fair_design $line dataset.subset=10000 trainer.epochs=10 seed=$seed trainer.threads=1 trainer.checkpoint_every=79 results_dir=$results"
     done
   done | run_lines
 fi
