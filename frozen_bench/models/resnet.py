@@ -21,7 +21,7 @@ stem conv, then global pooling (``model.pool``: avg, the CIFAR ResNet's, or max)
 ``model.budget`` sizes the net by whole widths or depths. A trained conv's count grows by about
 w²·depth per width step, which can jump over the budget's window (at 8k, ResNet-8 with a 3-knot PAct
 has 5,306 trainable at width 4 and 8,070 at width 5); ``model.fine_sizing=true`` then also tries
-stage widths a few channels off (w, 2w, 4w), such as (4, 9, 19), and keeps the largest count within
+stage widths a few channels off (w, 2w, 4w), such as (4, 10, 20) there, and keeps the largest count within
 the budget.
 """
 
