@@ -4,8 +4,17 @@
 Reads the per-epoch history (history.csv) of every finished fair-protocol final run in
 ``<results>/runs/`` of the chosen families, writes one row per (run, evaluated epoch) to
 ``<results>/fair/epochs.csv`` (committed: the run folders are not), and draws validation accuracy
-against epoch, mean ± 95% CI over seeds, one line per (dataset, budget, family), to
-``<results>/figures/fair_epochs.png|pdf``. ``--from-csv`` redraws from epochs.csv alone.
+against epoch, mean ± 95% CI over seeds, one line per (dataset, budget, family). Rows of an existing
+epochs.csv whose run has no folder here (an earlier session's, a fresh clone's) are kept, as
+``collect`` keeps all.csv's: redrawing never loses a curve. ``--from-csv`` redraws from epochs.csv
+alone.
+
+Two figures, one per way the leaders were chosen (``SETS``):
+  ``fair_epochs.png|pdf``         the lr screen's selections: finals (``fair_final``, 10 epochs) and
+                                  seed 0 at 20 (``fair_epochs``; ``scripts/resnets.sh epochs``)
+  ``fair_design_epochs.png|pdf``  the design search's winners: finals (``fair_design``) and seed 0 at
+                                  20 (``fair_design_epochs``; ``scripts/resnets.sh design_epochs``),
+                                  drawn for the (dataset, budget)s that have a 20-epoch run
 
 Every run of a family trains the same number of epochs under one cosine schedule, so a point at
 epoch e is that run part-way, not a run trained for e epochs: the curve shows whether a family was
@@ -30,7 +39,9 @@ import pandas as pd  # noqa: E402
 from frozen_bench.report.stats import mean_ci  # noqa: E402
 
 KEYS = ["exp", "dataset", "budget", "family", "family_kind", "profile", "seed", "signature"]
-EXPS = ("fair_final", "fair_epochs")  # the finals (5 seeds) and the leaders at twice the epochs (scripts/resnets.sh epochs)
+# figure -> (the finals' exp (5 seeds), the same leaders' exp at twice the epochs)
+SETS = {"fair_epochs": ("fair_final", "fair_epochs"), "fair_design_epochs": ("fair_design", "fair_design_epochs")}
+EXPS = tuple(e for pair in SETS.values() for e in pair)
 
 
 def gather(results: Path, families: set[str]) -> pd.DataFrame:
@@ -50,23 +61,46 @@ def gather(results: Path, families: set[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=KEYS + ["epoch", "step", "train_loss", "val_accuracy"])
 
 
-def draw(df: pd.DataFrame, out: Path) -> list[Path]:
+def merge(new: pd.DataFrame, old: pd.DataFrame | None) -> pd.DataFrame:
+    """``new`` (read from run folders) plus the rows of ``old`` (the previous epochs.csv) whose run is
+    not among them: a run folder that is here wins, one that is gone keeps its committed curve."""
+    if old is None or old.empty:
+        return new
+    kept = old[~old["signature"].astype(str).isin(set(new["signature"].astype(str)))]
+    return pd.concat([kept, new], ignore_index=True) if not new.empty else kept.reset_index(drop=True)
+
+
+def leaders(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The rows of figure ``name``: its two exps; for the design set only the (dataset, budget)s with a
+    run at twice the epochs (the design finals of every other dataset have no partner to compare)."""
+    finals, longer = SETS[name]
+    df = df[df["exp"].isin([finals, longer])]
+    if name == "fair_design_epochs":
+        have = set(map(tuple, df.loc[df["exp"] == longer, ["dataset", "budget"]].astype(str).values))
+        df = df[[k in have for k in map(tuple, df[["dataset", "budget"]].astype(str).values)]]
+    return df
+
+
+def draw(df: pd.DataFrame, out: Path, name: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7.2, 3.8))
     colour = {f: f"C{i}" for i, f in enumerate(sorted(df["family"].unique()))}
+    finals = SETS[name][0]
     for (ds, b, fam, exp), g in df.groupby(["dataset", "budget", "family", "exp"]):
         pts = sorted((e, *mean_ci(100 * ge["val_accuracy"]), ge["seed"].nunique()) for e, ge in g.groupby("epoch"))
         e, m, c, n = zip(*pts)
-        ax.errorbar(e, m, yerr=[0 if pd.isna(x) else x for x in c], marker="o" if exp == "fair_final" else ".",
-                    capsize=3, ls="-" if exp == "fair_final" else ":", color=colour[fam],
+        ax.errorbar(e, m, yerr=[0 if pd.isna(x) else x for x in c], marker="o" if exp == finals else ".",
+                    capsize=3, ls="-" if exp == finals else ":", color=colour[fam],
                     label=f"{fam}, {int(b):,}, {int(max(e))} epochs (n={max(n)})")
     ax.set_xlabel("epoch (of the recipe's one cosine schedule)")
     ax.set_ylabel("validation accuracy (%), mean ± 95% CI")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    ax.set_title(f"{', '.join(sorted(df['dataset'].unique()))}: finals (solid) and twice the epochs (dotted)", fontsize=9)
+    chosen = "the design search's winners" if name == "fair_design_epochs" else "the lr screen's selections"
+    ax.set_title(f"{', '.join(sorted(df['dataset'].unique()))}, {chosen}: finals (solid) and twice the epochs "
+                 f"(dotted)", fontsize=9)
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "fair_epochs.png", out / "fair_epochs.pdf"]
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
     for p in paths:
         fig.savefig(p, dpi=130, metadata={"CreationDate": None} if p.suffix == ".pdf" else None)
     plt.close(fig)
@@ -80,19 +114,29 @@ def main() -> int:
     ap.add_argument("--from-csv", action="store_true", help="redraw from <results>/fair/epochs.csv")
     a = ap.parse_args()
     csv = a.results / "fair" / "epochs.csv"
+    old = pd.read_csv(csv) if csv.is_file() else None
     if a.from_csv:
-        df = pd.read_csv(csv)
+        if old is None:
+            print(f"epoch_curves: {csv} does not exist; run without --from-csv first", file=sys.stderr)
+            return 2
+        df = old
     else:
-        df = gather(a.results, set(a.families.split(",")))
+        new = gather(a.results, set(a.families.split(",")))
+        df = merge(new, old)
         if df.empty:
-            print(f"epoch_curves: no finished fair_final runs of {a.families} in {a.results / 'runs'}; "
-                  f"run scripts/resnets.sh first", file=sys.stderr)
+            print(f"epoch_curves: no finished runs of {a.families} with exp in {', '.join(EXPS)} in "
+                  f"{a.results / 'runs'}; run scripts/resnets.sh first", file=sys.stderr)
             return 2
         csv.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(csv, index=False)
-        print(f"wrote {csv} ({df['signature'].nunique()} runs)", file=sys.stderr)
-    for p in draw(df, a.results / "figures"):
-        print(f"wrote {p}", file=sys.stderr)
+        print(f"wrote {csv} ({df['signature'].nunique()} runs: {new['signature'].nunique()} read from run "
+              f"folders, the rest kept from the previous file)", file=sys.stderr)
+    for name in SETS:
+        sub = leaders(df, name)
+        if sub.empty:
+            continue
+        for p in draw(sub, a.results / "figures", name):
+            print(f"wrote {p}", file=sys.stderr)
     return 0
 
 

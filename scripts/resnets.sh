@@ -28,17 +28,26 @@
 #             lr x), DESIGN_TRIALS random trials each (default 16: a frozen ResNet trial is 2-18 minutes on one
 #             core); each family's best trial by validation (fair-select --design) then runs with seeds 0-4 on the
 #             quick recipe, checkpointed every epoch
+#   design_epochs  the design search's CIFAR-10 winners (results/fair/design_selected.txt, from the design
+#             stage), seed 0, on the quick recipe's 10k images for 20 epochs instead of 10, validated every epoch
+#             and checkpointed every epoch (exp fair_design_epochs): the epochs stage at the designs that lead
 #   speech    frozen_audio_cnn, the frozen twin of audio_cnn, and linear (the log-mel map pooled to fit) at 20k on
 #             the real 12-class speech split: the lines scripts/fair.sh speech gives them (screen on its grid,
 #             select, 5 seeds, 30 epochs)
 #
 # Jobs run JOBS at a time (default 2), one thread each, in long-lived workers (frozen-bench run-lines).
-# Usage: scripts/resnets.sh [STAGES]   STAGES: a comma list of cifar10,fashion_mnist,depth,anchor,epochs,design,speech
-#   (default all)
+# Usage: scripts/resnets.sh [STAGES]   STAGES: a comma list of cifar10,fashion_mnist,depth,anchor,epochs,design,
+#   design_epochs,speech (default all)
 # FB=... replaces the frozen-bench command (e.g. one running a fixed commit's code); RESULTS=DIR the folder.
 set -uo pipefail
-stages=${1:-cifar10,fashion_mnist,depth,anchor,epochs,design,speech}
+stages=${1:-cifar10,fashion_mnist,depth,anchor,epochs,design,design_epochs,speech}
 want() { [[ ",$stages," == *",$1,"* ]]; }
+for s in ${stages//,/ }; do
+  case "$s" in
+    cifar10|fashion_mnist|depth|anchor|epochs|design|design_epochs|speech) ;;
+    *) echo "resnets.sh: unknown stage '$s'; the stages are cifar10,fashion_mnist,depth,anchor,epochs,design,design_epochs,speech" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 if [ -z "${FB:-}" ]; then make -s setup || exit 1; fi
 fb=${FB:-.venv/bin/frozen-bench}
@@ -119,6 +128,14 @@ if want design; then
       # stopped one resumes where it stood (trainer.checkpoint_every is not part of the run's signature)
       echo "+profile=quick +sweep=fair_final exp_name=fair_design $line dataset.subset=10000 trainer.epochs=10 seed=$seed trainer.threads=1 trainer.checkpoint_every=79 results_dir=$results"
     done
+  done | run_lines
+fi
+
+if want design_epochs; then
+  stamp "design_epochs: the CIFAR-10 design winners for 20 epochs (seed 0)"
+  [ -f "$results/fair/design_selected.txt" ] || { echo "resnets.sh: $results/fair/design_selected.txt is missing; run the design stage first" >&2; exit 2; }
+  grep -- "dataset=cifar10" "$results/fair/design_selected.txt" | while read -r line; do
+    echo "+profile=quick +sweep=fair_final exp_name=fair_design_epochs $line dataset.subset=10000 trainer.epochs=20 trainer.eval_every=1 seed=0 trainer.threads=1 trainer.checkpoint_every=79 results_dir=$results"
   done | run_lines
 fi
 

@@ -32,3 +32,54 @@ def test_reproduce_runs_every_ablation_sweep_and_no_fair_stage():
     every = {p.stem for p in (ROOT / "conf/sweep").glob("*.yaml")}
     assert listed == {s for s in every if not s.startswith("fair_")} - {"lr_search", "speech_why"}
     assert {"transforms", "adapters", "latency"} <= listed
+
+
+def test_resnets_refuses_an_unknown_stage_before_any_setup(tmp_path):
+    r = subprocess.run(["bash", "scripts/resnets.sh", "cifar10,desgin"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=30, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == ("resnets.sh: unknown stage 'desgin'; the stages are "
+                                "cifar10,fashion_mnist,depth,anchor,epochs,design,design_epochs,speech")
+
+
+def test_resnets_design_epochs_needs_the_design_stage_first(tmp_path):
+    # FB=true: no set-up and no run; the stage must stop on the missing selection, not run nothing quietly
+    r = subprocess.run(["bash", "scripts/resnets.sh", "design_epochs"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=30, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": "true",
+                                        "RESULTS": str(tmp_path / "res")})
+    assert r.returncode == 2
+    assert r.stderr.strip() == (f"resnets.sh: {tmp_path / 'res'}/fair/design_selected.txt is missing; "
+                                "run the design stage first")
+
+
+def _epoch_run(results: Path, sig: str, exp: str, family: str, vals: list[float]):
+    import json
+    d = results / "runs" / sig
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps({
+        "exp": exp, "status": "ok", "family": family, "dataset": "cifar10_jpeg", "budget": 8000,
+        "family_kind": "frozen", "profile": "quick", "seed": 0, "signature": sig}))
+    rows = ["epoch,step,train_loss,val_accuracy"] + [f"{i + 1},{79 * (i + 1)},1.0,{v}" for i, v in enumerate(vals)]
+    (d / "history.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_epoch_curves_keeps_committed_curves_and_draws_the_design_set(tmp_path):
+    import pandas as pd
+    res = tmp_path / "results"
+    (res / "fair").mkdir(parents=True)
+    # an earlier session's curve, whose run folder is gone (run folders are not committed)
+    pd.DataFrame([{"exp": "fair_epochs", "dataset": "cifar10_jpeg", "budget": 8000, "family": "trained_cnn",
+                   "family_kind": "trained", "profile": "quick", "seed": 0, "signature": "old000000000",
+                   "epoch": e, "step": 79 * e, "train_loss": 1.0, "val_accuracy": 0.4 + 0.01 * e} for e in (1, 2)]
+                 ).to_csv(res / "fair" / "epochs.csv", index=False)
+    _epoch_run(res, "new000000000", "fair_design", "frozen_resnet", [0.3, 0.4])
+    _epoch_run(res, "new000000001", "fair_design_epochs", "frozen_resnet", [0.3, 0.35, 0.4, 0.45])
+    _epoch_run(res, "new000000002", "fair_tune", "frozen_resnet", [0.2])  # a screen run: not a curve
+    r = subprocess.run([str(Path(__import__("sys").executable)), "scripts/epoch_curves.py", "--results", str(res)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(res / "fair" / "epochs.csv")
+    assert sorted(df["signature"].unique()) == ["new000000000", "new000000001", "old000000000"]
+    assert len(df) == 2 + 2 + 4
+    for name in ("fair_epochs", "fair_design_epochs"):
+        assert (res / "figures" / f"{name}.png").stat().st_size > 0
