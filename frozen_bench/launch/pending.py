@@ -5,14 +5,16 @@ command line per line, and runs them N at a time. Started again, each finished l
 ``frozen-bench run`` process, about 3 s of start-up to print ``skip``: 255 final runs cost some
 6 min before the first new one trained. ``pending`` reads the lines, composes each config with
 Hydra's compose API as ``frozen-bench run`` would, and passes on only those whose signature (or
-legacy signature, see ``record.rekey``) has no finished record. A line it cannot compose is
-passed on too: its own run reports the error.
+legacy signature, see ``record.rekey``) has no finished record: no finished run folder and no
+finished row of the results folder's all.csv (a fresh clone holds the paper's rows but not its run
+folders). A line it cannot compose is passed on too: its own run reports the error.
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable
+from pathlib import Path
 
 from frozen_bench.record.signature import legacy_signatures, signature
 from frozen_bench.record.store import is_done, run_dir
@@ -44,13 +46,38 @@ def line_words(line: str) -> list[str]:
     return words
 
 
-def finished(cfg: dict) -> bool:
-    """Whether this pruned config has a finished record under its signature or a legacy one (and,
-    where the line asks trainer.save_model=true, its model.pt: else the run saves it)."""
+def collected(results) -> frozenset[str]:
+    """The signatures (and legacy signatures) of the finished rows (ok or diverged) of
+    ``<results>/all.csv``; empty where there is none or it does not read. Run folders are not
+    committed, so in a fresh clone of the paper's results these rows are the only record of runs
+    that took core-hours: a resumed script must not train them again (``force=true`` does)."""
+    import pandas as pd
+
+    path = Path(results) / "all.csv"
+    try:
+        df = pd.read_csv(path, usecols=lambda c: c in ("signature", "legacy_signature", "status"), dtype=str)
+    except (OSError, ValueError):
+        return frozenset()
+    if "signature" not in df.columns or "status" not in df.columns:
+        return frozenset()
+    done = df[df["status"].isin(["ok", "diverged"])]
+    sigs = set(done["signature"].dropna())
+    if "legacy_signature" in done.columns:
+        sigs |= set(done["legacy_signature"].dropna())
+    return frozenset(sigs)
+
+
+def finished(cfg: dict, in_csv: frozenset[str] = frozenset()) -> bool:
+    """Whether this pruned config has a finished record under its signature or a legacy one: a run
+    folder, or a row of all.csv (``in_csv``, from ``collected``) whose folder is not here. Where the
+    line asks trainer.save_model=true it needs the folder's model.pt too (else the run saves it)."""
     results = cfg.get("results_dir", "results")
+    save = (cfg.get("trainer") or {}).get("save_model")
     for s in [signature(cfg), *legacy_signatures(cfg)]:
         if is_done(run_dir(results, s)):
-            return not ((cfg.get("trainer") or {}).get("save_model") and not (run_dir(results, s) / "model.pt").is_file())
+            return not (save and not (run_dir(results, s) / "model.pt").is_file())
+        if s in in_csv and not save:
+            return True
     return False
 
 
@@ -66,6 +93,7 @@ def pending(lines: Iterable[str], errors: list | None = None) -> tuple[list[str]
     from frozen_bench.models import prune
 
     out, n = [], 0
+    in_csv: dict[str, frozenset[str]] = {}  # results_dir -> its all.csv's finished signatures, read once
     with initialize_config_dir(version_base="1.3", config_dir=conf_dir()):
         for num, line in enumerate(lines, start=1):
             line = line.strip()
@@ -84,7 +112,10 @@ def pending(lines: Iterable[str], errors: list | None = None) -> tuple[list[str]
                 if any(w.split("=")[0].lstrip("+") == "force" for w in words):
                     raise ValueError("force")  # force=true re-runs a finished record: the run decides
                 cfg = prune(OmegaConf.to_container(compose("config", overrides=words), resolve=True))
-                if finished(cfg):
+                results = str(cfg.get("results_dir", "results"))
+                if results not in in_csv:
+                    in_csv[results] = collected(results)
+                if finished(cfg, in_csv[results]):
                     continue
             except Exception:  # noqa: BLE001 - cannot compose: the run itself says why
                 pass

@@ -66,3 +66,23 @@ def test_finished_lines_are_skipped_and_a_bad_line_does_not_stop_the_others(tmp_
 def test_nothing_to_do_starts_no_worker(tmp_path, monkeypatch, capfd):
     assert run_cli(monkeypatch, "run-lines", "-j", "2", stdin="\n\n") == 0
     assert "run-lines: 0 of 0 runs have no finished record" in capfd.readouterr().err
+
+
+def test_a_row_of_all_csv_is_a_finished_record_without_its_run_folder(tmp_path, monkeypatch, capfd):
+    # a fresh clone holds the paper's all.csv but not its run folders: resuming must not retrain
+    import pandas as pd
+
+    from frozen_bench.launch.pending import pending
+
+    res = tmp_path / "results"
+    line = f"{TINY} seed=0 results_dir={res}"
+    assert run_cli(monkeypatch, "run", *line.split()) == 0
+    assert run_cli(monkeypatch, "collect", "--results-dir", str(res)) == 0
+    (res / "runs").rename(tmp_path / "runs_elsewhere")
+    assert pending([line]) == ([], 1)
+    assert pending([f"{line} force=true"]) == ([f"{line} force=true"], 1)  # force re-runs it
+    assert pending([f"{TINY} seed=1 results_dir={res}"])[0]  # another seed is not that row
+    df = pd.read_csv(res / "all.csv")
+    df["status"] = "failed"  # a crashed run is not finished
+    df.to_csv(res / "all.csv", index=False)
+    assert pending([line]) == ([line], 1)
