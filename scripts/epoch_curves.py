@@ -13,8 +13,8 @@ Two figures, one per way the leaders were chosen (``SETS``):
   ``fair_epochs.png|pdf``         the lr screen's selections: finals (``fair_final``, 10 epochs) and
                                   seed 0 at 20 (``fair_epochs``; ``scripts/resnets.sh epochs``)
   ``fair_design_epochs.png|pdf``  the design search's winners: finals (``fair_design``) and seed 0 at
-                                  20 (``fair_design_epochs``; ``scripts/resnets.sh design_epochs``),
-                                  drawn for the (dataset, budget)s that have a 20-epoch run
+                                  20 (``fair_design_epochs``; ``scripts/resnets.sh design_epochs``)
+each drawn for the (dataset, budget)s that have a run at twice the epochs.
 
 Every run of a family trains the same number of epochs under one cosine schedule, so a point at
 epoch e is that run part-way, not a run trained for e epochs: the curve shows whether a family was
@@ -71,14 +71,12 @@ def merge(new: pd.DataFrame, old: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def leaders(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """The rows of figure ``name``: its two exps; for the design set only the (dataset, budget)s with a
-    run at twice the epochs (the design finals of every other dataset have no partner to compare)."""
+    """The rows of figure ``name``: its two exps, for the (dataset, budget)s with a run at twice the
+    epochs (the finals of every other dataset and budget have no partner to compare with)."""
     finals, longer = SETS[name]
     df = df[df["exp"].isin([finals, longer])]
-    if name == "fair_design_epochs":
-        have = set(map(tuple, df.loc[df["exp"] == longer, ["dataset", "budget"]].astype(str).values))
-        df = df[[k in have for k in map(tuple, df[["dataset", "budget"]].astype(str).values)]]
-    return df
+    have = set(map(tuple, df.loc[df["exp"] == longer, ["dataset", "budget"]].astype(str).values))
+    return df[[k in have for k in map(tuple, df[["dataset", "budget"]].astype(str).values)]]
 
 
 def draw(df: pd.DataFrame, out: Path, name: str) -> list[Path]:

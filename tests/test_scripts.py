@@ -83,3 +83,19 @@ def test_epoch_curves_keeps_committed_curves_and_draws_the_design_set(tmp_path):
     assert len(df) == 2 + 2 + 4
     for name in ("fair_epochs", "fair_design_epochs"):
         assert (res / "figures" / f"{name}.png").stat().st_size > 0
+
+
+def test_epoch_curves_draws_only_the_budgets_with_a_longer_run():
+    import importlib.util
+
+    import pandas as pd
+
+    spec = importlib.util.spec_from_file_location("epoch_curves", ROOT / "scripts" / "epoch_curves.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    df = pd.DataFrame([{"exp": e, "dataset": ds, "budget": 8000, "signature": f"{e}{ds}"}
+                       for e, ds in [("fair_final", "cifar10_jpeg"), ("fair_epochs", "cifar10_jpeg"),
+                                     ("fair_final", "digits"), ("fair_design", "cifar10_jpeg")]])
+    got = mod.leaders(df, "fair_epochs")
+    assert sorted(zip(got["exp"], got["dataset"])) == [("fair_epochs", "cifar10_jpeg"), ("fair_final", "cifar10_jpeg")]
+    assert mod.leaders(df, "fair_design_epochs").empty  # a design final without its 20-epoch partner
