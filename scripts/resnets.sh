@@ -29,8 +29,9 @@
 #             core); each family's best trial by validation (fair-select --design) then runs with seeds 0-4 on the
 #             quick recipe, checkpointed every epoch
 #   design_epochs  the design search's CIFAR-10 winners (results/fair/design_selected.txt, from the design
-#             stage), seed 0, on the quick recipe's 10k images for 20 epochs instead of 10, validated every epoch
-#             and checkpointed every epoch (exp fair_design_epochs): the epochs stage at the designs that lead
+#             stage), seed 0 (EPOCH_SEEDS=0,1,2: those seeds), on the quick recipe's 10k images for 20 epochs
+#             instead of 10, validated every epoch and checkpointed every epoch (exp fair_design_epochs): the
+#             epochs stage at the designs that lead
 #   speech    frozen_audio_cnn, the frozen twin of audio_cnn, and linear (the log-mel map pooled to fit) at 20k on
 #             the real 12-class speech split: the lines scripts/fair.sh speech gives them (screen on its grid,
 #             select, 5 seeds, 30 epochs)
@@ -53,6 +54,7 @@ if [ -z "${FB:-}" ]; then make -s setup || exit 1; fi
 fb=${FB:-.venv/bin/frozen-bench}
 jobs=${JOBS:-2}
 results=${RESULTS:-results}
+EPOCH_SEEDS=${EPOCH_SEEDS:-0}
 start=$(date +%s)
 stamp() { echo "=== resnets: $1 — $(( $(date +%s) - start )) s elapsed"; }
 source scripts/protocol.sh  # run_lines, select_all, grid
@@ -132,10 +134,12 @@ if want design; then
 fi
 
 if want design_epochs; then
-  stamp "design_epochs: the CIFAR-10 design winners for 20 epochs (seed 0)"
+  stamp "design_epochs: the CIFAR-10 design winners for 20 epochs (seeds $EPOCH_SEEDS)"
   [ -f "$results/fair/design_selected.txt" ] || { echo "resnets.sh: $results/fair/design_selected.txt is missing; run the design stage first" >&2; exit 2; }
-  grep -- "dataset=cifar10" "$results/fair/design_selected.txt" | while read -r line; do
-    echo "+profile=quick +sweep=fair_final exp_name=fair_design_epochs $line dataset.subset=10000 trainer.epochs=20 trainer.eval_every=1 seed=0 trainer.threads=1 trainer.checkpoint_every=79 results_dir=$results"
+  for seed in ${EPOCH_SEEDS//,/ }; do
+    grep -- "dataset=cifar10" "$results/fair/design_selected.txt" | while read -r line; do
+      echo "+profile=quick +sweep=fair_final exp_name=fair_design_epochs $line dataset.subset=10000 trainer.epochs=20 trainer.eval_every=1 seed=$seed trainer.threads=1 trainer.checkpoint_every=79 results_dir=$results"
+    done
   done | run_lines
 fi
 
