@@ -36,6 +36,8 @@
 #   6. collect + figures; the fair tables go to results/tables.md
 #
 # Jobs run two at a time, one thread each (JOBS=N), in long-lived workers (frozen-bench run-lines).
+# SCREEN_SEEDS=0,1 screens every grid point at each listed seed (default 0) and selects on their mean
+# validation accuracy (results/README.md section 1c: digits is selected so).
 # Measured wall time on 2 cores from nothing: see results/README.md (Method, "Compute").
 # Usage: scripts/fair.sh [quick|full] [DATASETS]   DATASETS: a comma list of fashion_mnist, digits,
 #        cifar10, speech (default: all four; a dataset whose data is absent stops with its error)

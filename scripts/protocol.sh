@@ -17,7 +17,7 @@ select_all() {
 # list, default 0) runs every point at each of those seeds; the selection takes their mean validation
 # accuracy (one seed orders near-equal points by chance: a re-run of the protocol moved 18 of 37 picks)
 grid() {  # grid FAMILIES BUDGETS LRS WDS [EXTRA...] -> one line per point and screen seed
-  local fams=$1 budgets=$2 lrs=$3 wds=$4 seeds=${SCREEN_SEEDS:-0}; shift 4
+  local fams=$1 budgets=$2 lrs=$3 wds=$4 seeds=${SCREEN_SEEDS:-0} s f b lr wd; shift 4
   for s in ${seeds//,/ }; do
   for f in ${fams//,/ }; do for b in ${budgets//,/ }; do for lr in ${lrs//,/ }; do for wd in ${wds//,/ }; do
     echo "+sweep=fair_tune family=$f model.budget=$b optim.lr=$lr optim.weight_decay=$wd seed=$s $* trainer.threads=1 results_dir=$results"

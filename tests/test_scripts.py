@@ -99,3 +99,13 @@ def test_epoch_curves_draws_only_the_budgets_with_a_longer_run():
     got = mod.leaders(df, "fair_epochs")
     assert sorted(zip(got["exp"], got["dataset"])) == [("fair_epochs", "cifar10_jpeg"), ("fair_final", "cifar10_jpeg")]
     assert mod.leaders(df, "fair_design_epochs").empty  # a design final without its 20-epoch partner
+
+
+def test_screen_seeds_repeat_every_grid_point_at_each_seed(tmp_path):
+    cmd = "results=R; source scripts/protocol.sh; grid frozen_cnn,linear 8000 0.01,0.1 0.0 dataset=digits"
+    one = subprocess.run(["bash", "-c", cmd], cwd=ROOT, capture_output=True, text=True, timeout=30,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}).stdout.splitlines()
+    two = subprocess.run(["bash", "-c", cmd], cwd=ROOT, capture_output=True, text=True, timeout=30,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SCREEN_SEEDS": "0,1"}).stdout.splitlines()
+    assert len(one) == 4 and all(" seed=0 " in x for x in one)  # the default: seed 0 alone
+    assert two[:4] == one and [x.replace(" seed=1 ", " seed=0 ") for x in two[4:]] == one
