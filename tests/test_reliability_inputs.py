@@ -145,6 +145,15 @@ def test_read_all_csv_accepts_collect_output(results):
     assert list(df["signature"]) == ["0123456789ab"] and list(df["status"]) == ["ok"]
 
 
+def test_read_all_csv_keeps_number_like_signatures_as_text(tmp_path):
+    # hex signatures of digits only, or digits around one "e", would otherwise parse as numbers
+    path = tmp_path / "all.csv"
+    path.write_text("signature,legacy_signature,status,dataset,model,seed\n"
+                    "0772498e6509,012345678901,ok,digits,frozen_mlp,0\n")
+    df = read_all_csv(path)
+    assert list(df["signature"]) == ["0772498e6509"] and list(df["legacy_signature"]) == ["012345678901"]
+
+
 def test_collect_to_unwritable_csv_is_one_line(results, tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from frozen_bench.record.signature import legacy_signatures, signature
-from frozen_bench.record.store import is_done, run_dir
+from frozen_bench.record.store import FINISHED, is_done, run_dir
 
 
 def line_words(line: str) -> list[str]:
@@ -51,16 +51,17 @@ def collected(results) -> frozenset[str]:
     ``<results>/all.csv``; empty where there is none or it does not read. Run folders are not
     committed, so in a fresh clone of the paper's results these rows are the only record of runs
     that took core-hours: a resumed script must not train them again (``force=true`` does)."""
-    import pandas as pd
+    from frozen_bench.errors import UserError
+    from frozen_bench.record.table import read_all_csv
 
     path = Path(results) / "all.csv"
+    if not path.is_file():
+        return frozenset()
     try:
-        df = pd.read_csv(path, usecols=lambda c: c in ("signature", "legacy_signature", "status"), dtype=str)
-    except (OSError, ValueError):
+        df = read_all_csv(path)
+    except UserError:  # a broken all.csv holds no finished record: the lines run, collect sets it aside
         return frozenset()
-    if "signature" not in df.columns or "status" not in df.columns:
-        return frozenset()
-    done = df[df["status"].isin(["ok", "diverged"])]
+    done = df[df["status"].isin(FINISHED)]
     sigs = set(done["signature"].dropna())
     if "legacy_signature" in done.columns:
         sigs |= set(done["legacy_signature"].dropna())
@@ -136,7 +137,7 @@ def stale_lines(csv_path) -> tuple[list[str], int, list[str]]:
     from frozen_bench.record.table import mark_stale, read_all_csv
 
     df = mark_stale(read_all_csv(csv_path))
-    rows = df[df["stale"].eq(True) & df["status"].isin(["ok", "diverged"])]
+    rows = df[df["stale"].eq(True) & df["status"].isin(FINISHED)]
     results = str(Path(csv_path).parent)
     lines, missing = [], []
     for _, r in rows.iterrows():

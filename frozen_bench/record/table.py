@@ -31,7 +31,8 @@ INT_COLUMNS = (
 )
 
 # hex names read as text: a commit like 0260669... would otherwise be read as the number 260669
-TEXT_COLUMNS = {"git_commit": str}
+# read as text: a hex commit or signature of digits only (or digits around one "e") would parse as a number
+TEXT_COLUMNS = {"git_commit": str, "signature": str, "legacy_signature": str}
 
 # all.csv columns a reader (figures, notebooks) relies on
 REQUIRED_COLUMNS = ("signature", "status", "dataset", "model", "seed")
