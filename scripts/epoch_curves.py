@@ -12,8 +12,9 @@ alone.
 Two figures, one per way the leaders were chosen (``SETS``):
   ``fair_epochs.png|pdf``         the lr screen's selections: finals (``fair_final``, 10 epochs) and
                                   seed 0 at 20 (``fair_epochs``; ``scripts/resnets.sh epochs``)
-  ``fair_design_epochs.png|pdf``  the design search's winners: finals (``fair_design``) and seed 0 at
-                                  20 (``fair_design_epochs``; ``scripts/resnets.sh design_epochs``)
+  ``fair_design_epochs.png|pdf``  the design search's winners: finals (``fair_design``) and the
+                                  ``EPOCH_SEEDS`` at 20 (``fair_design_epochs``;
+                                  ``scripts/resnets.sh design_epochs``)
 each drawn for the (dataset, budget)s that have a run at twice the epochs.
 
 Every run of a family trains the same number of epochs under one cosine schedule, so a point at
@@ -39,9 +40,10 @@ import pandas as pd  # noqa: E402
 from frozen_bench.report.stats import mean_ci  # noqa: E402
 
 KEYS = ["exp", "dataset", "budget", "family", "family_kind", "profile", "seed", "signature"]
-# figure -> (the finals' exp (5 seeds), the same leaders' exp at twice the epochs)
-SETS = {"fair_epochs": ("fair_final", "fair_epochs"), "fair_design_epochs": ("fair_design", "fair_design_epochs")}
-EXPS = tuple(e for pair in SETS.values() for e in pair)
+# figure -> (the finals' exp (5 seeds), the same leaders' exp at twice the epochs, how the leaders were chosen)
+SETS = {"fair_epochs": ("fair_final", "fair_epochs", "the lr screen's selections"),
+        "fair_design_epochs": ("fair_design", "fair_design_epochs", "the design search's winners")}
+EXPS = tuple(e for finals, longer, _ in SETS.values() for e in (finals, longer))
 
 
 def gather(results: Path, families: set[str]) -> pd.DataFrame:
@@ -73,7 +75,7 @@ def merge(new: pd.DataFrame, old: pd.DataFrame | None) -> pd.DataFrame:
 def leaders(df: pd.DataFrame, name: str) -> pd.DataFrame:
     """The rows of figure ``name``: its two exps, for the (dataset, budget)s with a run at twice the
     epochs (the finals of every other dataset and budget have no partner to compare with)."""
-    finals, longer = SETS[name]
+    finals, longer, _ = SETS[name]
     df = df[df["exp"].isin([finals, longer])]
     have = set(map(tuple, df.loc[df["exp"] == longer, ["dataset", "budget"]].astype(str).values))
     return df[[k in have for k in map(tuple, df[["dataset", "budget"]].astype(str).values)]]
@@ -82,7 +84,7 @@ def leaders(df: pd.DataFrame, name: str) -> pd.DataFrame:
 def draw(df: pd.DataFrame, out: Path, name: str) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7.2, 3.8))
     colour = {f: f"C{i}" for i, f in enumerate(sorted(df["family"].unique()))}
-    finals = SETS[name][0]
+    finals, _, chosen = SETS[name]
     for (ds, b, fam, exp), g in df.groupby(["dataset", "budget", "family", "exp"]):
         pts = sorted((e, *mean_ci(100 * ge["val_accuracy"]), ge["seed"].nunique()) for e, ge in g.groupby("epoch"))
         e, m, c, n = zip(*pts)
@@ -93,7 +95,6 @@ def draw(df: pd.DataFrame, out: Path, name: str) -> list[Path]:
     ax.set_ylabel("validation accuracy (%), mean ± 95% CI")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    chosen = "the design search's winners" if name == "fair_design_epochs" else "the lr screen's selections"
     ax.set_title(f"{', '.join(sorted(df['dataset'].unique()))}, {chosen}: finals (solid) and twice the epochs "
                  f"(dotted)", fontsize=9)
     fig.tight_layout()

@@ -41,13 +41,11 @@
 #   design_epochs,speech (default all)
 # FB=... replaces the frozen-bench command (e.g. one running a fixed commit's code); RESULTS=DIR the folder.
 set -uo pipefail
-stages=${1:-cifar10,fashion_mnist,depth,anchor,epochs,design,design_epochs,speech}
+all_stages=cifar10,fashion_mnist,depth,anchor,epochs,design,design_epochs,speech
+stages=${1:-$all_stages}
 want() { [[ ",$stages," == *",$1,"* ]]; }
 for s in ${stages//,/ }; do
-  case "$s" in
-    cifar10|fashion_mnist|depth|anchor|epochs|design|design_epochs|speech) ;;
-    *) echo "resnets.sh: unknown stage '$s'; the stages are cifar10,fashion_mnist,depth,anchor,epochs,design,design_epochs,speech" >&2; exit 2 ;;
-  esac
+  [[ ",$all_stages," == *",$s,"* ]] || { echo "resnets.sh: unknown stage '$s'; the stages are $all_stages" >&2; exit 2; }
 done
 cd "$(dirname "$0")/.."
 if [ -z "${FB:-}" ]; then make -s setup || exit 1; fi
