@@ -80,6 +80,11 @@ def execute(cfg: dict, log=progress.say, collect_log=None, collect: bool = True,
     if is_done(path) and not _redo(cfg, path, log):
         log(f"[frozen-bench] skip {sig}: finished record in {path} (force=true re-runs it)")
         return {**json.loads((path / "metrics.json").read_text()), "skipped": True}
+    row = None if is_done(path) else _finished_in_csv(cfg, sig, results_dir)
+    if row is not None:
+        log(f"[frozen-bench] skip {sig}: finished row of {Path(results_dir) / 'all.csv'}, its run folder is not here "
+            f"(force=true re-runs it)")
+        return {**row, "skipped": True}
     check_writable(results_dir)
     # cores for this run: trainer.threads, else split between parallel workers (joblib sets
     # OMP_NUM_THREADS in each), else all the cores this process may use
@@ -113,6 +118,19 @@ def execute(cfg: dict, log=progress.say, collect_log=None, collect: bool = True,
     if collect:
         update_all_csv(results_dir, log=collect_log or log)
     return metrics
+
+
+def _finished_in_csv(cfg: dict, sig: str, results_dir) -> dict | None:
+    """The finished all.csv row of this run (by its signature or a legacy one) where its run folder
+    is absent: a fresh clone of the paper's results holds its rows, never its run folders, and a
+    re-run of its commands must not train core-hours again. None where the run must train anyway:
+    ``force=true``, or ``trainer.save_model=true`` (the row has no model.pt)."""
+    from frozen_bench.record.signature import legacy_signatures
+    from frozen_bench.record.table import finished_row
+
+    if cfg.get("force", False) or (cfg.get("trainer") or {}).get("save_model"):
+        return None
+    return finished_row(results_dir, [sig, *legacy_signatures(cfg)])
 
 
 def _redo(cfg: dict, path: Path, log) -> bool:

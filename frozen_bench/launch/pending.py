@@ -46,32 +46,11 @@ def line_words(line: str) -> list[str]:
     return words
 
 
-def collected(results) -> frozenset[str]:
-    """The signatures (and legacy signatures) of the finished rows (ok or diverged) of
-    ``<results>/all.csv``; empty where there is none or it does not read. Run folders are not
-    committed, so in a fresh clone of the paper's results these rows are the only record of runs
-    that took core-hours: a resumed script must not train them again (``force=true`` does)."""
-    from frozen_bench.errors import UserError
-    from frozen_bench.record.table import read_all_csv
-
-    path = Path(results) / "all.csv"
-    if not path.is_file():
-        return frozenset()
-    try:
-        df = read_all_csv(path)
-    except UserError:  # a broken all.csv holds no finished record: the lines run, collect sets it aside
-        return frozenset()
-    done = df[df["status"].isin(FINISHED)]
-    sigs = set(done["signature"].dropna())
-    if "legacy_signature" in done.columns:
-        sigs |= set(done["legacy_signature"].dropna())
-    return frozenset(sigs)
-
-
 def finished(cfg: dict, in_csv: frozenset[str] = frozenset()) -> bool:
     """Whether this pruned config has a finished record under its signature or a legacy one: a run
-    folder, or a row of all.csv (``in_csv``, from ``collected``) whose folder is not here. Where the
-    line asks trainer.save_model=true it needs the folder's model.pt too (else the run saves it)."""
+    folder, or a row of all.csv (``in_csv``, from ``record.table.finished_signatures``) whose folder
+    is not here. Where the line asks trainer.save_model=true it needs the folder's model.pt too (else
+    the run saves it)."""
     results = cfg.get("results_dir", "results")
     save = (cfg.get("trainer") or {}).get("save_model")
     for s in [signature(cfg), *legacy_signatures(cfg)]:
@@ -92,6 +71,7 @@ def pending(lines: Iterable[str], errors: list | None = None) -> tuple[list[str]
     from frozen_bench.config import conf_dir
     from frozen_bench.errors import UserError
     from frozen_bench.models import prune
+    from frozen_bench.record.table import finished_signatures
 
     out, n = [], 0
     in_csv: dict[str, frozenset[str]] = {}  # results_dir -> its all.csv's finished signatures, read once
@@ -115,7 +95,7 @@ def pending(lines: Iterable[str], errors: list | None = None) -> tuple[list[str]
                 cfg = prune(OmegaConf.to_container(compose("config", overrides=words), resolve=True))
                 results = str(cfg.get("results_dir", "results"))
                 if results not in in_csv:
-                    in_csv[results] = collected(results)
+                    in_csv[results] = finished_signatures(results)
                 if finished(cfg, in_csv[results]):
                     continue
             except Exception:  # noqa: BLE001 - cannot compose: the run itself says why

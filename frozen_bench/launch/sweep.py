@@ -68,14 +68,18 @@ class SweepSummary(Callback):
 
 
 def _record_metrics(entry: dict) -> dict:
-    """A job note's run record (metrics.json), or {} where there is none (bad input, a crash)."""
+    """A job note's run record (metrics.json), else its finished all.csv row (a job skipped as
+    finished there: its run folder is not here), or {} where there is neither (bad input, a crash)."""
+    from frozen_bench.record.table import finished_row
+
     sig = entry.get("signature")
     if not sig:
         return {}
+    results = entry.get("results_dir") or "results"
     try:
-        return json.loads((run_dir(entry.get("results_dir") or "results", sig) / "metrics.json").read_text())
+        return json.loads((run_dir(results, sig) / "metrics.json").read_text())
     except (OSError, ValueError):
-        return {}
+        return finished_row(results, [sig]) or {}
 
 
 def jobs_table(entries: list[dict]) -> list[str]:

@@ -208,3 +208,50 @@ def read_all_csv(path: str | Path):
         raise UserError(f"{path}: column seed holds non-numbers; {fix}")
     return df
 
+
+
+def _finished_rows(results_dir: str | Path):
+    """The finished rows (ok or diverged) of ``<results_dir>/all.csv``, or None where there is no
+    such file or it does not read (a broken all.csv holds no finished record: the runs train, and
+    ``collect`` sets the file aside)."""
+    from frozen_bench.record.store import FINISHED
+
+    path = Path(results_dir) / "all.csv"
+    if not path.is_file():
+        return None
+    try:
+        df = read_all_csv(path)
+    except UserError:
+        return None
+    return df[df["status"].isin(FINISHED)]
+
+
+def finished_signatures(results_dir: str | Path) -> frozenset[str]:
+    """The signatures (and legacy signatures) of the finished rows of ``<results_dir>/all.csv``.
+    Run folders are not committed, so in a fresh clone of the paper's results these rows are the
+    only record of runs that took core-hours: a resumed run must not train them again."""
+    done = _finished_rows(results_dir)
+    if done is None:
+        return frozenset()
+    sigs = set(done["signature"].dropna())
+    if "legacy_signature" in done.columns:
+        sigs |= set(done["legacy_signature"].dropna())
+    return frozenset(sigs)
+
+
+def finished_row(results_dir: str | Path, signatures) -> dict | None:
+    """The finished row of ``<results_dir>/all.csv`` whose signature or legacy signature is one of
+    ``signatures``, as a dict of its non-empty cells; None where there is none."""
+    import pandas as pd
+
+    done = _finished_rows(results_dir)
+    if done is None:
+        return None
+    wanted = set(signatures)
+    hit = done["signature"].isin(wanted)
+    if "legacy_signature" in done.columns:
+        hit |= done["legacy_signature"].isin(wanted)
+    if not hit.any():
+        return None
+    row = done[hit].iloc[0]
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if not pd.isna(v)}

@@ -86,3 +86,31 @@ def test_a_row_of_all_csv_is_a_finished_record_without_its_run_folder(tmp_path, 
     df["status"] = "failed"  # a crashed run is not finished
     df.to_csv(res / "all.csv", index=False)
     assert pending([line]) == ([line], 1)
+
+
+def test_run_and_a_sweep_skip_a_row_of_all_csv_without_its_run_folder(tmp_path, monkeypatch, capfd):
+    # `frozen-bench run` and Hydra multirun skip what run-lines skips: a finished row of all.csv
+    import pandas as pd
+
+    res = tmp_path / "results"
+    words = [*TINY.split(), "seed=0", f"results_dir={res}"]
+    assert run_cli(monkeypatch, "run", *words) == 0
+    sig = next((res / "runs").iterdir()).name
+    acc = record(res, sig)["test_accuracy"]
+    (res / "runs").rename(tmp_path / "runs_elsewhere")
+    capfd.readouterr()
+    assert run_cli(monkeypatch, "run", *words) == 0
+    err = "".join(capfd.readouterr())
+    assert f"skip {sig}: finished row of {res / 'all.csv'}" in err
+    assert not (res / "runs" / sig).exists()  # nothing trained
+    # a sweep over seeds 0 and 1 trains seed 1 alone; its summary reads seed 0's numbers from the row
+    sweep = ["run", "-m", *TINY.split(), "seed=0,1", f"results_dir={res}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    assert run_cli(monkeypatch, *sweep) == 0
+    err = "".join(capfd.readouterr())
+    assert f"skip {sig}: finished row" in err and not (res / "runs" / sig).exists()
+    assert f"{100 * acc:.2f}" in err
+    assert len([p for p in (res / "runs").iterdir() if (p / "metrics.json").exists()]) == 1
+    assert len(pd.read_csv(res / "all.csv")) == 2  # the row without its folder stays listed
+    # force=true trains it again
+    assert run_cli(monkeypatch, "run", *words, "force=true") == 0
+    assert record(res, sig)["test_accuracy"] == acc
