@@ -152,16 +152,23 @@ def cmd_fair_select(argv: list[str]) -> int:
     p.add_argument("--print-overrides", action="store_true", help="print each chosen configuration's overrides, one a line")
     p.add_argument("--design", action="store_true",
                    help="choose each family's design instead, from the design search's trials (fair_design_tune rows)")
+    p.add_argument("--exp", default=None,
+                   help="the screen's experiment (exp_name) whose rows are chosen from (default: fair_tune; "
+                        "e.g. scripts/twin_width.sh's twin_width_8000_tune)")
     a = p.parse_args(argv)
     from frozen_bench.report.design import design_select
-    from frozen_bench.report.select import fair_select, final_overrides
+    from frozen_bench.errors import UserError
+    from frozen_bench.report.select import TUNE_EXP, fair_select, final_overrides
+
+    if a.design and a.exp:
+        raise UserError("fair-select: --design reads the design search's rows; drop --exp (or --design)")
 
     fair = Path(a.csv).with_name("fair")
     print(f"[frozen-bench] fair-select: read {a.csv}", file=sys.stderr)
     if a.design:
         path, sel = design_select(a.csv, a.out or fair / "design_selected.csv")
     else:
-        path, sel = fair_select(a.csv, a.out or fair / "selected.csv")
+        path, sel = fair_select(a.csv, a.out or fair / "selected.csv", exp=a.exp or TUNE_EXP)
     what = "design(s)" if a.design else "configuration(s)"
     print(f"[frozen-bench] fair-select: {len(sel)} {what} chosen on validation -> {path}", file=sys.stderr)
     if a.print_overrides:

@@ -199,3 +199,23 @@ def test_pending_passes_on_only_the_lines_without_a_finished_record(tmp_path, mo
     out = capsys.readouterr()
     assert out.out.splitlines() == [lines[2], lines[4], lines[5]]  # the others are the finished run
     assert "pending: 3 of 6 runs have no finished record" in out.err
+
+
+def test_fair_select_exp_chooses_an_unsized_screen_and_prints_overrides_without_a_budget(tmp_path, monkeypatch, capsys):
+    # scripts/twin_width.sh: a trained transformer screened at a given width (model.budget=null) is chosen
+    # from its own experiment's rows; its overrides carry no budget (the script adds the shape)
+    res = tmp_path / "results"
+    shape = ["+family=transformer", "model.budget=null", "model.dim=12", "model.mlp=10", "model.heads=3", "model.patch=4"]
+    tiny = ["dataset=digits", "dataset.image=true", "dataset.subset=300", "trainer.epochs=1", "trainer.test=false",
+            "trainer.latency_reps=0", "exp_name=twin_width_2000_tune", f"results_dir={res}"]
+    for lr in ("0.001", "0.03"):
+        assert run_cli(monkeypatch, "run", *shape, f"optim.lr={lr}", *tiny) in (0, None)
+    vals = {m["lr"]: m["val_accuracy"] for p in records(res) if (m := json.loads(p.read_text()))}
+    capsys.readouterr()
+    assert main(["fair-select", "--exp", "twin_width_2000_tune", "--csv", str(res / "all.csv"), "--out",
+                 str(tmp_path / "t.csv"), "--print-overrides"]) == 0
+    [line] = capsys.readouterr().out.strip().splitlines()
+    assert line.startswith("+family=transformer optim.lr=") and "model.budget" not in line
+    assert float(line.split()[1].split("=")[1]) == max(vals, key=lambda lr: (vals[lr], -lr))
+    assert main(["fair-select", "--design", "--exp", "twin_width_2000_tune", "--csv", str(res / "all.csv")]) == 2
+    assert "drop --exp" in capsys.readouterr().err

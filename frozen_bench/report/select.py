@@ -126,9 +126,13 @@ def final_overrides(row, keep_subset: bool = False) -> list[str]:
     ``["+family=frozen_cnn", "model.budget=8000", "optim.lr=0.003", "optim.weight_decay=0.0",
     "dataset=fashion_mnist"]``. The tuning may screen on a training subset; the final stage trains
     on the full set, so ``subset`` is carried only with ``keep_subset`` (the small-data sweep, which
-    tunes at each size). The caller adds the exp, profile and seeds."""
+    tunes at each size). The caller adds the exp, profile and seeds (and, for a row without a
+    budget, the model's shape)."""
     row = dict(row)
-    out = [f"{OVERRIDES['family']}={row['family']}", f"{OVERRIDES['budget']}={int(row['budget'])}",
+    # a row without a budget (a model built at a given shape, e.g. scripts/twin_width.sh's twin): the
+    # caller gives its shape
+    budget = [f"{OVERRIDES['budget']}={int(row['budget'])}"] if _given(row.get("budget")) else []
+    out = [f"{OVERRIDES['family']}={row['family']}", *budget,
            f"{OVERRIDES['lr']}={_num(row['lr'])}", f"{OVERRIDES['weight_decay']}={_num(row['weight_decay'])}",
            *(f"{OVERRIDES[h]}={_num(row[h])}" for h in OPTIONAL_HPARAMS if _given(row.get(h))),
            *dataset_overrides(str(row["dataset"]))]

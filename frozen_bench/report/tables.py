@@ -14,6 +14,7 @@ import pandas as pd
 from frozen_bench.report.common import MissingRows, code_label, data_label, rows
 from frozen_bench.report.design import design_table
 from frozen_bench.report.fair import NoFairRows, fair_table, quick_table, small_data_table, twin_table
+from frozen_bench.report.twin_width import twin_width_table
 from frozen_bench.report.stats import mean_ci
 
 # sweep exp -> (title, group-by columns, [(metric column, header, scale, decimals)])
@@ -80,10 +81,11 @@ def table(sub: pd.DataFrame, by: list[str], metrics: list[tuple]) -> list[str]:
 
 
 def fair_section(df: pd.DataFrame, log=print) -> list[str]:
-    """The fair protocol's five tables (the comparison, its quick-profile companion, the twins,
-    small data, the design search), each skipped with one line when its rows are missing."""
+    """The fair protocol's six tables (the comparison, its quick-profile companion, the twins, the
+    frozen transformer vs a trained twin of its width, small data, the design search), each skipped
+    with one line when its rows are missing."""
     out = []
-    for fn in (fair_table, quick_table, twin_table, small_data_table, design_table):
+    for fn in (fair_table, quick_table, twin_table, twin_width_table, small_data_table, design_table):
         try:
             out += fn(df)
         except NoFairRows as e:

@@ -1,0 +1,89 @@
+"""The frozen transformer against a trained twin of its own width (``scripts/twin_width.sh``).
+
+The fair table's trained twin has the frozen one's trainable budget, so at 8k it is 16 wide where
+the frozen one is 243 wide: the comparison answers "at this trainable budget". This table answers
+the other question, "at this width": a trained transformer of the frozen one's model dim and MLP
+width (the ``built`` column of both), tuned on the same grid, selected on validation and trained on
+the same recipe and seeds, paired by seed with the frozen transformer's ``fair_final`` rows. Its
+trainable count is far above the budget, so it is never a row of the fair table; its compute and
+trainable count stand beside the difference.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from frozen_bench.report.common import ci_label, int_cell, pct_cell, table_head
+from frozen_bench.report.fair import FINAL_EXP, NoFairRows, _diff_cells, stage_rows
+from frozen_bench.report.stats import paired
+
+EXP = "twin_width"  # the twin's final runs; its screen is twin_width_<budget>_tune
+FROZEN, TRAINED = "frozen_transformer", "transformer"
+RECIPE = ("dataset", "built", "profile", "subset", "epochs")  # what must match for a pair
+
+
+def chosen_only(twin: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """The twin's final rows run with the lr and weight decay its screen (``twin_width_<B>_tune``
+    rows of the same width) selects today: a final run of an earlier selection never pools with the
+    chosen one. A width without screen rows keeps its rows as they are."""
+    from frozen_bench.report.select import HPARAMS, select
+
+    tune = df[df["exp"].astype(str).str.fullmatch(rf"{EXP}_\d+_tune")]
+    keep = []
+    for built, t in twin.groupby("built", dropna=False):
+        screen = tune[tune["built"] == built]
+        if screen.empty:
+            keep.append(t)
+            continue
+        best = select(screen, exp=None).iloc[0]
+        hit = pd.Series(True, index=t.index)
+        for h in HPARAMS:
+            hit &= t[h].astype(float) == float(best[h])
+        keep.append(t[hit])
+    return pd.concat(keep) if keep else twin
+
+
+def width_pairs(df: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(frozen rows, twin rows) per recipe (``RECIPE``): the frozen transformer's finished final runs
+    and the trained twin's of the same width on the same data, profile, subset and epochs."""
+    if not {"exp", "family", "built"} <= set(df.columns):
+        return []
+    twin = chosen_only(df[(df["exp"] == EXP) & (df["family"] == TRAINED) & (df["status"].astype(str) == "ok")], df)
+    if twin.empty:
+        return []
+    frozen, _ = stage_rows(df, FINAL_EXP)
+    frozen = frozen[frozen["family"] == FROZEN]
+    keys = [k for k in RECIPE if k in df.columns]
+    out = []
+    for key, t in twin.groupby(keys, dropna=False, sort=True):
+        f = frozen
+        for k, v in zip(keys, key if isinstance(key, tuple) else (key,)):
+            f = f[f[k].isna()] if pd.isna(v) else f[f[k] == v]
+        if not f.empty:
+            out.append((f, t))
+    return out
+
+
+def twin_width_table(df: pd.DataFrame) -> list[str]:
+    """Markdown lines: the frozen transformer vs the trained transformer of its width, paired by seed."""
+    pairs = width_pairs(df)
+    if not pairs:
+        raise NoFairRows(f"no {EXP} rows at the width of a {FROZEN} {FINAL_EXP} run; run: scripts/twin_width.sh")
+    used = pd.concat([pd.concat([f, t]) for f, t in pairs])
+    out = [f"## The frozen transformer vs a trained twin of its width (`{EXP}`)", "", ci_label(used), "",
+           f"The trained twin has the frozen transformer's model dim and MLP width (`built`), so far more trainable "
+           f"parameters than its budget: this asks \"at this width\", the fair table \"at this trainable budget\". Both "
+           f"tuned on the same grid, selected on validation, same recipe; Δ is paired by seed.", "",
+           *table_head(["dataset", "frozen budget", "width", "frozen test acc (%)", "frozen trainable", "frozen MMAC",
+                        "twin test acc (%)", "twin trainable", "twin MMAC", "Δ frozen − twin (pp)", "95% CI (pp)",
+                        "p (paired t)", "seeds", "verdict"])]
+    for f, t in pairs:
+        per = pd.concat([f, t]).groupby(["family", "seed"])["test_accuracy"].mean().unstack("family").dropna()
+        c = paired(per[FROZEN] * 100, per[TRAINED] * 100)
+        ds = f["dataset"].iloc[0]
+        mmac = [f"{r['macs_per_example'].astype(float).mean() / 1e6:,.2f}" if "macs_per_example" in r else "–" for r in (f, t)]
+        out.append("| " + " | ".join([
+            str(ds), int_cell(f["budget"].iloc[0]), str(f["built"].iloc[0]),
+            pct_cell(f["test_accuracy"]), int_cell(f["trainable_params"].mean()), mmac[0],
+            pct_cell(t["test_accuracy"]), int_cell(t["trainable_params"].mean()), mmac[1], *_diff_cells(c)]) + " |")
+    return out + [""]
