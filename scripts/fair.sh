@@ -4,9 +4,11 @@
 #
 #   1. tune   every family x budget on one lr x weight-decay grid, seed 0, no test number computed
 #             (conf/sweep/fair_tune.yaml):
-#               fashion_mnist  7 families x 8k, 20k x 10 points (lr 5 x wd 2), a 5k-image 5-epoch
-#                              screen; the 4 frozen_cnn controls at 8k; (full only) frozen_transformer
-#                              and its trained twin transformer (7x7 patches) at 8k, 20k
+#               fashion_mnist  7 families x 8k, 20k x 20 points, a 5k-image 5-epoch screen: lr 5 x wd 2,
+#                              then for a family with a PAct the same 10 at PAct lr x 1.0 (0.1 is the
+#                              default), for one without, 5 more lrs between and below (x wd 2);
+#                              the 4 frozen_cnn controls at 8k; (full only) frozen_transformer and its
+#                              trained twin transformer (7x7 patches) at 8k, 20k
 #               digits         the same at 2k and 5k on the whole set, 30 epochs
 #               cifar10        frozen_cnn, trained_cnn at 8k, 20k and 100k, linear at 8k and 20k (it has
 #                              no 100k form), dense_mlp1 at 20k (the smallest it reaches) and 100k
@@ -39,6 +41,7 @@
 # SCREEN_SEEDS=0,1 screens every grid point at each listed seed (default 0) and selects on their mean
 # validation accuracy (results/README.md section 1c: digits is selected so).
 # Measured wall time on 2 cores from nothing: see results/README.md (Method, "Compute").
+# FB=... replaces the frozen-bench command (and skips the set-up); RESULTS=DIR the results folder.
 # Usage: scripts/fair.sh [quick|full] [DATASETS]   DATASETS: a comma list of fashion_mnist, digits,
 #        cifar10, speech (default: all four; a dataset whose data is absent stops with its error)
 set -uo pipefail
@@ -51,8 +54,8 @@ for d in ${sets//,/ }; do
 done
 want() { [[ ",$sets," == *",$1,"* ]]; }
 cd "$(dirname "$0")/.."
-make -s setup || exit 1
-fb=.venv/bin/frozen-bench
+if [ -z "${FB:-}" ]; then make -s setup || exit 1; fi
+fb=${FB:-.venv/bin/frozen-bench}
 py=.venv/bin/python
 jobs=${JOBS:-2}
 results=${RESULTS:-results}
@@ -74,19 +77,40 @@ source scripts/protocol.sh  # run_lines, select_all, grid
 seven=frozen_cnn,frozen_mlp,trained_cnn,separable_cnn,dense_mlp1,dense_mlp2,linear
 controls=frozen_cnn_random_filters,frozen_cnn_identity_mix,frozen_cnn_relu,frozen_cnn_probe
 lrs=0.001,0.003,0.01,0.03,0.1; wds=0.0,0.05   # fair_tune's grid, 5 x 2
+# the PAct lr multiplier is a tuned axis (its default is 0.1): each family with a PAct is screened at 1.0 as
+# well, and each family without one gets as many more points on a denser lr grid, so every family of a
+# (dataset, budget) is screened at the same number of points (20)
+pact_families=frozen_cnn,frozen_mlp,trained_cnn,separable_cnn,frozen_cnn_random_filters,frozen_cnn_identity_mix,frozen_transformer
+denser_lrs=0.0005,0.002,0.005,0.02,0.05
+pact_axis() {  # pact_axis FAMILIES BUDGETS [EXTRA...]: the second 10 points of each family
+  local with=() without=() f; local fams=$1 budgets=$2; shift 2
+  for f in ${fams//,/ }; do
+    if [[ ",$pact_families," == *",$f,"* ]]; then with+=("$f"); else without+=("$f"); fi
+  done
+  [ ${#with[@]} -gt 0 ] && grid "$(IFS=,; echo "${with[*]}")" "$budgets" $lrs $wds "$@" optim.act_lr_mult=1.0
+  [ ${#without[@]} -gt 0 ] && grid "$(IFS=,; echo "${without[*]}")" "$budgets" $denser_lrs $wds "$@"
+  return 0
+}
 short=(0.003,0.01,0.03 0.0,0.05)              # 3 x 2: the larger sets' grid
 stamp "1/6 tune: $(echo "$sets" | tr , ' ')"
 {
   if want fashion_mnist; then  # 7 families x 8k, 20k; the 4 controls at 8k; (full) the transformer twins
     grid $seven 8000,20000 $lrs $wds
     grid $controls 8000 $lrs $wds
+    pact_axis "$seven" 8000,20000
+    pact_axis "$controls" 8000
     # the transformer pair (an extra beyond the issue's families) is 60% of the quick profile's
     # training time at 20k (the frozen one is 600 wide): the full profile only
-    [ "$profile" = full ] && grid frozen_transformer,transformer 8000,20000 $lrs $wds
+    if [ "$profile" = full ]; then
+      grid frozen_transformer,transformer 8000,20000 $lrs $wds
+      pact_axis frozen_transformer,transformer 8000,20000
+    fi
   fi
   if want digits; then
     grid $seven 2000,5000 $lrs $wds "${digits[@]}"
     grid $controls 2000 $lrs $wds "${digits[@]}"
+    pact_axis "$seven" 2000,5000 "${digits[@]}"
+    pact_axis "$controls" 2000 "${digits[@]}"
   fi
   if want cifar10; then
     grid frozen_cnn,trained_cnn,linear 8000,20000 "${short[@]}" dataset=cifar10

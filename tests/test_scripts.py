@@ -109,3 +109,29 @@ def test_screen_seeds_repeat_every_grid_point_at_each_seed(tmp_path):
                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SCREEN_SEEDS": "0,1"}).stdout.splitlines()
     assert len(one) == 4 and all(" seed=0 " in x for x in one)  # the default: seed 0 alone
     assert two[:4] == one and [x.replace(" seed=1 ", " seed=0 ") for x in two[4:]] == one
+
+
+def test_fair_screens_every_family_of_a_budget_at_the_same_number_of_points(tmp_path):
+    """The PAct lr multiplier is a tuned axis: a family with a PAct is screened at 0.1 and 1.0, one
+    without it on a denser lr grid, the same 20 points each (FB: a stand-in that keeps the run lines)."""
+    import re
+    from collections import Counter
+
+    fake, log = tmp_path / "fb", tmp_path / "lines"
+    fake.write_text('#!/bin/bash\n[ "$1" = run-lines ] && cat >> "$FAKE_LOG"\nexit 0\n')
+    fake.chmod(0o755)
+    r = subprocess.run(["bash", "scripts/fair.sh", "full", "fashion_mnist,digits"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake),
+                                                    "FAKE_LOG": str(log), "RESULTS": str(tmp_path / "res")})
+    assert "1/6 tune" in r.stdout
+    tune = [ln for ln in log.read_text().splitlines() if "+sweep=fair_tune" in ln]
+    points, pact = Counter(), {}
+    for ln in tune:
+        fam = re.search(r"family=(\S+)", ln)[1]
+        key = ("digits" if "dataset=digits" in ln else "fashion_mnist", re.search(r"model\.budget=(\d+)", ln)[1])
+        points[(*key, fam)] += 1
+        pact.setdefault(fam, set()).add("optim.act_lr_mult=1.0" in ln)
+    assert set(points.values()) == {20}, points
+    assert len({k[:2] for k in points}) == 4 and ("fashion_mnist", "8000", "frozen_transformer") in points
+    assert pact["frozen_cnn"] == pact["trained_cnn"] == pact["frozen_transformer"] == {True, False}
+    assert pact["dense_mlp1"] == pact["linear"] == pact["frozen_cnn_relu"] == pact["transformer"] == {False}
