@@ -24,14 +24,14 @@ RECIPE = ("dataset", "built", "profile", "subset", "epochs")  # what must match 
 
 def chosen_only(twin: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     """The twin's final rows run with the lr and weight decay its screen (``twin_width_<B>_tune``
-    rows of the same width) selects today: a final run of an earlier selection never pools with the
+    rows of the same dataset and width) selects today: a final run of an earlier selection never pools with the
     chosen one. A width without screen rows keeps its rows as they are."""
     from frozen_bench.report.select import HPARAMS, select
 
     tune = df[df["exp"].astype(str).str.fullmatch(rf"{EXP}_\d+_tune")]
     keep = []
-    for built, t in twin.groupby("built", dropna=False):
-        screen = tune[tune["built"] == built]
+    for (ds, built), t in twin.groupby(["dataset", "built"], dropna=False):
+        screen = tune[(tune["dataset"] == ds) & (tune["built"] == built)]
         if screen.empty:
             keep.append(t)
             continue
