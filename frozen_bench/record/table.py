@@ -209,7 +209,6 @@ def read_all_csv(path: str | Path):
     return df
 
 
-
 def _finished_rows(results_dir: str | Path):
     """The finished rows (ok or diverged) of ``<results_dir>/all.csv``, or None where there is no
     such file or it does not read (a broken all.csv holds no finished record: the runs train, and
