@@ -8,7 +8,8 @@
 # model.heads the largest of 4, 3, 2, 1 that divides the dim, and goes through the same protocol:
 #   1. screen  the fair_tune grid (lr 5 x wd 2, seed 0, the 5k-image 5-epoch screen), exp twin_width_B_tune
 #   2. select  on validation alone: frozen-bench fair-select --exp twin_width_B_tune
-#              -> results/fair/twin_width_B.csv (.txt: its overrides)
+#              -> results/fair/twin_width_B.csv (.txt: its overrides); a pick at an end of the lrs
+#              screened adds the next lr beyond it (twice at most), which only helps the twin
 #   3. final   seeds 0-4 on the frozen transformer's final recipe (quick: 10k images, 5 epochs), exp twin_width
 # then `frozen-bench tables` pairs them by seed with the frozen transformer (tables.md, "a trained twin of
 # its width"). The twin trains far more parameters than B: it answers "at this width", not "at this budget".
@@ -54,9 +55,29 @@ EOF
     echo "+sweep=fair_tune family=transformer $shape optim.lr=$lr optim.weight_decay=$wd seed=0 dataset=fashion_mnist exp_name=twin_width_${b}_tune trainer.threads=1 results_dir=$results"
   done; done | run_lines
   stamp "2/3 select on validation"
-  $fb collect --results-dir "$results" >/dev/null
-  $fb fair-select --exp "twin_width_${b}_tune" --csv "$results/all.csv" --out "$results/fair/twin_width_$b.csv" \
-    --print-overrides > "$results/fair/twin_width_$b.txt" || exit 1
+  # a pick at an end of the lrs screened grows the screen by the grid's next lr beyond it (0.001 -> 0.0003,
+  # 0.1 -> 0.3; twice at most): the twin is never held back by the grid's edge
+  for grow in 0 1 2; do
+    $fb collect --results-dir "$results" >/dev/null
+    $fb fair-select --exp "twin_width_${b}_tune" --csv "$results/all.csv" --out "$results/fair/twin_width_$b.csv" \
+      --print-overrides > "$results/fair/twin_width_$b.txt" || exit 1
+    [ "$grow" = 2 ] && break
+    next=$("$py" - "$results/fair/twin_width_$b.csv" <<'EOF'
+import sys
+import pandas as pd
+row = pd.read_csv(sys.argv[1]).iloc[0]
+edge, lr = (row.lr_edge if isinstance(row.lr_edge, str) else ""), float(row.lr)
+one = f"{lr:.0e}".startswith("1")  # the grid's steps: ... 0.001, 0.003, 0.01, 0.03 ...
+nxt = {"lowest": lr * 0.3 if one else lr / 3, "highest": lr * 3 if one else lr * 10 / 3}.get(edge)
+print(f"{float(f'{nxt:.1g}'):g}" if nxt else "")
+EOF
+)
+    [ -n "$next" ] || break
+    stamp "the pick is at the grid's edge: screening lr $next as well"
+    for wd in 0.0 0.05; do
+      echo "+sweep=fair_tune family=transformer $shape optim.lr=$next optim.weight_decay=$wd seed=0 dataset=fashion_mnist exp_name=twin_width_${b}_tune trainer.threads=1 results_dir=$results"
+    done | run_lines
+  done
   stamp "3/3 final: 5 seeds (exp twin_width)"
   line=$(head -1 "$results/fair/twin_width_$b.txt")
   for seed in 0 1 2 3 4; do
