@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from frozen_bench.models.blocks import activation_args, adapter_args, num_classes, transform_args
-from frozen_bench.models.budget import Fit, Layout, built, fit_budget, largest_within, sized, trainable
+from frozen_bench.models.budget import Fit, Layout, fit_budget, largest_within, sized, trainable
 from frozen_bench.nn.activations import make_activation
 from frozen_bench.nn.adapters import make_adapter
 from frozen_bench.nn.matrices import haar_orthogonal
@@ -323,28 +323,17 @@ def _shape(model: nn.Module) -> dict:
     return {"dim": model.dim, "mlp": model.hidden}
 
 
-def _with_shape(model: nn.Module) -> nn.Module:
-    """Every transformer's record names its width, sized to a budget or not: a trained twin built at
-    the frozen one's width (``model.dim``, ``model.mlp``; scripts/twin_width.sh) is paired with it
-    by this ``built`` column."""
-    if not getattr(model, "built", None):
-        shape = _shape(model)
-        built(model, shape, tuple(shape))
-    return model
-
-
 def build_frozen(cfg: dict, data) -> FrozenTransformer:
     m = cfg["model"]
     kw = dict(_common(cfg, data), **transform_args(cfg), **activation_args(cfg), **adapter_args(cfg),
               embed=m.get("embed", "random_orth"), mixer=m.get("mixer", "transform"), pos=m.get("pos", "sincos"),
               norm=m.get("norm", "layernorm"))
     heads = kw["heads"] if kw["mixer"] == "random_attention" else 1
-    return _with_shape(sized(cfg, FrozenTransformer, kw,
-                             _widest(lambda s: fast_width(kw["transform"], transform_out_dim(kw["transform"], heads * s), heads)),
-                             shows=_shape))
+    return sized(cfg, FrozenTransformer, kw,
+                 _widest(lambda s: fast_width(kw["transform"], transform_out_dim(kw["transform"], heads * s), heads)), shows=_shape)
 
 
 def build_trained(cfg: dict, data) -> Transformer:
     m = cfg["model"]
     kw = _common(cfg, data)
-    return _with_shape(sized(cfg, Transformer, kw, _widest(lambda s: kw["heads"] * s), shows=_shape))
+    return sized(cfg, Transformer, kw, _widest(lambda s: kw["heads"] * s), shows=_shape)

@@ -3,7 +3,7 @@
 The fair table's trained twin has the frozen one's trainable budget, so at 8k it is 16 wide where
 the frozen one is 243 wide: the comparison answers "at this trainable budget". This table answers
 the other question, "at this width": a trained transformer of the frozen one's model dim and MLP
-width (the ``built`` column of both), tuned on the same grid, selected on validation and trained on
+width (the frozen one's ``built`` column; the twin's ``model.dim`` and ``model.mlp`` overrides), tuned on the same grid, selected on validation and trained on
 the same recipe and seeds, paired by seed with the frozen transformer's ``fair_final`` rows. Its
 trainable count is far above the budget, so it is never a row of the fair table; its compute and
 trainable count stand beside the difference.
@@ -20,6 +20,22 @@ from frozen_bench.report.stats import paired
 EXP = "twin_width"  # the twin's final runs; its screen is twin_width_<budget>_tune
 FROZEN, TRAINED = "frozen_transformer", "transformer"
 RECIPE = ("dataset", "built", "profile", "subset", "epochs")  # what must match for a pair
+
+
+def with_shape(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with each transformer row's shape in ``built``: a budget-sized one records it
+    (``dim=243 mlp=521``); the twin, built at a given width, has it in its own overrides
+    (``model.dim=243 model.mlp=521``), read here so that its record needs no field of its own."""
+    df = df.copy()
+    if "built" not in df.columns:
+        df["built"] = pd.NA
+    if "overrides" in df.columns:
+        over = df["overrides"].astype(str)
+        dim = over.str.extract(r"(?:^|\s)model\.dim=(\d+)")[0]
+        mlp = over.str.extract(r"(?:^|\s)model\.mlp=(\d+)")[0]
+        given = df["built"].isna() & dim.notna() & mlp.notna() & df["family"].isin([FROZEN, TRAINED])
+        df.loc[given, "built"] = "dim=" + dim[given] + " mlp=" + mlp[given]
+    return df
 
 
 def chosen_only(twin: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
@@ -46,8 +62,9 @@ def chosen_only(twin: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
 def width_pairs(df: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
     """(frozen rows, twin rows) per recipe (``RECIPE``): the frozen transformer's finished final runs
     and the trained twin's of the same width on the same data, profile, subset and epochs."""
-    if not {"exp", "family", "built"} <= set(df.columns):
+    if not {"exp", "family"} <= set(df.columns):
         return []
+    df = with_shape(df)
     twin = chosen_only(df[(df["exp"] == EXP) & (df["family"] == TRAINED) & (df["status"].astype(str) == "ok")], df)
     if twin.empty:
         return []
@@ -66,7 +83,7 @@ def width_pairs(df: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
 
 def twin_width_table(df: pd.DataFrame) -> list[str]:
     """Markdown lines: the frozen transformer vs the trained transformer of its width, paired by seed."""
-    pairs = width_pairs(df)
+    pairs = width_pairs(df)  # (rows with their shape in ``built``)
     if not pairs:
         raise NoFairRows(f"no {EXP} rows at the width of a {FROZEN} {FINAL_EXP} run; run: scripts/twin_width.sh")
     used = pd.concat([pd.concat([f, t]) for f, t in pairs])

@@ -27,9 +27,14 @@ def table(*parts):
     return "\n".join(twin_width.twin_width_table(pd.concat(parts, ignore_index=True)))
 
 
+def given(built):
+    """The twin's shape as its overrides give it (its record has no ``built``)."""
+    return " ".join(f"model.{kv}" for kv in built.split()) + " model.heads=3"
+
+
 def wide_twin(accs=TWIN, lr=0.003, built=WIDE):
-    return rows("twin_width", "transformer", built, accs, budget=float("nan"), lr=lr, wd=0.0,
-                trainable=1_003_184, macs=8.3e6)
+    return rows("twin_width", "transformer", None, accs, budget=float("nan"), lr=lr, wd=0.0,
+                trainable=1_003_184, macs=8.3e6, overrides=f"+family=transformer model.budget=null {given(built)}")
 
 
 def test_the_twin_of_the_frozen_width_is_paired_by_seed():
@@ -44,7 +49,7 @@ def test_the_twin_of_the_frozen_width_is_paired_by_seed():
 
 
 def test_a_twin_of_another_width_or_recipe_is_not_paired():
-    frozen = rows("fair_final", "frozen_transformer", WIDE, FROZEN)
+    frozen = rows("fair_final", "frozen_transformer", WIDE, FROZEN, overrides="+family=frozen_transformer model.budget=8000")
     with pytest.raises(NoFairRows, match="twin_width.sh"):
         table(frozen, wide_twin(built="dim=600 mlp=1331"))
     with pytest.raises(NoFairRows):
@@ -53,8 +58,9 @@ def test_a_twin_of_another_width_or_recipe_is_not_paired():
 
 def test_only_the_twin_runs_its_screen_selects_are_pooled():
     frozen = rows("fair_final", "frozen_transformer", WIDE, FROZEN)
-    screen = pd.concat([rows("twin_width_8000_tune", "transformer", WIDE, [v], budget=float("nan"), lr=lr, wd=0.0)
-                        for lr, v in ((0.001, 0.70), (0.003, 0.80), (0.01, 0.75))], ignore_index=True)
+    screen = pd.concat([rows("twin_width_8000_tune", "transformer", None, [v], budget=float("nan"), lr=lr, wd=0.0,
+                             overrides=given(WIDE)) for lr, v in ((0.001, 0.70), (0.003, 0.80), (0.01, 0.75))],
+                       ignore_index=True)
     stale = wide_twin(accs=[0.9] * 5, lr=0.01)  # finals of a choice the screen no longer makes
     text = table(frozen, screen, wide_twin(), stale)
     assert "| 5 | **ahead** |" in text
