@@ -24,7 +24,7 @@ from frozen_bench.config import conf_dir
 from frozen_bench import progress
 from frozen_bench.atomic import atomic_write_text
 from frozen_bench.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, is_user_error, one_line
-from frozen_bench.record.identity import provenance, record_fields
+from frozen_bench.record.identity import code_version, provenance, record_fields
 from frozen_bench.record.rekey import adopt
 from frozen_bench.record.signature import signature
 from frozen_bench.record.store import check_writable, claim, is_done, run_dir, write_failed_record, write_record
@@ -70,6 +70,7 @@ def execute(cfg: dict, log=progress.say, collect_log=None, collect: bool = True,
     from frozen_bench.train.checkpoint import FILENAME as CHECKPOINT
     from frozen_bench.train.threads import configure_malloc, configure_threads
 
+    code_version()  # the code this process loaded, named by every record it writes
     cfg = prune(cfg)
     check(cfg)
     sig = signature(cfg)

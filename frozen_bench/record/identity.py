@@ -65,8 +65,8 @@ def provenance(started: float, words: list[str] | None = None) -> dict:
         "kernel_backend": kernel_backend(),
         "torch_threads": torch.get_num_threads(),
         "cpu_model": cpu_model(),
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
+        "git_commit": code_version()[0],
+        "git_dirty": code_version()[1],
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "command": " ".join(["frozen-bench", "run", *(sys.argv[1:] if words is None else words)]),
         "overrides": job_overrides() if words is None else " ".join(words),
@@ -108,6 +108,20 @@ def cpu_model() -> str | None:
     import platform
 
     return platform.processor() or platform.machine() or None
+
+
+_CODE: dict = {}  # this process's code version, read once
+
+
+def code_version() -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the code this process runs, read once: ``run.execute`` asks at the start
+    of the process's first run, before training imports the models, not when a record is written.
+    A long-lived worker (``run-lines``) keeps running the code it loaded while the checkout moves
+    on; a record must name that code, or a commit made during a long run would mark its record
+    stale (or dirty) for code it never ran."""
+    if not _CODE:
+        _CODE.update(commit=git_commit(), dirty=git_dirty())
+    return _CODE["commit"], _CODE["dirty"]
 
 
 def git_commit() -> str | None:

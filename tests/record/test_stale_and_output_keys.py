@@ -124,3 +124,16 @@ def test_stale_marks_rows_whose_result_code_differs_from_head(repo, tmp_path, ca
     # each stale row as the run line that re-runs it into the same folder, forced; s3 recorded no overrides
     assert out.splitlines() == [f"+exp=digits_wht seed=1 results_dir={res} force=true"]
     assert "2 of 3 rows are stale" in err and "s3" in err
+
+
+def test_a_record_names_the_code_its_process_loaded_not_the_checkout_at_its_end(monkeypatch):
+    # a long-lived worker runs the code it loaded: a commit made while it trains must not be its records'
+    # commit (that commit's model code may differ: the record would read stale, or dirty, for code it never ran)
+    head = {"commit": "aaaaaaaaaaaa", "dirty": False}
+    monkeypatch.setattr(identity, "_CODE", {})
+    monkeypatch.setattr(identity, "git_commit", lambda: head["commit"])
+    monkeypatch.setattr(identity, "git_dirty", lambda: head["dirty"])
+    identity.code_version()  # run.execute asks at the start of the first run
+    head.update(commit="bbbbbbbbbbbb", dirty=True)  # the checkout moves on while it trains
+    p = identity.provenance(0.0, words=["seed=0"])
+    assert (p["git_commit"], p["git_dirty"]) == ("aaaaaaaaaaaa", False)
