@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from frozen_bench.report.common import ci_label, int_cell, pct_cell, table_head
-from frozen_bench.report.fair import FINAL_EXP, NoFairRows, _diff_cells, stage_rows
+from frozen_bench.report.fair import FINAL_EXP, NoFairRows, _diff_cells, selected_only
 from frozen_bench.report.stats import paired
 
 EXP = "twin_width"  # the twin's final runs; its screen is twin_width_<budget>_tune
@@ -68,8 +68,9 @@ def width_pairs(df: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
     twin = chosen_only(df[(df["exp"] == EXP) & (df["family"] == TRAINED) & (df["status"].astype(str) == "ok")], df)
     if twin.empty:
         return []
-    frozen, _ = stage_rows(df, FINAL_EXP)
-    frozen = frozen[frozen["family"] == FROZEN]
+    # the frozen transformer's final runs at today's selection, of whichever profile (the recipe keys
+    # below keep profiles apart; the fair table's full-over-quick choice would hide the quick-only pair)
+    frozen = selected_only(df[(df["exp"] == FINAL_EXP) & (df["family"] == FROZEN) & (df["status"].astype(str) == "ok")], df)
     keys = [k for k in RECIPE if k in df.columns]
     out = []
     for key, t in twin.groupby(keys, dropna=False, sort=True):
