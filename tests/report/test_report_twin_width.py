@@ -85,3 +85,10 @@ def test_a_selection_without_a_budget_gives_overrides_without_one():
     assert not [w for w in words if w.startswith("model.budget")]
     assert words[:3] == ["+family=transformer", "optim.lr=0.003", "optim.weight_decay=0.0"]
     assert select(screen).empty  # the default experiment (fair_tune) never reads them
+
+
+def test_the_pair_is_found_where_the_full_profile_also_ran_that_budget():
+    # the fair table shows the full profile's rows at fashion_mnist 8k; the transformers ran the quick one only
+    full = rows("fair_final", "frozen_cnn", None, FROZEN).assign(profile="full", subset=float("nan"), epochs=15)
+    text = table(rows("fair_final", "frozen_transformer", WIDE, FROZEN), wide_twin(), full)
+    assert "| fashion_mnist | 8,000 | dim=243 mlp=521 |" in text
