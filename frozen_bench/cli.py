@@ -51,7 +51,8 @@ commands:
                     them with the default init on the held-out task (use: +activation.init_from=PATH)
   fair-select       choose lr/weight decay per (dataset, budget, family) on validation (fair_tune rows)
                     -> results/fair/selected.csv; --print-overrides for the final stage;
-                    --design: each family's design from the design search (fair_design_tune rows)
+                    --design: each family's design from the design search (fair_design_tune rows);
+                    --exp NAME: another screen's rows (scripts/twin_width.sh: twin_width_8000_tune)
 
 sweeps and the paper:
   frozen-bench run -m +profile=quick +sweep=transforms   # one ablation (conf/sweep/), 3 seeds
