@@ -17,13 +17,14 @@
 # Measured on the 2-core host (one thread a run): the 8k width (D 243, H 521, 1.0 M trainable) screens
 # in about 65 s a point and trains in about 130 s a final run.
 # Usage: scripts/twin_width.sh [BUDGETS]   BUDGETS: a comma list of the frozen transformer's budgets (default 8000)
-# JOBS=N runs N at a time (default 2); RESULTS=DIR the results folder.
+# JOBS=N runs N at a time (default 2); RESULTS=DIR the results folder; FB=... replaces the frozen-bench
+# command (and skips the set-up), PY=... the python that reads all.csv.
 set -uo pipefail
 budgets=${1:-8000}
 cd "$(dirname "$0")/.."
-make -s setup || exit 1
-fb=.venv/bin/frozen-bench
-py=.venv/bin/python
+if [ -z "${FB:-}" ]; then make -s setup || exit 1; fi
+fb=${FB:-.venv/bin/frozen-bench}
+py=${PY:-.venv/bin/python}
 jobs=${JOBS:-2}
 results=${RESULTS:-results}
 start=$(date +%s)

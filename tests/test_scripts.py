@@ -135,3 +135,29 @@ def test_fair_screens_every_family_of_a_budget_at_the_same_number_of_points(tmp_
     assert len({k[:2] for k in points}) == 4 and ("fashion_mnist", "8000", "frozen_transformer") in points
     assert pact["frozen_cnn"] == pact["trained_cnn"] == pact["frozen_transformer"] == {True, False}
     assert pact["dense_mlp1"] == pact["linear"] == pact["frozen_cnn_relu"] == pact["transformer"] == {False}
+
+
+def test_twin_width_needs_the_frozen_transformer_finals_and_builds_the_twin_at_their_width(tmp_path):
+    """scripts/twin_width.sh reads the frozen transformer's width from its fair_final rows: without them it
+    stops in one line; with them, the twin's screen lines carry that width (FB: a stand-in keeping the lines)."""
+    import sys
+
+    import pandas as pd
+
+    fake, log, res = tmp_path / "fb", tmp_path / "lines", tmp_path / "res"
+    fake.write_text('#!/bin/bash\n[ "$1" = run-lines ] && cat >> "$FAKE_LOG"\nexit 0\n')
+    fake.chmod(0o755)
+    res.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake), "PY": sys.executable,
+           "FAKE_LOG": str(log), "RESULTS": str(res)}
+    row = {"exp": "fair_final", "family": "frozen_transformer", "dataset": "fashion_mnist", "budget": 8000.0,
+           "status": "ok", "built": "dim=243 mlp=521"}
+    pd.DataFrame([{**row, "family": "frozen_cnn", "built": None}]).to_csv(res / "all.csv", index=False)
+    r = subprocess.run(["bash", "scripts/twin_width.sh"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 2 and not log.exists()
+    assert r.stderr.strip().startswith("twin_width.sh: no finished frozen_transformer fair_final run on fashion_mnist")
+    pd.DataFrame([row]).to_csv(res / "all.csv", index=False)
+    r = subprocess.run(["bash", "scripts/twin_width.sh"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    screen = [ln for ln in log.read_text().splitlines() if "exp_name=twin_width_8000_tune" in ln]
+    assert len(screen) == 10, r.stdout + r.stderr
+    assert all("family=transformer model.budget=null model.dim=243 model.mlp=521 model.heads=3" in ln for ln in screen)
