@@ -11,8 +11,9 @@
 #              -> results/fair/twin_width_B.csv (.txt: its overrides); a pick at an end of the lrs
 #              screened adds the next lr beyond it (twice at most), which only helps the twin
 #   3. final   seeds 0-4 on the frozen transformer's final recipe (quick: 10k images, 5 epochs), exp twin_width
-# then `frozen-bench tables` pairs them by seed with the frozen transformer (tables.md, "a trained twin of
-# its width"). The twin trains far more parameters than B: it answers "at this width", not "at this budget".
+# then `frozen-bench figures --csv results/all.csv` pairs them by seed with the frozen transformer
+# (tables.md, "a trained twin of its width"). The twin trains far more parameters than B: it answers
+# "at this width", not "at this budget".
 #
 # Measured on the 2-core host (one thread a run): the 8k width (D 243, H 521, 1.0 M trainable) screens
 # in about 65 s a point and trains in about 130 s a final run.
@@ -86,4 +87,4 @@ EOF
   done | run_lines
 done
 $fb collect --results-dir "$results" >/dev/null
-stamp "done; the table: frozen-bench tables (results/tables.md)"
+stamp "done; the table: frozen-bench figures --csv $results/all.csv (tables.md, \"a trained twin of its width\")"
