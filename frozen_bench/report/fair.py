@@ -84,7 +84,7 @@ def compare(g: pd.DataFrame, a: str, b: str, metric: str = "test_accuracy", meth
     return paired(per[a] * 100, per[b] * 100, method=method)
 
 
-def _diff_cells(c: Paired) -> list[str]:
+def diff_cells(c: Paired) -> list[str]:
     ci = "–" if pd.isna(c.ci_low) else f"[{c.ci_low:+.2f}, {c.ci_high:+.2f}]"
     return [f"{c.mean_diff:+.2f}" if not pd.isna(c.mean_diff) else "–", ci, p_cell(c.p_value), str(c.n), f"**{verdict(c)}**"]
 
@@ -115,7 +115,7 @@ def _versus(g: pd.DataFrame) -> list[str] | None:
     if fz is None or tr is None:
         return None
     c = compare(g, fz, tr)
-    return [fz, pct_cell(g[g["family"] == fz]["test_accuracy"]), tr, pct_cell(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]
+    return [fz, pct_cell(g[g["family"] == fz]["test_accuracy"]), tr, pct_cell(g[g["family"] == tr]["test_accuracy"]), *diff_cells(c)]
 
 
 def _row_ds(ok: pd.DataFrame, ds, g: pd.DataFrame) -> str:
@@ -300,7 +300,7 @@ def twin_table(df: pd.DataFrame, exp: str = FINAL_EXP) -> list[str]:
         g = used[(used["dataset"] == ds) & (used["budget"] == b) & (used["profile"] == prof)] if prof else \
             used[(used["dataset"] == ds) & (used["budget"] == b)]
         out.append("| " + " | ".join([label, int_cell(b), fz, pct_cell(g[g["family"] == fz]["test_accuracy"]), tr,
-                                       pct_cell(g[g["family"] == tr]["test_accuracy"]), *_diff_cells(c)]) + " |")
+                                       pct_cell(g[g["family"] == tr]["test_accuracy"]), *diff_cells(c)]) + " |")
     return out + [""]
 
 

@@ -3,8 +3,9 @@
 The fair table's trained twin has the frozen one's trainable budget, so at 8k it is 16 wide where
 the frozen one is 243 wide: the comparison answers "at this trainable budget". This table answers
 the other question, "at this width": a trained transformer of the frozen one's model dim and MLP
-width (the frozen one's ``built`` column; the twin's ``model.dim`` and ``model.mlp`` overrides), tuned on the same grid, selected on validation and trained on
-the same recipe and seeds, paired by seed with the frozen transformer's ``fair_final`` rows. Its
+width (the frozen one's ``built`` column; the twin's ``model.dim`` and ``model.mlp`` overrides),
+tuned on the same grid, selected on validation and trained on the same recipe and seeds, paired by
+seed with the frozen transformer's ``fair_final`` rows. Its
 trainable count is far above the budget, so it is never a row of the fair table; its compute and
 trainable count stand beside the difference.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from frozen_bench.report.common import ci_label, int_cell, pct_cell, table_head
-from frozen_bench.report.fair import FINAL_EXP, NoFairRows, _diff_cells, selected_only
+from frozen_bench.report.fair import FINAL_EXP, NoFairRows, diff_cells, selected_only
 from frozen_bench.report.stats import paired
 
 EXP = "twin_width"  # the twin's final runs; its screen is twin_width_<budget>_tune
@@ -40,8 +41,8 @@ def with_shape(df: pd.DataFrame) -> pd.DataFrame:
 
 def chosen_only(twin: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     """The twin's final rows run with the lr and weight decay its screen (``twin_width_<B>_tune``
-    rows of the same dataset and width) selects today: a final run of an earlier selection never pools with the
-    chosen one. A width without screen rows keeps its rows as they are."""
+    rows of the same dataset and width) selects today: a final run of an earlier selection never
+    pools with the chosen one. A width without screen rows keeps its rows as they are."""
     from frozen_bench.report.select import HPARAMS, select
 
     tune = df[df["exp"].astype(str).str.fullmatch(rf"{EXP}_\d+_tune")]
@@ -103,5 +104,5 @@ def twin_width_table(df: pd.DataFrame) -> list[str]:
         out.append("| " + " | ".join([
             str(ds), int_cell(f["budget"].iloc[0]), str(f["built"].iloc[0]),
             pct_cell(f["test_accuracy"]), int_cell(f["trainable_params"].mean()), mmac[0],
-            pct_cell(t["test_accuracy"]), int_cell(t["trainable_params"].mean()), mmac[1], *_diff_cells(c)]) + " |")
+            pct_cell(t["test_accuracy"]), int_cell(t["trainable_params"].mean()), mmac[1], *diff_cells(c)]) + " |")
     return out + [""]
