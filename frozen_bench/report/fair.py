@@ -17,6 +17,7 @@ from __future__ import annotations
 import pandas as pd
 
 from frozen_bench.report.common import ci_label, int_cell, p_cell, pct_cell, profile_of, table_head
+from frozen_bench.report.select import TUNE_EXP
 from frozen_bench.report.stats import Paired, paired, verdict
 
 FINAL_EXP, SMALL_EXP = "fair_final", "fair_small"
@@ -49,16 +50,20 @@ def stage_rows(df: pd.DataFrame, exp: str, keep=None) -> tuple[pd.DataFrame, pd.
     return ok, sub
 
 
-def selected_only(sub: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``sub`` run with the configuration the tuning rows of ``df`` select today: a
-    final run left from an earlier selection (e.g. before the grid grew) never pools with the
-    chosen one. Without tuning rows (hand-made tables) ``sub`` is returned as it is."""
-    from frozen_bench.report.select import TUNE_EXP, hparams, select
+def selected_only(sub: pd.DataFrame, df: pd.DataFrame, tune_exp: str | None = TUNE_EXP) -> pd.DataFrame:
+    """The rows of ``sub`` run with the configuration the tuning rows of ``df`` (its ``tune_exp``
+    rows; None: every row of ``df`` is one) select today: a final run left from an earlier
+    selection (e.g. before the grid grew) never pools with the chosen one. Without tuning rows
+    (hand-made tables) ``sub`` is returned as it is."""
+    from frozen_bench.report.select import hparams, select
 
-    tune = df[df["exp"] == TUNE_EXP] if "exp" in df.columns else df.iloc[0:0]
+    if tune_exp is None:
+        tune = df
+    else:
+        tune = df[df["exp"] == tune_exp] if "exp" in df.columns else df.iloc[0:0]
     if tune.empty or sub.empty:
         return sub
-    chosen = select(tune)
+    chosen = select(tune, exp=None)
     nums = ["budget", *(h for h in hparams(chosen) if h in sub.columns)]
     key = ["dataset", "family", *nums]
     # a missing multiplier (a hand-made row) matches a missing one: -1 stands for it on both sides

@@ -5,9 +5,9 @@ the frozen one is 243 wide: the comparison answers "at this trainable budget". T
 the other question, "at this width": a trained transformer of the frozen one's model dim and MLP
 width (the frozen one's ``built`` column; the twin's ``model.dim`` and ``model.mlp`` overrides),
 tuned on the same grid, selected on validation and trained on the same recipe and seeds, paired by
-seed with the frozen transformer's ``fair_final`` rows. Its
-trainable count is far above the budget, so it is never a row of the fair table; its compute and
-trainable count stand beside the difference.
+seed with the frozen transformer's ``fair_final`` rows. Its trainable count is far above the
+budget, so it is never a row of the fair table; its compute and trainable count stand beside the
+difference.
 """
 
 from __future__ import annotations
@@ -40,23 +40,12 @@ def with_shape(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def chosen_only(twin: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
-    """The twin's final rows run with the lr and weight decay its screen (``twin_width_<B>_tune``
-    rows of the same dataset and width) selects today: a final run of an earlier selection never
-    pools with the chosen one. A width without screen rows keeps its rows as they are."""
-    from frozen_bench.report.select import HPARAMS, select
-
+    """The twin's final rows run with the configuration its screen (``twin_width_<B>_tune`` rows of
+    the same dataset and width) selects today (``fair.selected_only``): a final run of an earlier
+    selection never pools with the chosen one. A width without screen rows keeps its rows."""
     tune = df[df["exp"].astype(str).str.fullmatch(rf"{EXP}_\d+_tune")]
-    keep = []
-    for (ds, built), t in twin.groupby(["dataset", "built"], dropna=False):
-        screen = tune[(tune["dataset"] == ds) & (tune["built"] == built)]
-        if screen.empty:
-            keep.append(t)
-            continue
-        best = select(screen, exp=None).iloc[0]
-        hit = pd.Series(True, index=t.index)
-        for h in HPARAMS:
-            hit &= t[h].astype(float) == float(best[h])
-        keep.append(t[hit])
+    keep = [selected_only(t, tune[(tune["dataset"] == ds) & (tune["built"] == built)], tune_exp=None)
+            for (ds, built), t in twin.groupby(["dataset", "built"], dropna=False)]
     return pd.concat(keep) if keep else twin
 
 
