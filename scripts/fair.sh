@@ -6,7 +6,8 @@
 #             (conf/sweep/fair_tune.yaml):
 #               fashion_mnist  7 families x 8k, 20k x 20 points, a 5k-image 5-epoch screen: lr 5 x wd 2,
 #                              then for a family with a PAct the same 10 at PAct lr x 1.0 (0.1 is the
-#                              default), for one without, 5 more lrs between and below (x wd 2);
+#                              default), for one without, 5 more lrs between and below (x wd 2); at 8k
+#                              frozen_cnn and frozen_mlp also at lr 0.3 (they chose the top lr, 0.1);
 #                              the 4 frozen_cnn controls at 8k; (full only) frozen_transformer and its
 #                              trained twin transformer (7x7 patches) at 8k, 20k
 #               digits         the same at 2k and 5k on the whole set, 30 epochs
@@ -99,6 +100,10 @@ stamp "1/6 tune: $(echo "$sets" | tr , ' ')"
     grid $controls 8000 $lrs $wds
     pact_axis "$seven" 8000,20000
     pact_axis "$controls" 8000
+    # frozen_cnn and frozen_mlp at 8k then chose lr 0.1, the grid's top (at PAct lr x 1.0), so their grid
+    # grows by lr 0.3 at both multipliers (24 points)
+    grid frozen_cnn,frozen_mlp 8000 0.3 $wds
+    grid frozen_cnn,frozen_mlp 8000 0.3 $wds optim.act_lr_mult=1.0
     # the transformer pair (an extra beyond the families) is 60% of the quick profile's
     # training time at 20k (the frozen one is 600 wide): the full profile only
     if [ "$profile" = full ]; then

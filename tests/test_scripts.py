@@ -113,7 +113,8 @@ def test_screen_seeds_repeat_every_grid_point_at_each_seed(tmp_path):
 
 def test_fair_screens_every_family_of_a_budget_at_the_same_number_of_points(tmp_path):
     """The PAct lr multiplier is a tuned axis: a family with a PAct is screened at 0.1 and 1.0, one
-    without it on a denser lr grid, the same 20 points each (FB: a stand-in that keeps the run lines)."""
+    without it on a denser lr grid, the same 20 points each, and a grid grows past a top-edge pick
+    (FB: a stand-in that keeps the run lines)."""
     import re
     from collections import Counter
 
@@ -131,7 +132,10 @@ def test_fair_screens_every_family_of_a_budget_at_the_same_number_of_points(tmp_
         key = ("digits" if "dataset=digits" in ln else "fashion_mnist", re.search(r"model\.budget=(\d+)", ln)[1])
         points[(*key, fam)] += 1
         pact.setdefault(fam, set()).add("optim.act_lr_mult=1.0" in ln)
-    assert set(points.values()) == {20}, points
+    # a family that chose the top lr has its grid grown past it (4 more points): on Fashion-MNIST at 8k
+    grown = {("fashion_mnist", "8000", "frozen_cnn"), ("fashion_mnist", "8000", "frozen_mlp")}
+    assert {k: n for k, n in points.items() if k in grown} == {k: 24 for k in grown}
+    assert {n for k, n in points.items() if k not in grown} == {20}, points
     assert len({k[:2] for k in points}) == 4 and ("fashion_mnist", "8000", "frozen_transformer") in points
     assert pact["frozen_cnn"] == pact["trained_cnn"] == pact["frozen_transformer"] == {True, False}
     assert pact["dense_mlp1"] == pact["linear"] == pact["frozen_cnn_relu"] == pact["transformer"] == {False}
