@@ -23,8 +23,9 @@
 #   3. final  each selected configuration with seeds 0-4, the same recipe for every family:
 #             quick: 10k Fashion-MNIST training images, 5 epochs; 10k CIFAR-10 images, 10 epochs;
 #                    digits and speech: the whole training split, 30 epochs
-#             full:  the whole 55k Fashion-MNIST set, 15 epochs, for the families that lead their kind
-#                    on validation (frozen_cnn, trained_cnn) and the 1-layer dense MLP; the whole 45k
+#             full:  the whole 55k Fashion-MNIST set, 15 epochs, for frozen_cnn, trained_cnn, the 1-layer
+#                    dense MLP and each budget's screen-validation leader of either side (a control is a
+#                    frozen network: it leads the frozen side when it validates best); the whole 45k
 #                    CIFAR-10 set, 15 epochs, every selected family
 #   4. small  (fashion_mnist) training-set sizes at 20k trainable (quick: 100, 1k, 10k; full: 100,
 #             300, 1k, 3k, 10k): the best frozen and the best trained family of the selection, 5 seeds,
@@ -137,6 +138,20 @@ stamp "2/6 select on validation"
 select_all
 
 stamp "3/6 final: $(wc -l < "$results/fair/selected.txt") configurations x 5 seeds"
+# Fashion-MNIST's leaders by screen validation, "family budget" per line: the full profile trains them on
+# the whole set beside frozen_cnn, trained_cnn and dense_mlp1
+fmnist_leaders=$(want fashion_mnist && "$py" - "$results/fair/selected.csv" <<'EOF'
+import sys
+import pandas as pd
+s = pd.read_csv(sys.argv[1])
+s = s[s.dataset == "fashion_mnist"]
+for budget, b in s.groupby("budget"):
+    for kinds in (("frozen", "control"), ("trained",)):  # a control is a frozen network
+        k = b[b.family_kind.isin(kinds)]
+        if len(k):
+            print(k.sort_values("best_val_accuracy").iloc[-1].family, int(budget))
+EOF
+)
 twin_recipe=(dataset.subset=10000 trainer.epochs=5)  # the transformer pair's final recipe in either profile
 while read -r line; do
   recipe=$profile
@@ -153,8 +168,10 @@ while read -r line; do
          # frozen transformer takes 2 min a run there, about half an hour on the whole set)
          [ "$profile" = full ] || continue
          recipe=quick; extra=("${twin_recipe[@]}")
-       # the full profile trains the whole set: the leaders of each kind and the dense reference
-       elif [ "$profile" = full ] && ! [[ "$line" =~ \+family=(frozen_cnn|trained_cnn|dense_mlp1)\  ]]; then continue; fi ;;
+       # the full profile trains the whole set: the two CNNs, the dense reference, each side's leader
+       elif [ "$profile" = full ] && ! [[ "$line" =~ \+family=(frozen_cnn|trained_cnn|dense_mlp1)\  ]] \
+            && ! grep -qxF -- "$(sed -E 's/^\+family=(\S+) model\.budget=([0-9]+) .*/\1 \2/' <<< "$line")" <<< "$fmnist_leaders"
+       then continue; fi ;;
     *) continue ;;
   esac
   for seed in 0 1 2 3 4; do

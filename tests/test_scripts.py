@@ -165,3 +165,31 @@ def test_twin_width_needs_the_frozen_transformer_finals_and_builds_the_twin_at_t
     screen = [ln for ln in log.read_text().splitlines() if "exp_name=twin_width_8000_tune" in ln]
     assert len(screen) == 10, r.stdout + r.stderr
     assert all("family=transformer model.budget=null model.dim=243 model.mlp=521 model.heads=3" in ln for ln in screen)
+
+
+def test_the_full_profile_trains_a_control_that_leads_the_frozen_side_on_the_whole_set(tmp_path):
+    """A control is a frozen network: where one validates best of the frozen side in the screen, the full
+    profile trains it on the whole Fashion-MNIST set beside the two CNNs and the dense MLP; a family that
+    leads nothing stays on the quick recipe (FB: a stand-in that keeps the run lines and plays fair-select)."""
+    import pandas as pd
+
+    sel = pd.DataFrame([
+        ("frozen_cnn_identity_mix", "control", 0.87), ("frozen_cnn", "frozen", 0.85), ("frozen_mlp", "frozen", 0.84),
+        ("trained_cnn", "trained", 0.88), ("dense_mlp1", "trained", 0.83), ("separable_cnn", "trained", 0.86)],
+        columns=["family", "family_kind", "best_val_accuracy"]).assign(dataset="fashion_mnist", budget=8000)
+    sel.to_csv(tmp_path / "sel.csv", index=False)
+    (tmp_path / "sel.txt").write_text("".join(
+        f"+family={f} model.budget=8000 optim.lr=0.01 optim.weight_decay=0.0 optim.act_lr_mult=0.1 dataset=fashion_mnist\n"
+        for f in sel.family))
+    fake, log = tmp_path / "fb", tmp_path / "lines"
+    fake.write_text('#!/bin/bash\ncase "$1" in\n  run-lines) cat >> "$FAKE_LOG" ;;\n'
+                    '  fair-select) while [ $# -gt 0 ]; do [ "$1" = --out ] && cp "$FAKE_DIR/sel.csv" "$2"; shift; done\n'
+                    '               cat "$FAKE_DIR/sel.txt" ;;\nesac\nexit 0\n')
+    fake.chmod(0o755)
+    subprocess.run(["bash", "scripts/fair.sh", "full", "fashion_mnist"], cwd=ROOT, capture_output=True, text=True,
+                   timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake),
+                                     "FAKE_LOG": str(log), "FAKE_DIR": str(tmp_path), "RESULTS": str(tmp_path / "res")})
+    final = [ln for ln in log.read_text().splitlines() if "+sweep=fair_final" in ln and "exp_name=" not in ln]
+    whole_set = {ln.split("+family=")[1].split()[0] for ln in final if "dataset.subset=null" in ln}
+    assert whole_set == {"frozen_cnn_identity_mix", "frozen_cnn", "trained_cnn", "dense_mlp1"}, final
+    assert len(final) == 4 * 5
