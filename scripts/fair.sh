@@ -110,6 +110,9 @@ stamp "1/6 tune: $(echo "$sets" | tr , ' ')"
     if [ "$profile" = full ]; then
       grid frozen_transformer,transformer 8000,20000 $lrs $wds
       pact_axis frozen_transformer,transformer 8000,20000
+      # frozen_transformer then chose lr 0.1, the grid's top, at both budgets: its grid grows by lr 0.3
+      grid frozen_transformer 8000,20000 0.3 $wds
+      grid frozen_transformer 8000,20000 0.3 $wds optim.act_lr_mult=1.0
     fi
   fi
   if want digits; then

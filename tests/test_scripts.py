@@ -132,10 +132,14 @@ def test_fair_screens_every_family_of_a_budget_at_the_same_number_of_points(tmp_
         key = ("digits" if "dataset=digits" in ln else "fashion_mnist", re.search(r"model\.budget=(\d+)", ln)[1])
         points[(*key, fam)] += 1
         pact.setdefault(fam, set()).add("optim.act_lr_mult=1.0" in ln)
-    # a family that chose the top lr has its grid grown past it (4 more points): on Fashion-MNIST at 8k
-    grown = {("fashion_mnist", "8000", "frozen_cnn"), ("fashion_mnist", "8000", "frozen_mlp")}
+    # a family that chose the top lr has its grid grown past it (4 more points, lr 0.3)
+    grown = {("fashion_mnist", "8000", "frozen_cnn"), ("fashion_mnist", "8000", "frozen_mlp"),
+             ("fashion_mnist", "8000", "frozen_transformer"), ("fashion_mnist", "20000", "frozen_transformer")}
     assert {k: n for k, n in points.items() if k in grown} == {k: 24 for k in grown}
     assert {n for k, n in points.items() if k not in grown} == {20}, points
+    top = Counter((("digits" if "dataset=digits" in ln else "fashion_mnist"), re.search(r"model\.budget=(\d+)", ln)[1],
+                   re.search(r"family=(\S+)", ln)[1]) for ln in tune if " optim.lr=0.3 " in ln)
+    assert top == {k: 4 for k in grown}
     assert len({k[:2] for k in points}) == 4 and ("fashion_mnist", "8000", "frozen_transformer") in points
     assert pact["frozen_cnn"] == pact["trained_cnn"] == pact["frozen_transformer"] == {True, False}
     assert pact["dense_mlp1"] == pact["linear"] == pact["frozen_cnn_relu"] == pact["transformer"] == {False}
