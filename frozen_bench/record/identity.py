@@ -170,12 +170,13 @@ def stale_commits(commits) -> dict[str, bool | None]:
 
 
 def git_dirty() -> bool | None:
-    """Whether the source tree had uncommitted changes to tracked files (the results folder aside:
-    a running experiment rewrites all.csv); None outside a git checkout."""
+    """Whether the code that can change a run's numbers (``RESULT_PATHS``, as for "stale") had
+    uncommitted changes to tracked files: an edit to a launcher, a test or the docs leaves a record
+    clean. None outside a git checkout."""
     try:
-        here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
-                              ":(top,exclude)results"], cwd=here, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                              *(f":(top){p}" for p in RESULT_PATHS)],
+                             cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)
         if out.returncode != 0:
             return None
         return bool(out.stdout.strip())

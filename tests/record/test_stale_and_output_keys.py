@@ -126,6 +126,16 @@ def test_stale_marks_rows_whose_result_code_differs_from_head(repo, tmp_path, ca
     assert "2 of 3 rows are stale" in err and "s3" in err
 
 
+def test_a_record_is_dirty_only_for_uncommitted_code_that_can_change_its_numbers(repo):
+    # an edit to a launcher or the report cannot move a number (as for "stale"); one to models/ can
+    root, _ = repo
+    assert identity.git_dirty() is False
+    (root / "frozen_bench" / "report" / "r.py").write_text("# edited\n")
+    assert identity.git_dirty() is False
+    (root / "frozen_bench" / "models" / "m.py").write_text("# edited\n")
+    assert identity.git_dirty() is True
+
+
 def test_a_record_names_the_code_its_process_loaded_not_the_checkout_at_its_end(monkeypatch):
     # a long-lived worker runs the code it loaded: a commit made while it trains must not be its records'
     # commit (that commit's model code may differ: the record would read stale, or dirty, for code it never ran)
