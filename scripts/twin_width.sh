@@ -6,7 +6,8 @@
 # 8k, where frozen_transformer is D 243). Here the trained twin takes the frozen transformer's model
 # dim and MLP width (the `built` column of its fair_final rows on Fashion-MNIST at budget B), with
 # model.heads the largest of 4, 3, 2, 1 that divides the dim, and goes through the same protocol:
-#   1. screen  the fair_tune grid (lr 5 x wd 2, seed 0, the 5k-image 5-epoch screen), exp twin_width_B_tune
+#   1. screen  the fair_tune grid (lr 5 x wd 2, seed 0, the 5k-image 5-epoch screen) and, as scripts/fair.sh
+#              gives every family without a PAct, 5 more lrs between and below: 20 points, exp twin_width_B_tune
 #   2. select  on validation alone: frozen-bench fair-select --exp twin_width_B_tune
 #              -> results/fair/twin_width_B.csv (.txt: its overrides); a pick at an end of the lrs
 #              screened adds the next lr beyond it (twice at most), which only helps the twin
@@ -53,12 +54,12 @@ EOF
 ) || exit 2
   stamp "budget $b: the trained transformer at the frozen one's width ($shape)"
   stamp "1/3 screen (exp twin_width_${b}_tune)"
-  for lr in 0.001 0.003 0.01 0.03 0.1; do for wd in 0.0 0.05; do
+  for lr in 0.001 0.003 0.01 0.03 0.1 0.0005 0.002 0.005 0.02 0.05; do for wd in 0.0 0.05; do
     echo "+sweep=fair_tune family=transformer $shape optim.lr=$lr optim.weight_decay=$wd seed=0 dataset=fashion_mnist exp_name=twin_width_${b}_tune trainer.threads=1 results_dir=$results"
   done; done | run_lines
   stamp "2/3 select on validation"
   # a pick at an end of the lrs screened grows the screen by the grid's next lr beyond it (0.001 -> 0.0003,
-  # 0.1 -> 0.3; twice at most): the twin is never held back by the grid's edge
+  # 0.0005 -> 0.0002, 0.1 -> 0.3; twice at most): the twin is never held back by the grid's edge
   for grow in 0 1 2; do
     $fb collect --results-dir "$results" >/dev/null
     $fb fair-select --exp "twin_width_${b}_tune" --csv "$results/all.csv" --out "$results/fair/twin_width_$b.csv" \

@@ -167,7 +167,9 @@ def test_twin_width_needs_the_frozen_transformer_finals_and_builds_the_twin_at_t
     pd.DataFrame([row]).to_csv(res / "all.csv", index=False)
     r = subprocess.run(["bash", "scripts/twin_width.sh"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     screen = [ln for ln in log.read_text().splitlines() if "exp_name=twin_width_8000_tune" in ln]
-    assert len(screen) == 10, r.stdout + r.stderr
+    assert len(screen) == 20, r.stdout + r.stderr  # fair_tune's 10 and the 10 of the denser lrs
+    assert {ln.split("optim.lr=")[1].split()[0] for ln in screen} == {
+        "0.001", "0.003", "0.01", "0.03", "0.1", "0.0005", "0.002", "0.005", "0.02", "0.05"}
     assert all("family=transformer model.budget=null model.dim=243 model.mlp=521 model.heads=3" in ln for ln in screen)
 
 
