@@ -9,7 +9,8 @@
 #                              default), for one without, 5 more lrs between and below (x wd 2); at 8k
 #                              frozen_cnn and frozen_mlp also at lr 0.3 (they chose the top lr, 0.1);
 #                              the 4 frozen_cnn controls at 8k; (full only) frozen_transformer and its
-#                              trained twin transformer (7x7 patches) at 8k, 20k
+#                              trained twin transformer (7x7 patches) at 8k, 20k, the frozen one also
+#                              at lr 0.3 (it chose the top lr, 0.1)
 #               digits         the same at 2k and 5k on the whole set, 30 epochs
 #               cifar10        frozen_cnn, trained_cnn at 8k, 20k and 100k, linear at 8k and 20k (it has
 #                              no 100k form), dense_mlp1 at 20k (the smallest it reaches) and 100k
