@@ -76,15 +76,13 @@ case "$profile" in
          small_steps=3000; small_sizes="100 300 1000 3000 10000"; design_budgets="8000 20000"; design_trials=24 ;;
 esac
 
-source scripts/protocol.sh  # run_lines, select_all, grid
+source scripts/protocol.sh  # run_lines, select_all, grid, screen_leaders, lrs, wds, denser_lrs
 seven=frozen_cnn,frozen_mlp,trained_cnn,separable_cnn,dense_mlp1,dense_mlp2,linear
 controls=frozen_cnn_random_filters,frozen_cnn_identity_mix,frozen_cnn_relu,frozen_cnn_probe
-lrs=0.001,0.003,0.01,0.03,0.1; wds=0.0,0.05   # fair_tune's grid, 5 x 2
 # the PAct lr multiplier is a tuned axis (its default is 0.1): each family with a PAct is screened at 1.0 as
-# well, and each family without one gets as many more points on a denser lr grid, so every family of a
-# (dataset, budget) is screened at the same number of points (20)
+# well, and each family without one gets as many more points on a denser lr grid (protocol.sh's lrs, wds,
+# denser_lrs), so every family of a (dataset, budget) is screened at the same number of points (20)
 pact_families=frozen_cnn,frozen_mlp,trained_cnn,separable_cnn,frozen_cnn_random_filters,frozen_cnn_identity_mix,frozen_transformer
-denser_lrs=0.0005,0.002,0.005,0.02,0.05
 pact_axis() {  # pact_axis FAMILIES BUDGETS [EXTRA...]: the second 10 points of each family
   local with=() without=() f; local fams=$1 budgets=$2; shift 2
   for f in ${fams//,/ }; do
@@ -144,18 +142,7 @@ select_all
 stamp "3/6 final: $(wc -l < "$results/fair/selected.txt") configurations x 5 seeds"
 # Fashion-MNIST's leaders by screen validation, "family budget" per line: the full profile trains them on
 # the whole set beside frozen_cnn, trained_cnn and dense_mlp1
-fmnist_leaders=$(want fashion_mnist && "$py" - "$results/fair/selected.csv" <<'EOF'
-import sys
-import pandas as pd
-s = pd.read_csv(sys.argv[1])
-s = s[s.dataset == "fashion_mnist"]
-for budget, b in s.groupby("budget"):
-    for kinds in (("frozen", "control"), ("trained",)):  # a control is a frozen network
-        k = b[b.family_kind.isin(kinds)]
-        if len(k):
-            print(k.sort_values("best_val_accuracy").iloc[-1].family, int(budget))
-EOF
-)
+fmnist_leaders=$(want fashion_mnist && screen_leaders fashion_mnist frozen,control)  # a control is a frozen network
 twin_recipe=(dataset.subset=10000 trainer.epochs=5)  # the transformer pair's final recipe in either profile
 while read -r line; do
   recipe=$profile
@@ -185,17 +172,8 @@ done < "$results/fair/selected.txt" | run_lines
 
 want fashion_mnist && {
 stamp "4/6 small data: sizes $small_sizes at 20k trainable, $small_steps steps each"
-fams=$("$py" - "$results/fair/selected.csv" <<'EOF'
-import sys
-import pandas as pd
-s = pd.read_csv(sys.argv[1])
-s = s[(s.dataset == "fashion_mnist") & (s.budget == 20000)]
-for kind in ("frozen", "trained"):  # the best of each kind on validation (controls are not a kind here)
-    k = s[s.family_kind == kind]
-    if len(k):
-        print(k.sort_values("best_val_accuracy").iloc[-1].family)
-EOF
-)
+# the best frozen and the best trained family at 20k by screen validation (controls are not a kind here)
+fams=$(screen_leaders fashion_mnist frozen | awk '$2 == 20000 {print $1}')
 # interleaved (size, seed, family), so that a stopped run leaves comparable pairs behind
 for n in $small_sizes; do for seed in 0 1 2 3 4; do for fam in $fams; do
   line=$(grep -- "+family=$fam model.budget=20000 .*dataset=fashion_mnist" "$results/fair/selected.txt")

@@ -31,7 +31,7 @@ jobs=${JOBS:-2}
 results=${RESULTS:-results}
 start=$(date +%s)
 stamp() { echo "=== twin_width: $1 — $(( $(date +%s) - start )) s elapsed"; }
-source scripts/protocol.sh  # run_lines
+source scripts/protocol.sh  # run_lines, lrs, wds, denser_lrs
 mkdir -p "$results/fair"
 $fb collect --results-dir "$results" >/dev/null
 
@@ -54,7 +54,7 @@ EOF
 ) || exit 2
   stamp "budget $b: the trained transformer at the frozen one's width ($shape)"
   stamp "1/3 screen (exp twin_width_${b}_tune)"
-  for lr in 0.001 0.003 0.01 0.03 0.1 0.0005 0.002 0.005 0.02 0.05; do for wd in 0.0 0.05; do
+  for lr in ${lrs//,/ } ${denser_lrs//,/ }; do for wd in ${wds//,/ }; do
     echo "+sweep=fair_tune family=transformer $shape optim.lr=$lr optim.weight_decay=$wd seed=0 dataset=fashion_mnist exp_name=twin_width_${b}_tune trainer.threads=1 results_dir=$results"
   done; done | run_lines
   stamp "2/3 select on validation"
