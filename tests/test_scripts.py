@@ -111,6 +111,18 @@ def test_screen_seeds_repeat_every_grid_point_at_each_seed(tmp_path):
     assert two[:4] == one and [x.replace(" seed=1 ", " seed=0 ") for x in two[4:]] == one
 
 
+def stand_in_fb(tmp_path, selection=False):
+    """A stand-in for the frozen-bench command (a script's FB=): it appends the lines given to `run-lines`
+    to $FAKE_LOG and runs nothing; with ``selection``, `fair-select` writes $FAKE_DIR/sel.csv to its --out
+    and prints $FAKE_DIR/sel.txt as the chosen overrides."""
+    fake = tmp_path / "fb"
+    select = ('  fair-select) while [ $# -gt 0 ]; do [ "$1" = --out ] && cp "$FAKE_DIR/sel.csv" "$2"; shift; done\n'
+              '               cat "$FAKE_DIR/sel.txt" ;;\n') if selection else ""
+    fake.write_text(f'#!/bin/bash\ncase "$1" in\n  run-lines) cat >> "$FAKE_LOG" ;;\n{select}esac\nexit 0\n')
+    fake.chmod(0o755)
+    return fake
+
+
 def test_fair_screens_every_family_of_a_budget_at_the_same_number_of_points(tmp_path):
     """The PAct lr multiplier is a tuned axis: a family with a PAct is screened at 0.1 and 1.0, one
     without it on a denser lr grid, the same 20 points each, and a grid grows past a top-edge pick
@@ -118,9 +130,7 @@ def test_fair_screens_every_family_of_a_budget_at_the_same_number_of_points(tmp_
     import re
     from collections import Counter
 
-    fake, log = tmp_path / "fb", tmp_path / "lines"
-    fake.write_text('#!/bin/bash\n[ "$1" = run-lines ] && cat >> "$FAKE_LOG"\nexit 0\n')
-    fake.chmod(0o755)
+    fake, log = stand_in_fb(tmp_path), tmp_path / "lines"
     r = subprocess.run(["bash", "scripts/fair.sh", "full", "fashion_mnist,digits"], cwd=ROOT, capture_output=True,
                        text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake),
                                                     "FAKE_LOG": str(log), "RESULTS": str(tmp_path / "res")})
@@ -152,9 +162,7 @@ def test_twin_width_needs_the_frozen_transformer_finals_and_builds_the_twin_at_t
 
     import pandas as pd
 
-    fake, log, res = tmp_path / "fb", tmp_path / "lines", tmp_path / "res"
-    fake.write_text('#!/bin/bash\n[ "$1" = run-lines ] && cat >> "$FAKE_LOG"\nexit 0\n')
-    fake.chmod(0o755)
+    fake, log, res = stand_in_fb(tmp_path), tmp_path / "lines", tmp_path / "res"
     res.mkdir()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake), "PY": sys.executable,
            "FAKE_LOG": str(log), "RESULTS": str(res)}
@@ -187,11 +195,7 @@ def test_the_full_profile_trains_a_control_that_leads_the_frozen_side_on_the_who
     (tmp_path / "sel.txt").write_text("".join(
         f"+family={f} model.budget=8000 optim.lr=0.01 optim.weight_decay=0.0 optim.act_lr_mult=0.1 dataset=fashion_mnist\n"
         for f in sel.family))
-    fake, log = tmp_path / "fb", tmp_path / "lines"
-    fake.write_text('#!/bin/bash\ncase "$1" in\n  run-lines) cat >> "$FAKE_LOG" ;;\n'
-                    '  fair-select) while [ $# -gt 0 ]; do [ "$1" = --out ] && cp "$FAKE_DIR/sel.csv" "$2"; shift; done\n'
-                    '               cat "$FAKE_DIR/sel.txt" ;;\nesac\nexit 0\n')
-    fake.chmod(0o755)
+    fake, log = stand_in_fb(tmp_path, selection=True), tmp_path / "lines"
     subprocess.run(["bash", "scripts/fair.sh", "full", "fashion_mnist"], cwd=ROOT, capture_output=True, text=True,
                    timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake),
                                      "FAKE_LOG": str(log), "FAKE_DIR": str(tmp_path), "RESULTS": str(tmp_path / "res")})
