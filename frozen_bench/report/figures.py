@@ -344,20 +344,42 @@ def fig_fair_budget(df: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 
 def separate_labels(fig, texts, step: float = 7.0, tries: int = 8) -> None:
-    """Move each annotation (in order) down by ``step`` points, then up, until its box overlaps no
-    earlier one's: labels of points close on a log axis no longer print over each other."""
+    """Place each annotation (in order) at the first of these that overlaps no earlier label, stays in
+    its axes and covers no other point's marker: where it was put, then ``step`` points down, up, two
+    steps down, ... (``tries`` moves), then the same on the other side of its point, then both again
+    four times as far out (a label drawn with a leader line stays tied to its point). Where none is
+    free it takes the place with the fewest label overlaps, then the fewest markers covered: labels of
+    points close on a log axis neither print over each other nor hide a neighbour's marker."""
+    from frozen_bench.report.layout import box_of, covered_markers, markers
+
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     placed = []
+    pts = {}  # axes -> its markers, read once
+    flip = {"left": "right", "right": "left"}
     for t in texts:
-        x0, y0 = t.xyann
-        for k in range(tries + 1):
-            # 0, -1, +1, -2, +2, ... steps away from where the label was put
-            t.xyann = (x0, y0 + step * ((k + 1) // 2) * (-1 if k % 2 else 1))
-            box = t.get_window_extent(renderer)
-            if not any(box.overlaps(b) for b in placed):
+        if t.axes not in pts:
+            pts[t.axes] = markers(t.axes)
+        frame = t.axes.get_window_extent(renderer)
+        (x0, y0), ha0 = t.xyann, t.get_horizontalalignment()
+        best = None
+        for x, ha in ((x0, ha0), (-x0, flip.get(ha0, ha0)), (4 * x0, ha0), (-4 * x0, flip.get(ha0, ha0))):
+            for k in range(tries + 1):
+                # 0, -1, +1, -2, +2, ... steps away from where the label was put
+                t.xyann = (x, y0 + step * ((k + 1) // 2) * (-1 if k % 2 else 1))
+                t.set_horizontalalignment(ha)
+                box = box_of(t, renderer)
+                outside = box.x0 < frame.x0 or box.x1 > frame.x1 or box.y0 < frame.y0 or box.y1 > frame.y1
+                clash = (sum(box.overlaps(b) for b in placed) + outside, covered_markers(t, box, pts[t.axes]))
+                if best is None or clash < best[0]:
+                    best = (clash, t.xyann, ha)
+                if clash == (0, 0):
+                    break
+            if best[0] == (0, 0):
                 break
-        placed.append(t.get_window_extent(renderer))
+        t.xyann = best[1]
+        t.set_horizontalalignment(best[2])
+        placed.append(box_of(t, renderer))
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -414,7 +436,8 @@ def fig_fair_compute(df: pd.DataFrame, out_dir: Path) -> list[Path]:
                 for k, p in enumerate(front):  # labels alternate below and above the front; the last one
                     last = k == len(front) - 1  # points left, so it stays inside the axes
                     texts.append(ax.annotate(f"{p[0]} {int(p[1]):,}", (p[col], p[5]), fontsize=6, textcoords="offset points",
-                                             xytext=(-4 if last else 4, -9 if k % 2 == 0 else 5), ha="right" if last else "left"))
+                                             xytext=(-4 if last else 4, -9 if k % 2 == 0 else 5), ha="right" if last else "left",
+                                             arrowprops=dict(arrowstyle="-", lw=0.4, color="0.45", shrinkA=0, shrinkB=4)))
                 labels.append(texts)
             if shown:
                 param_axis(ax, pd.Series([p[col] for p in shown]))

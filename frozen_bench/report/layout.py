@@ -2,7 +2,8 @@
 
 ``layout_problems(fig)`` lists, as sentences: two text elements whose boxes overlap (titles, axis
 labels, tick labels, point labels, captions; a legend counts as one box), text cut off by the
-figure edge, and a legend drawn over data points. ``tests/report/test_figures_layout.py`` runs it on
+figure edge, a legend drawn over data points, and a point label (an annotation) drawn over another
+point's marker. ``tests/report/test_figures_layout.py`` runs it on
 every figure; ``report.common.ON_SAVE`` is how a caller gets the figures before they are closed.
 """
 
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.collections import PathCollection
-from matplotlib.text import Text
+from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
 
 SLACK = 1.0  # pixels: boxes that merely touch do not overlap
+MARKER_HALF = 3.0  # points: half the side of the box a marker is taken to fill (errorbar markers are ms 5-6)
 
 
 def _shown(t: Text) -> bool:
@@ -74,12 +76,53 @@ def _data_points(ax) -> np.ndarray:
     return pts[inside]
 
 
+def box_of(artist, renderer=None) -> Bbox:
+    """The box a reader sees as the artist's text: an annotation's own text, without its leader line
+    (matplotlib's extent of an annotation spans its arrow too)."""
+    if isinstance(artist, Annotation):
+        return Text.get_window_extent(artist, renderer)
+    return artist.get_window_extent(renderer)
+
+
+def markers(ax) -> np.ndarray:
+    """Display coordinates of the markers drawn on ``ax`` (lines drawn with a marker, scatter
+    points), inside its box: what a point label must not hide."""
+    pts = []
+    for line in ax.lines:
+        xy = line.get_xydata()
+        if line.get_visible() and len(xy) and str(line.get_marker()) not in ("None", "", " ", "none"):
+            pts.append(line.get_transform().transform(np.asarray(xy, float)))
+    for coll in ax.collections:
+        if isinstance(coll, PathCollection) and coll.get_visible() and len(coll.get_offsets()):
+            pts.append(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float)))
+    if not pts:
+        return np.zeros((0, 2))
+    pts = np.concatenate(pts)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    box = ax.get_window_extent()
+    return pts[(pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1)]
+
+
+def covered_markers(label: Annotation, box: Bbox, pts: np.ndarray) -> int:
+    """How many markers in ``pts`` (display coordinates) the label's box ``box`` covers, its own
+    point's markers (at the point it labels) not counted."""
+    if not len(pts):
+        return 0
+    half = MARKER_HALF * label.figure.dpi / 72
+    own = label.axes.transData.transform(np.asarray(label.xy, float)) if label.axes is not None else None
+    if own is not None:
+        pts = pts[np.hypot(*(pts - own).T) > 1.0]
+    hit = ((pts[:, 0] + half > box.x0 + SLACK) & (pts[:, 0] - half < box.x1 - SLACK)
+           & (pts[:, 1] + half > box.y0 + SLACK) & (pts[:, 1] - half < box.y1 - SLACK))
+    return int(hit.sum())
+
+
 def layout_problems(fig) -> list[str]:
     """Sentences naming each overlap of two texts, each text past the figure edge, and each legend
     over data; [] for a figure a reader can read."""
     fig.canvas.draw()  # lay out (tight_layout, wrapping) as the saved file has it
     renderer = fig.canvas.get_renderer()
-    items = [(name, a, a.get_window_extent(renderer)) for name, a in texts(fig)]
+    items = [(name, a, box_of(a, renderer)) for name, a in texts(fig)]
     problems = []
     edge = fig.bbox
     for name, _, b in items:
@@ -102,6 +145,13 @@ def layout_problems(fig) -> list[str]:
                 if len(hit):
                     problems.append(f"axes {k} legend covers {len(hit)} data point(s)")
                     break
+    for k, ax in enumerate(fig.axes):
+        pts = markers(ax)
+        for t in ax.texts:
+            if isinstance(t, Annotation) and _shown(t):
+                n = covered_markers(t, box_of(t, renderer), pts)
+                if n:
+                    problems.append(f"axes {k} point label {t.get_text()[:40]!r} covers {n} other marker(s)")
     return problems
 
 

@@ -56,3 +56,37 @@ def test_a_tidy_figure_has_no_problems():
     fig.tight_layout()
     assert layout_problems(fig) == []
     common.plt.close(fig)
+
+
+def _crowded():
+    """Two points close together, the first one's label put right over the second one's marker."""
+    fig, ax = common.plt.subplots(figsize=(3, 2))
+    ax.plot([1.0, 1.3, 3.0], [1.0, 0.9, 3.0], "o")
+    ax.set_xticks([]), ax.set_yticks([])  # no tick labels to clip in a figure this small
+    label = ax.annotate("first point", (1.0, 1.0), textcoords="offset points", xytext=(4, -9), fontsize=6,
+                        arrowprops=dict(arrowstyle="-"))
+    fig.canvas.draw()
+    return fig, ax, label
+
+
+def test_the_checker_sees_a_point_label_over_another_points_marker_but_not_over_its_own():
+    fig, ax, label = _crowded()
+    assert any("'first point' covers 1 other marker" in p for p in layout_problems(fig))
+    label.xyann = (20, 40)  # up and away from the second point
+    assert layout_problems(fig) == []
+    common.plt.close(fig)
+
+
+def test_separate_labels_moves_a_label_off_a_neighbours_marker_and_keeps_it_in_the_axes():
+    from frozen_bench.report.figures import separate_labels
+    from frozen_bench.report.layout import box_of, covered_markers, markers
+
+    fig, ax, label = _crowded()
+    renderer = fig.canvas.get_renderer()
+    assert covered_markers(label, box_of(label, renderer), markers(ax)) == 1
+    separate_labels(fig, [label])
+    box = box_of(label, renderer)
+    assert covered_markers(label, box, markers(ax)) == 0
+    assert ax.get_window_extent(renderer).contains(box.x0, box.y0) and ax.get_window_extent(renderer).contains(box.x1, box.y1)
+    assert layout_problems(fig) == []
+    common.plt.close(fig)
