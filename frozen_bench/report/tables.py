@@ -104,11 +104,16 @@ def grid_section(df: pd.DataFrame) -> list[str]:
     sel = select(tune)
     out = ["## The tuning screen's grid and its edge picks (`fair_tune`)", "",
            "Grid points per (budget, family), each dataset: the range over its families (a family screened on a "
-           "larger grid says so in the list below).", "", "| dataset | grid points per family | lrs tried |", "|---|---|---|"]
+           "larger grid says so in the list below); screen seeds: how many seeds each family's points were "
+           "screened at (the selection takes their mean validation accuracy).", "",
+           "| dataset | grid points per family | screen seeds | lrs tried |", "|---|---|---|---|"]
+    span = lambda lo, hi: f"{lo}" if lo == hi else f"{lo}–{hi}"  # noqa: E731
     for ds, g in sel.groupby("dataset"):
-        lrs = sorted(tune.loc[tune["dataset"] == ds, "lr"].astype(float).unique())
-        lo, hi = int(g["configs_tried"].min()), int(g["configs_tried"].max())
-        out.append(f"| {ds} | {lo if lo == hi else f'{lo}–{hi}'} | {', '.join(f'{x:g}' for x in lrs)} |")
+        own = tune[tune["dataset"] == ds]
+        lrs = sorted(own["lr"].astype(float).unique())
+        seeds = own.groupby(["budget", "family"])["seed"].nunique() if "seed" in own else pd.Series([1])
+        out.append(f"| {ds} | {span(int(g['configs_tried'].min()), int(g['configs_tried'].max()))} | "
+                   f"{span(int(seeds.min()), int(seeds.max()))} | {', '.join(f'{x:g}' for x in lrs)} |")
     larger = sel[sel["configs_tried"] > sel.groupby("dataset")["configs_tried"].transform("min")]
     if len(larger):
         out += ["", "Selections screened on a larger grid than their dataset's smallest:", "",

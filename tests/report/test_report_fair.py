@@ -302,8 +302,11 @@ def test_selection_flags_an_lr_at_the_edge_of_its_grid_and_tables_list_it():
     sel = select.select(pd.DataFrame(rows)).set_index("family")
     assert sel.loc["frozen_resnet", "lr_edge"] == "highest" and sel.loc["trained_cnn", "lr_edge"] == ""
     text = "\n".join(tables.grid_section(pd.DataFrame(rows)))
-    assert "| cifar10_jpeg | 2–3 | 0.003, 0.01, 0.03 |" in text
+    assert "| cifar10_jpeg | 2–3 | 1 | 0.003, 0.01, 0.03 |" in text
     assert "Selections at an edge of their lr grid: 1 of 2." in text and "| frozen_resnet | 0.03 | highest | 2 |" in text
     # the family screened on more points than the dataset's smallest grid is listed with what it tried
     assert "| cifar10_jpeg | 8,000 | trained_cnn | 3 | 0.003, 0.01, 0.03 | – | lr 0.01, wd 0 |" in text
     assert "| frozen_resnet | 2 |" not in text
+    # a family screened at a second seed: the seeds column spans 1-2, and its points count once each
+    twice = rows + [dict(r, seed=1) for r in rows if r["family"] == "trained_cnn"]
+    assert "| cifar10_jpeg | 2–3 | 1–2 | 0.003, 0.01, 0.03 |" in "\n".join(tables.grid_section(pd.DataFrame(twice)))
