@@ -111,6 +111,30 @@ def test_screen_seeds_repeat_every_grid_point_at_each_seed(tmp_path):
     assert two[:4] == one and [x.replace(" seed=1 ", " seed=0 ") for x in two[4:]] == one
 
 
+def test_fair_screens_the_small_sets_at_two_seeds_and_the_large_ones_at_one(tmp_path):
+    """Fashion-MNIST and digits select on the mean of seeds 0 and 1, CIFAR-10 and speech on seed 0 (their
+    points cost minutes); SCREEN_SEEDS sets every dataset's seeds (FB: a stand-in that keeps the run lines)."""
+    import re
+
+    def seeds(extra_env):
+        fake, log = stand_in_fb(tmp_path), tmp_path / "lines"
+        log.unlink(missing_ok=True)
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake), "FAKE_LOG": str(log),
+               "RESULTS": str(tmp_path / "res"), **extra_env}
+        subprocess.run(["bash", "scripts/fair.sh", "quick", "fashion_mnist,digits,cifar10,speech"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120, env=env)
+        out = {}
+        for ln in log.read_text().splitlines():
+            if "+sweep=fair_tune" in ln:
+                ds = re.search(r"dataset=(digits|cifar10|speech_commands_test12)\b", ln)
+                out.setdefault(ds[1] if ds else "fashion_mnist", set()).add(re.search(r" seed=(\d+) ", ln)[1])
+        return out
+
+    assert seeds({}) == {"fashion_mnist": {"0", "1"}, "digits": {"0", "1"}, "cifar10": {"0"},
+                         "speech_commands_test12": {"0"}}
+    assert set(map(frozenset, seeds({"SCREEN_SEEDS": "0,1,2"}).values())) == {frozenset({"0", "1", "2"})}
+
+
 def stand_in_fb(tmp_path, selection=False):
     """A stand-in for the frozen-bench command (a script's FB=): it appends the lines given to `run-lines`
     to $FAKE_LOG and runs nothing; with ``selection``, `fair-select` writes $FAKE_DIR/sel.csv to its --out
@@ -135,7 +159,9 @@ def test_fair_screens_every_family_of_a_budget_at_the_same_number_of_points(tmp_
                        text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake),
                                                     "FAKE_LOG": str(log), "RESULTS": str(tmp_path / "res")})
     assert "1/6 tune" in r.stdout
-    tune = [ln for ln in log.read_text().splitlines() if "+sweep=fair_tune" in ln]
+    screened = [ln for ln in log.read_text().splitlines() if "+sweep=fair_tune" in ln]
+    tune = [ln for ln in screened if " seed=0 " in ln]  # each point once (both sets screen at seeds 0 and 1)
+    assert sorted(ln.replace(" seed=1 ", " seed=0 ") for ln in screened if " seed=1 " in ln) == sorted(tune)
     points, pact = Counter(), {}
     for ln in tune:
         fam = re.search(r"family=(\S+)", ln)[1]
