@@ -34,7 +34,7 @@
 #   5. design (fashion_mnist) the frozen design space (filter bank, channel mixing, PAct, norm, pooling,
 #             head, adapter, kernel size, widths, lr, weight decay) and the trained CNN's own (the same
 #             axes less the frozen-only ones) searched with the same number of random trials on the
-#             screen recipe (conf/sweep/fair_design.yaml): full 48 at 8k and 20k; quick 6 at 8k (the
+#             screen recipe (conf/sweep/fair_design.yaml): full 24 at 8k and 20k; quick 6 at 8k (the
 #             full search's first 6: a check of the stage, too few trials to settle a design); each
 #             family's best trial by validation (frozen-bench fair-select --design) runs with seeds 0-4
 #             on the final recipe
@@ -75,7 +75,7 @@ case "$profile" in
   quick) fmnist_final=(dataset.subset=10000 trainer.epochs=5); cifar_final=(dataset.subset=10000 trainer.epochs=10)
          small_steps=500; small_sizes="100 1000 10000"; design_budgets="8000"; design_trials=6 ;;
   full)  fmnist_final=(dataset.subset=null trainer.epochs=15); cifar_final=(dataset.subset=null trainer.epochs=15)
-         small_steps=3000; small_sizes="100 300 1000 3000 10000"; design_budgets="8000 20000"; design_trials=48 ;;
+         small_steps=3000; small_sizes="100 300 1000 3000 10000"; design_budgets="8000 20000"; design_trials=24 ;;
 esac
 
 source scripts/protocol.sh  # run_lines, select_all, grid, screen_leaders, lrs, wds, denser_lrs
