@@ -57,12 +57,14 @@ def texts(fig) -> list[tuple[str, object]]:
     return items
 
 
-def _data_points(ax) -> np.ndarray:
-    """Display coordinates of the drawn data points and line vertices of ``ax`` (clipped to it)."""
+def _data_points(ax, markers_only: bool = False) -> np.ndarray:
+    """Display coordinates of the drawn data points and line vertices of ``ax`` (clipped to it);
+    ``markers_only``: only lines drawn with a marker, and scatter points."""
     pts = []
     for line in ax.lines:
         xy = line.get_xydata()
-        if line.get_visible() and len(xy):
+        plain = str(line.get_marker()) in ("None", "", " ", "none")
+        if line.get_visible() and len(xy) and not (markers_only and plain):
             pts.append(line.get_transform().transform(np.asarray(xy, float)))
     for coll in ax.collections:
         if isinstance(coll, PathCollection) and coll.get_visible() and len(coll.get_offsets()):
@@ -85,22 +87,8 @@ def box_of(artist, renderer=None) -> Bbox:
 
 
 def markers(ax) -> np.ndarray:
-    """Display coordinates of the markers drawn on ``ax`` (lines drawn with a marker, scatter
-    points), inside its box: what a point label must not hide."""
-    pts = []
-    for line in ax.lines:
-        xy = line.get_xydata()
-        if line.get_visible() and len(xy) and str(line.get_marker()) not in ("None", "", " ", "none"):
-            pts.append(line.get_transform().transform(np.asarray(xy, float)))
-    for coll in ax.collections:
-        if isinstance(coll, PathCollection) and coll.get_visible() and len(coll.get_offsets()):
-            pts.append(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), float)))
-    if not pts:
-        return np.zeros((0, 2))
-    pts = np.concatenate(pts)
-    pts = pts[np.isfinite(pts).all(axis=1)]
-    box = ax.get_window_extent()
-    return pts[(pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1)]
+    """Display coordinates of the markers drawn on ``ax``: what a point label must not hide."""
+    return _data_points(ax, markers_only=True)
 
 
 def covered_markers(label: Annotation, box: Bbox, pts: np.ndarray) -> int:
@@ -118,8 +106,8 @@ def covered_markers(label: Annotation, box: Bbox, pts: np.ndarray) -> int:
 
 
 def layout_problems(fig) -> list[str]:
-    """Sentences naming each overlap of two texts, each text past the figure edge, and each legend
-    over data; [] for a figure a reader can read."""
+    """Sentences naming each overlap of two texts, each text past the figure edge, each legend over
+    data and each point label over another point's marker; [] for a figure a reader can read."""
     fig.canvas.draw()  # lay out (tight_layout, wrapping) as the saved file has it
     renderer = fig.canvas.get_renderer()
     items = [(name, a, box_of(a, renderer)) for name, a in texts(fig)]
