@@ -34,7 +34,7 @@
 #   5. design (fashion_mnist) the frozen design space (filter bank, channel mixing, PAct, norm, pooling,
 #             head, adapter, kernel size, widths, lr, weight decay) and the trained CNN's own (the same
 #             axes less the frozen-only ones) searched with the same number of random trials on the
-#             screen recipe (conf/sweep/fair_design.yaml): full 24 at 8k and 20k; quick 6 at 8k (the
+#             screen recipe (conf/sweep/fair_design.yaml): full 48 at 8k, 24 at 20k; quick 6 at 8k (the
 #             full search's first 6: a check of the stage, too few trials to settle a design); each
 #             family's best trial by validation (frozen-bench fair-select --design) runs with seeds 0-4
 #             on the final recipe
@@ -73,9 +73,9 @@ digits=(dataset=digits dataset.image=true dataset.subset=null trainer.epochs=30)
 speech=(dataset=speech_commands_test12 dataset.subset=null trainer.epochs=30)
 case "$profile" in
   quick) fmnist_final=(dataset.subset=10000 trainer.epochs=5); cifar_final=(dataset.subset=10000 trainer.epochs=10)
-         small_steps=500; small_sizes="100 1000 10000"; design_budgets="8000"; design_trials=6 ;;
+         small_steps=500; small_sizes="100 1000 10000"; design_search="8000:6" ;;
   full)  fmnist_final=(dataset.subset=null trainer.epochs=15); cifar_final=(dataset.subset=null trainer.epochs=15)
-         small_steps=3000; small_sizes="100 300 1000 3000 10000"; design_budgets="8000 20000"; design_trials=24 ;;
+         small_steps=3000; small_sizes="100 300 1000 3000 10000"; design_search="8000:48 20000:24" ;;
 esac
 
 source scripts/protocol.sh  # run_lines, select_all, grid, screen_leaders, lrs, wds, denser_lrs
@@ -189,14 +189,15 @@ done; done; done | run_lines
 }
 
 want fashion_mnist && {
-stamp "5/6 design search: frozen_cnn and trained_cnn x $design_budgets, $design_trials trials each, then 5 seeds of each winner"
+stamp "5/6 design search: frozen_cnn and trained_cnn, budget:trials $design_search, then 5 seeds of each winner"
 # fair_design_frozen: the shared space plus the frozen-only axes, the same number of trials; the seeded
 # sampler draws the same first trials whatever n_trials is, so quick's 6 are the full search's first 6
-for b in $design_budgets; do
+for spec in $design_search; do  # budget:trials, the same number for both families
+  b=${spec%:*} trials=${spec#*:}
   "$fb" run -m +sweep=fair_design +family=trained_cnn model.budget=$b dataset=fashion_mnist "${par[@]}" \
-    hydra.sweeper.n_jobs=$jobs hydra.sweeper.n_trials=$design_trials
+    hydra.sweeper.n_jobs=$jobs hydra.sweeper.n_trials=$trials
   "$fb" run -m +sweep=fair_design_frozen +family=frozen_cnn model.budget=$b dataset=fashion_mnist "${par[@]}" \
-    hydra.sweeper.n_jobs=$jobs hydra.sweeper.n_trials=$design_trials
+    hydra.sweeper.n_jobs=$jobs hydra.sweeper.n_trials=$trials
 done 2>&1 | grep -E "^\[frozen-bench\] sweep:|error"
 "$fb" collect --results-dir "$results" >/dev/null
 "$fb" fair-select --design --csv "$results/all.csv" --out "$results/fair/design_selected.csv" --print-overrides \

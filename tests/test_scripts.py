@@ -111,6 +111,21 @@ def test_screen_seeds_repeat_every_grid_point_at_each_seed(tmp_path):
     assert two[:4] == one and [x.replace(" seed=1 ", " seed=0 ") for x in two[4:]] == one
 
 
+def test_fair_full_searches_the_same_number_of_designs_for_both_families_at_each_budget(tmp_path):
+    """The full profile's design search: 48 random trials a family at 8k, 24 at 20k, frozen and trained alike."""
+    import re
+
+    fake, log = stand_in_fb(tmp_path), tmp_path / "lines"
+    subprocess.run(["bash", "scripts/fair.sh", "full", "fashion_mnist"], cwd=ROOT, capture_output=True, text=True,
+                   timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake),
+                                     "FAKE_LOG": str(log), "RESULTS": str(tmp_path / "res")})
+    searches = sorted((re.search(r"\+family=(\S+)", ln)[1], re.search(r"model\.budget=(\d+)", ln)[1],
+                       re.search(r"n_trials=(\d+)", ln)[1])
+                      for ln in log.read_text().splitlines() if ln.startswith("run -m +sweep=fair_design"))
+    assert searches == [("frozen_cnn", "20000", "24"), ("frozen_cnn", "8000", "48"),
+                        ("trained_cnn", "20000", "24"), ("trained_cnn", "8000", "48")]
+
+
 def test_fair_screens_the_small_sets_at_two_seeds_and_the_large_ones_at_one(tmp_path):
     """Fashion-MNIST and digits select on the mean of seeds 0 and 1, CIFAR-10 and speech on seed 0 (their
     points cost minutes); SCREEN_SEEDS sets every dataset's seeds (FB: a stand-in that keeps the run lines)."""
@@ -136,13 +151,14 @@ def test_fair_screens_the_small_sets_at_two_seeds_and_the_large_ones_at_one(tmp_
 
 
 def stand_in_fb(tmp_path, selection=False):
-    """A stand-in for the frozen-bench command (a script's FB=): it appends the lines given to `run-lines`
-    to $FAKE_LOG and runs nothing; with ``selection``, `fair-select` writes $FAKE_DIR/sel.csv to its --out
+    """A stand-in for the frozen-bench command (a script's FB=): it appends the lines given to `run-lines`,
+    and the arguments of a `run`, to $FAKE_LOG and runs nothing; with ``selection``, `fair-select` writes $FAKE_DIR/sel.csv to its --out
     and prints $FAKE_DIR/sel.txt as the chosen overrides."""
     fake = tmp_path / "fb"
     select = ('  fair-select) while [ $# -gt 0 ]; do [ "$1" = --out ] && cp "$FAKE_DIR/sel.csv" "$2"; shift; done\n'
               '               cat "$FAKE_DIR/sel.txt" ;;\n') if selection else ""
-    fake.write_text(f'#!/bin/bash\ncase "$1" in\n  run-lines) cat >> "$FAKE_LOG" ;;\n{select}esac\nexit 0\n')
+    fake.write_text(f'#!/bin/bash\ncase "$1" in\n  run-lines) cat >> "$FAKE_LOG" ;;\n'
+                    f'  run) echo "$*" >> "$FAKE_LOG" ;;\n{select}esac\nexit 0\n')
     fake.chmod(0o755)
     return fake
 
