@@ -117,8 +117,7 @@ def test_fair_full_searches_the_same_number_of_designs_for_both_families_at_each
 
     fake, log = stand_in_fb(tmp_path), tmp_path / "lines"
     subprocess.run(["bash", "scripts/fair.sh", "full", "fashion_mnist"], cwd=ROOT, capture_output=True, text=True,
-                   timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake),
-                                     "FAKE_LOG": str(log), "RESULTS": str(tmp_path / "res")})
+                   timeout=120, env=stand_in_env(tmp_path, fake, log))
     searches = sorted((re.search(r"\+family=(\S+)", ln)[1], re.search(r"model\.budget=(\d+)", ln)[1],
                        re.search(r"n_trials=(\d+)", ln)[1])
                       for ln in log.read_text().splitlines() if ln.startswith("run -m +sweep=fair_design"))
@@ -134,10 +133,8 @@ def test_fair_screens_the_small_sets_at_two_seeds_and_the_large_ones_at_one(tmp_
     def seeds(extra_env):
         fake, log = stand_in_fb(tmp_path), tmp_path / "lines"
         log.unlink(missing_ok=True)
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake), "FAKE_LOG": str(log),
-               "RESULTS": str(tmp_path / "res"), **extra_env}
         subprocess.run(["bash", "scripts/fair.sh", "quick", "fashion_mnist,digits,cifar10,speech"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120, env=env)
+                       capture_output=True, text=True, timeout=120, env=stand_in_env(tmp_path, fake, log, **extra_env))
         out = {}
         for ln in log.read_text().splitlines():
             if "+sweep=fair_tune" in ln:
@@ -148,6 +145,13 @@ def test_fair_screens_the_small_sets_at_two_seeds_and_the_large_ones_at_one(tmp_
     assert seeds({}) == {"fashion_mnist": {"0", "1"}, "digits": {"0", "1"}, "cifar10": {"0"},
                          "speech_commands_test12": {"0"}}
     assert set(map(frozenset, seeds({"SCREEN_SEEDS": "0,1,2"}).values())) == {frozenset({"0", "1", "2"})}
+
+
+def stand_in_env(tmp_path, fake, log, **extra):
+    """The environment a script runs in with the stand-in frozen-bench ``fake`` writing to ``log``: a bare
+    PATH and HOME, results under tmp_path/res; ``extra`` adds or replaces variables."""
+    return {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake), "FAKE_LOG": str(log),
+            "RESULTS": str(tmp_path / "res"), **extra}
 
 
 def stand_in_fb(tmp_path, selection=False):
@@ -172,8 +176,7 @@ def test_fair_screens_every_family_of_a_budget_at_the_same_number_of_points(tmp_
 
     fake, log = stand_in_fb(tmp_path), tmp_path / "lines"
     r = subprocess.run(["bash", "scripts/fair.sh", "full", "fashion_mnist,digits"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake),
-                                                    "FAKE_LOG": str(log), "RESULTS": str(tmp_path / "res")})
+                       text=True, timeout=120, env=stand_in_env(tmp_path, fake, log))
     assert "1/6 tune" in r.stdout
     screened = [ln for ln in log.read_text().splitlines() if "+sweep=fair_tune" in ln]
     tune = [ln for ln in screened if " seed=0 " in ln]  # each point once (both sets screen at seeds 0 and 1)
@@ -206,8 +209,7 @@ def test_twin_width_needs_the_frozen_transformer_finals_and_builds_the_twin_at_t
 
     fake, log, res = stand_in_fb(tmp_path), tmp_path / "lines", tmp_path / "res"
     res.mkdir()
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake), "PY": sys.executable,
-           "FAKE_LOG": str(log), "RESULTS": str(res)}
+    env = stand_in_env(tmp_path, fake, log, PY=sys.executable, RESULTS=str(res))
     row = {"exp": "fair_final", "family": "frozen_transformer", "dataset": "fashion_mnist", "budget": 8000.0,
            "status": "ok", "built": "dim=243 mlp=521"}
     pd.DataFrame([{**row, "family": "frozen_cnn", "built": None}]).to_csv(res / "all.csv", index=False)
@@ -239,8 +241,7 @@ def test_the_full_profile_trains_a_control_that_leads_the_frozen_side_on_the_who
         for f in sel.family))
     fake, log = stand_in_fb(tmp_path, selection=True), tmp_path / "lines"
     subprocess.run(["bash", "scripts/fair.sh", "full", "fashion_mnist"], cwd=ROOT, capture_output=True, text=True,
-                   timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FB": str(fake),
-                                     "FAKE_LOG": str(log), "FAKE_DIR": str(tmp_path), "RESULTS": str(tmp_path / "res")})
+                   timeout=120, env=stand_in_env(tmp_path, fake, log, FAKE_DIR=str(tmp_path)))
     final = [ln for ln in log.read_text().splitlines() if "+sweep=fair_final" in ln and "exp_name=" not in ln]
     whole_set = {ln.split("+family=")[1].split()[0] for ln in final if "dataset.subset=null" in ln}
     assert whole_set == {"frozen_cnn_identity_mix", "frozen_cnn", "trained_cnn", "dense_mlp1"}, final
